@@ -1,0 +1,275 @@
+//! Typed configuration, parsed once from a lookup function (`env.var`/`env.secret` at the
+//! edge, a map in tests). A bad value is a `ConfigError` naming the variable, never a panic.
+
+use crate::core::token::{KeySet, KeySetError};
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EmailProvider {
+    /// Development: the message is kept in the dev mailbox (`GET /v1/dev/mailbox`) and logged.
+    Log,
+    /// A Resend-compatible HTTP API: `POST {api_url}/emails` with a bearer key.
+    Http { api_url: String, api_key: Secret },
+}
+
+/// A secret string that never prints.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: String) -> Self {
+        Self(s)
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub environment: Environment,
+    pub issuer: String,
+    pub audience: String,
+    pub keys: KeySet,
+    pub access_ttl_s: i64,
+    pub refresh_ttl_s: i64,
+    pub refresh_reuse_window_s: i64,
+    pub verification_ttl_s: i64,
+    pub reset_ttl_s: i64,
+    pub app_base_url: String,
+    pub email_from: String,
+    pub email_provider: EmailProvider,
+    /// Largest accepted `exp - iat` of an access token (defaults to the access TTL).
+    pub max_token_lifetime_s: i64,
+    /// Clock skew tolerated when checking `exp`, `nbf` and `iat`.
+    pub token_leeway_s: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigError {
+    Missing(&'static str),
+    Invalid { var: &'static str, why: String },
+    Keys(KeySetError),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Missing(v) => write!(f, "missing configuration: {v}"),
+            Self::Invalid { var, why } => write!(f, "invalid configuration {var}: {why}"),
+            Self::Keys(e) => write!(f, "invalid JWT_SIGNING_KEYS: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Names of every variable and secret, so the edge and the README agree.
+pub mod vars {
+    pub const ENVIRONMENT: &str = "ENVIRONMENT";
+    pub const JWT_ISSUER: &str = "JWT_ISSUER";
+    pub const JWT_AUDIENCE: &str = "JWT_AUDIENCE";
+    pub const JWT_SIGNING_KEYS: &str = "JWT_SIGNING_KEYS";
+    pub const JWT_ACTIVE_KID: &str = "JWT_ACTIVE_KID";
+    pub const ACCESS_TOKEN_TTL_SECONDS: &str = "ACCESS_TOKEN_TTL_SECONDS";
+    pub const REFRESH_TOKEN_TTL_SECONDS: &str = "REFRESH_TOKEN_TTL_SECONDS";
+    pub const REFRESH_REUSE_WINDOW_SECONDS: &str = "REFRESH_REUSE_WINDOW_SECONDS";
+    pub const VERIFICATION_TOKEN_TTL_SECONDS: &str = "VERIFICATION_TOKEN_TTL_SECONDS";
+    pub const RESET_TOKEN_TTL_SECONDS: &str = "RESET_TOKEN_TTL_SECONDS";
+    pub const APP_BASE_URL: &str = "APP_BASE_URL";
+    pub const EMAIL_FROM: &str = "EMAIL_FROM";
+    pub const EMAIL_PROVIDER: &str = "EMAIL_PROVIDER";
+    pub const EMAIL_API_URL: &str = "EMAIL_API_URL";
+    pub const EMAIL_API_KEY: &str = "EMAIL_API_KEY";
+    pub const TOKEN_LEEWAY_SECONDS: &str = "TOKEN_LEEWAY_SECONDS";
+
+    /// Every name the Worker reads, for documentation tests.
+    pub const ALL: &[&str] = &[
+        ENVIRONMENT,
+        JWT_ISSUER,
+        JWT_AUDIENCE,
+        JWT_SIGNING_KEYS,
+        JWT_ACTIVE_KID,
+        ACCESS_TOKEN_TTL_SECONDS,
+        REFRESH_TOKEN_TTL_SECONDS,
+        REFRESH_REUSE_WINDOW_SECONDS,
+        VERIFICATION_TOKEN_TTL_SECONDS,
+        RESET_TOKEN_TTL_SECONDS,
+        APP_BASE_URL,
+        EMAIL_FROM,
+        EMAIL_PROVIDER,
+        EMAIL_API_URL,
+        EMAIL_API_KEY,
+        TOKEN_LEEWAY_SECONDS,
+    ];
+}
+
+impl Config {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        use vars::*;
+        let get = |k: &'static str| lookup(k).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let seconds = |k: &'static str, default: i64, min: i64, max: i64| -> Result<i64, ConfigError> {
+            match get(k) {
+                None => Ok(default),
+                Some(v) => match v.parse::<i64>() {
+                    Ok(n) if (min..=max).contains(&n) => Ok(n),
+                    _ => Err(ConfigError::Invalid {
+                        var: k,
+                        why: format!("expected whole seconds in {min}..={max}, got {v:?}"),
+                    }),
+                },
+            }
+        };
+
+        let environment = match get(ENVIRONMENT).as_deref() {
+            None | Some("production") => Environment::Production,
+            Some("development") => Environment::Development,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    var: ENVIRONMENT,
+                    why: format!("expected development or production, got {other:?}"),
+                })
+            }
+        };
+        let issuer = get(JWT_ISSUER).ok_or(ConfigError::Missing(JWT_ISSUER))?;
+        let audience = get(JWT_AUDIENCE).ok_or(ConfigError::Missing(JWT_AUDIENCE))?;
+        let keys_json = get(JWT_SIGNING_KEYS).ok_or(ConfigError::Missing(JWT_SIGNING_KEYS))?;
+        let keys = KeySet::from_jwks_json(&keys_json, get(JWT_ACTIVE_KID).as_deref())
+            .map_err(ConfigError::Keys)?;
+
+        let access_ttl_s = seconds(ACCESS_TOKEN_TTL_SECONDS, 900, 30, 86_400)?;
+        let refresh_ttl_s = seconds(REFRESH_TOKEN_TTL_SECONDS, 30 * 86_400, 60, 400 * 86_400)?;
+        let refresh_reuse_window_s = seconds(REFRESH_REUSE_WINDOW_SECONDS, 10, 0, 300)?;
+        let verification_ttl_s = seconds(VERIFICATION_TOKEN_TTL_SECONDS, 86_400, 60, 30 * 86_400)?;
+        let reset_ttl_s = seconds(RESET_TOKEN_TTL_SECONDS, 3_600, 60, 86_400)?;
+        let token_leeway_s = seconds(TOKEN_LEEWAY_SECONDS, 60, 0, 300)?;
+
+        let app_base_url = get(APP_BASE_URL).ok_or(ConfigError::Missing(APP_BASE_URL))?;
+        if !(app_base_url.starts_with("https://") || app_base_url.starts_with("http://")) {
+            return Err(ConfigError::Invalid {
+                var: APP_BASE_URL,
+                why: "must be an http(s) URL".into(),
+            });
+        }
+        let app_base_url = app_base_url.trim_end_matches('/').to_owned();
+        let email_from = get(EMAIL_FROM).unwrap_or_else(|| "Edgeward <no-reply@edgeward.localhost>".into());
+        let email_provider = match get(EMAIL_PROVIDER).as_deref() {
+            None | Some("log") => EmailProvider::Log,
+            Some("resend") | Some("http") => EmailProvider::Http {
+                api_url: get(EMAIL_API_URL)
+                    .unwrap_or_else(|| "https://api.resend.com".into())
+                    .trim_end_matches('/')
+                    .to_owned(),
+                api_key: Secret::new(get(EMAIL_API_KEY).ok_or(ConfigError::Missing(EMAIL_API_KEY))?),
+            },
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    var: EMAIL_PROVIDER,
+                    why: format!("expected log or resend, got {other:?}"),
+                })
+            }
+        };
+        if environment == Environment::Production && email_provider == EmailProvider::Log {
+            // Allowed (a staging deploy may not send mail), but the mailbox stays closed.
+        }
+
+        Ok(Self {
+            environment,
+            issuer,
+            audience,
+            keys,
+            access_ttl_s,
+            refresh_ttl_s,
+            refresh_reuse_window_s,
+            verification_ttl_s,
+            reset_ttl_s,
+            app_base_url,
+            email_from,
+            email_provider,
+            max_token_lifetime_s: access_ttl_s,
+            token_leeway_s,
+        })
+    }
+
+    pub fn is_development(&self) -> bool {
+        self.environment == Environment::Development
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    pub const TEST_KEYS: &str = r#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"k1","d":"nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A"}]}"#;
+
+    pub fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let mut m: HashMap<String, String> = [
+            ("ENVIRONMENT", "development"),
+            ("JWT_ISSUER", "https://auth.example.test"),
+            ("JWT_AUDIENCE", "https://api.example.test"),
+            ("JWT_SIGNING_KEYS", TEST_KEYS),
+            ("APP_BASE_URL", "http://127.0.0.1:8787/"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        for (k, v) in pairs {
+            m.insert((*k).into(), (*v).into());
+        }
+        move |k| m.get(k).cloned()
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let c = Config::from_lookup(lookup(&[])).unwrap();
+        assert_eq!(c.access_ttl_s, 900);
+        assert_eq!(c.refresh_ttl_s, 2_592_000);
+        assert_eq!(c.refresh_reuse_window_s, 10);
+        assert_eq!(c.verification_ttl_s, 86_400);
+        assert_eq!(c.reset_ttl_s, 3_600);
+        assert_eq!(c.app_base_url, "http://127.0.0.1:8787");
+        assert_eq!(c.email_provider, EmailProvider::Log);
+        assert!(c.is_development());
+    }
+
+    #[test]
+    fn a_missing_environment_means_production() {
+        let c = Config::from_lookup(lookup(&[("ENVIRONMENT", "")])).unwrap();
+        assert_eq!(c.environment, Environment::Production);
+    }
+
+    #[test]
+    fn bad_numbers_name_their_variable() {
+        let e = Config::from_lookup(lookup(&[("REFRESH_REUSE_WINDOW_SECONDS", "ten")])).unwrap_err();
+        assert!(e.to_string().contains("REFRESH_REUSE_WINDOW_SECONDS"));
+        assert!(Config::from_lookup(lookup(&[("ACCESS_TOKEN_TTL_SECONDS", "-5")])).is_err());
+    }
+
+    #[test]
+    fn the_http_provider_needs_its_key() {
+        let e = Config::from_lookup(lookup(&[("EMAIL_PROVIDER", "resend")])).unwrap_err();
+        assert_eq!(e, ConfigError::Missing("EMAIL_API_KEY"));
+        let c = Config::from_lookup(lookup(&[("EMAIL_PROVIDER", "resend"), ("EMAIL_API_KEY", "re_x")]))
+            .unwrap();
+        assert!(!format!("{c:?}").contains("re_x"), "secrets print redacted");
+    }
+
+    #[test]
+    fn missing_signing_keys_are_an_error_not_a_panic() {
+        let e = Config::from_lookup(lookup(&[("JWT_SIGNING_KEYS", "")])).unwrap_err();
+        assert_eq!(e, ConfigError::Missing("JWT_SIGNING_KEYS"));
+    }
+}

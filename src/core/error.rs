@@ -1,0 +1,204 @@
+//! The one error type of the API. Every failure a client can see is a variant here with a
+//! stable `code`; everything else is `Unexpected`, rendered as an opaque 500 by the edge.
+
+use std::fmt;
+
+/// What a handler can fail with. The edge renders it as RFC 9457 problem+json.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppError {
+    InvalidRequest(String),
+    UnsupportedMediaType,
+    PayloadTooLarge,
+    NotFound,
+    MethodNotAllowed { allow: &'static str },
+    InvalidCredentials,
+    EmailNotVerified,
+    AccountDeactivated,
+    InvalidToken,
+    SessionRevoked,
+    RefreshTokenReused,
+    InvalidRefreshToken,
+    Forbidden(String),
+    Conflict { code: &'static str, detail: String },
+    RateLimited { retry_after_s: u64 },
+    Unavailable(String),
+    /// A fault of ours (storage, bindings, config). The cause is logged, never returned.
+    Unexpected(String),
+}
+
+impl AppError {
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::InvalidRequest(_) => 400,
+            Self::UnsupportedMediaType => 415,
+            Self::PayloadTooLarge => 413,
+            Self::NotFound => 404,
+            Self::MethodNotAllowed { .. } => 405,
+            Self::InvalidCredentials
+            | Self::InvalidToken
+            | Self::SessionRevoked
+            | Self::RefreshTokenReused
+            | Self::InvalidRefreshToken => 401,
+            Self::EmailNotVerified | Self::AccountDeactivated | Self::Forbidden(_) => 403,
+            Self::Conflict { .. } => 409,
+            Self::RateLimited { .. } => 429,
+            Self::Unavailable(_) => 503,
+            Self::Unexpected(_) => 500,
+        }
+    }
+
+    /// Stable snake_case identifier clients switch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::EmailNotVerified => "email_not_verified",
+            Self::AccountDeactivated => "account_deactivated",
+            Self::InvalidToken => "invalid_token",
+            Self::SessionRevoked => "session_revoked",
+            Self::RefreshTokenReused => "refresh_token_reused",
+            Self::InvalidRefreshToken => "invalid_refresh_token",
+            Self::Forbidden(_) => "forbidden",
+            Self::Conflict { code, .. } => code,
+            Self::RateLimited { .. } => "rate_limited",
+            Self::Unavailable(_) => "unavailable",
+            Self::Unexpected(_) => "internal_error",
+        }
+    }
+
+    pub fn title(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest(_) => "Invalid request",
+            Self::UnsupportedMediaType => "Unsupported media type",
+            Self::PayloadTooLarge => "Payload too large",
+            Self::NotFound => "Not found",
+            Self::MethodNotAllowed { .. } => "Method not allowed",
+            Self::InvalidCredentials => "Invalid credentials",
+            Self::EmailNotVerified => "E-mail not verified",
+            Self::AccountDeactivated => "Account deactivated",
+            Self::InvalidToken => "Invalid access token",
+            Self::SessionRevoked => "Session revoked",
+            Self::RefreshTokenReused => "Refresh token reused",
+            Self::InvalidRefreshToken => "Invalid refresh token",
+            Self::Forbidden(_) => "Forbidden",
+            Self::Conflict { .. } => "Conflict",
+            Self::RateLimited { .. } => "Too many requests",
+            Self::Unavailable(_) => "Service unavailable",
+            Self::Unexpected(_) => "Internal server error",
+        }
+    }
+
+    /// The client-facing explanation. Never includes internal causes.
+    pub fn detail(&self) -> String {
+        match self {
+            Self::InvalidRequest(d) | Self::Forbidden(d) | Self::Unavailable(d) => d.clone(),
+            Self::Conflict { detail, .. } => detail.clone(),
+            Self::UnsupportedMediaType => "the request body must be application/json".into(),
+            Self::PayloadTooLarge => "the request body exceeds 1 MiB".into(),
+            Self::NotFound => "no such resource".into(),
+            Self::MethodNotAllowed { allow } => format!("allowed methods: {allow}"),
+            Self::InvalidCredentials => "the e-mail or password is incorrect".into(),
+            Self::EmailNotVerified => "verify your e-mail address before signing in".into(),
+            Self::AccountDeactivated => "this account is deactivated".into(),
+            Self::InvalidToken => "the access token is missing, malformed, expired or not ours".into(),
+            Self::SessionRevoked => "the session of this token has been revoked".into(),
+            Self::RefreshTokenReused => {
+                "this refresh token was already used; the session has been revoked".into()
+            }
+            Self::InvalidRefreshToken => "the refresh token is unknown, expired or revoked".into(),
+            Self::RateLimited { retry_after_s } => {
+                format!("too many requests; retry after {retry_after_s} s")
+            }
+            Self::Unexpected(_) => "an internal error occurred; quote the request id".into(),
+        }
+    }
+
+    /// Value of `WWW-Authenticate` for 401 answers (RFC 6750 section 3).
+    pub fn www_authenticate(&self) -> Option<String> {
+        match self {
+            Self::InvalidCredentials => Some(r#"Bearer realm="edgeward""#.into()),
+            Self::InvalidToken | Self::SessionRevoked => Some(format!(
+                r#"Bearer realm="edgeward", error="invalid_token", error_description="{}""#,
+                self.code()
+            )),
+            Self::RefreshTokenReused | Self::InvalidRefreshToken => Some(format!(
+                r#"Bearer realm="edgeward", error="invalid_grant", error_description="{}""#,
+                self.code()
+            )),
+            _ => None,
+        }
+    }
+
+    pub fn unexpected(cause: impl fmt::Display) -> Self {
+        Self::Unexpected(cause.to_string())
+    }
+
+    /// The problem+json body (RFC 9457).
+    pub fn problem_json(&self, request_id: &str) -> serde_json::Value {
+        serde_json::json!({
+            "type": format!("urn:edgeward:problem:{}", self.code()),
+            "title": self.title(),
+            "status": self.status(),
+            "detail": self.detail(),
+            "code": self.code(),
+            "request_id": request_id,
+        })
+    }
+}
+
+impl fmt::Display for AppError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unexpected(cause) => write!(f, "unexpected: {cause}"),
+            other => write!(f, "{}: {}", other.code(), other.detail()),
+        }
+    }
+}
+
+impl std::error::Error for AppError {}
+
+impl From<crate::core::domain::ValidationError> for AppError {
+    fn from(e: crate::core::domain::ValidationError) -> Self {
+        Self::InvalidRequest(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unexpected_errors_never_leak_their_cause() {
+        let e = AppError::unexpected("D1_ERROR: no such table users");
+        let body = e.problem_json("req-1");
+        assert_eq!(body["status"], 500);
+        assert!(!body.to_string().contains("D1_ERROR"));
+        assert_eq!(body["request_id"], "req-1");
+    }
+
+    #[test]
+    fn problem_type_is_the_urn_of_the_code() {
+        let body = AppError::SessionRevoked.problem_json("r");
+        assert_eq!(body["type"], "urn:edgeward:problem:session_revoked");
+        assert_eq!(body["code"], "session_revoked");
+        assert_eq!(body["status"], 401);
+    }
+
+    #[test]
+    fn every_401_names_a_bearer_challenge() {
+        for e in [
+            AppError::InvalidCredentials,
+            AppError::InvalidToken,
+            AppError::SessionRevoked,
+            AppError::RefreshTokenReused,
+            AppError::InvalidRefreshToken,
+        ] {
+            assert_eq!(e.status(), 401);
+            assert!(e.www_authenticate().unwrap().starts_with("Bearer "));
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! Transactional e-mails: what goes on the e-mail queue and how it renders. Rendering is pure;
+//! the queue consumer at the edge delivers.
+
+use serde::{Deserialize, Serialize};
+
+/// The message on the `EMAIL` queue. `id` makes delivery idempotent where the provider allows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmailJob {
+    pub id: String,
+    pub to: String,
+    pub template: Template,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Template {
+    VerifyEmail { token: String },
+    AlreadyRegistered,
+    PasswordReset { token: String },
+    PasswordChanged,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+fn escape_html(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+fn link_mail(subject: &str, intro: &str, action: &str, url: &str, outro: &str) -> Rendered {
+    Rendered {
+        subject: subject.into(),
+        text: format!("{intro}\n\n{action}: {url}\n\n{outro}\n"),
+        html: format!(
+            "<p>{}</p><p><a href=\"{}\">{}</a></p><p>{}</p>",
+            escape_html(intro),
+            escape_html(url),
+            escape_html(action),
+            escape_html(outro)
+        ),
+    }
+}
+
+/// Renders `template` with links under `base_url` (no trailing slash).
+pub fn render(template: &Template, base_url: &str, ttl_hint: &str) -> Rendered {
+    match template {
+        Template::VerifyEmail { token } => link_mail(
+            "Verify your e-mail address",
+            "Welcome to Edgeward. Confirm that this address is yours.",
+            "Verify your e-mail",
+            &format!("{base_url}/verify-email?token={token}"),
+            &format!("The link works once and expires in {ttl_hint}. If you did not sign up, ignore this message."),
+        ),
+        Template::PasswordReset { token } => link_mail(
+            "Reset your password",
+            "Someone asked to reset the password of the Edgeward account for this address.",
+            "Choose a new password",
+            &format!("{base_url}/reset-password?token={token}"),
+            &format!("The link works once and expires in {ttl_hint}. If it was not you, ignore this message: your password stays as it is."),
+        ),
+        Template::AlreadyRegistered => Rendered {
+            subject: "You already have an account".into(),
+            text: "Someone tried to sign up with this address, which already has an Edgeward account.\n\nIf it was you, sign in, or reset your password if you forgot it. If not, you can ignore this message.\n".into(),
+            html: "<p>Someone tried to sign up with this address, which already has an Edgeward account.</p><p>If it was you, sign in, or reset your password if you forgot it. If not, you can ignore this message.</p>".into(),
+        },
+        Template::PasswordChanged => Rendered {
+            subject: "Your password was changed".into(),
+            text: "The password of your Edgeward account was just changed, and your other sessions were signed out.\n\nIf this was not you, reset your password now.\n".into(),
+            html: "<p>The password of your Edgeward account was just changed, and your other sessions were signed out.</p><p>If this was not you, reset your password now.</p>".into(),
+        },
+    }
+}
+
+/// "24 hours", "1 hour", "30 minutes" for a lifetime in seconds.
+pub fn describe_ttl(seconds: i64) -> String {
+    let plural = |n: i64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
+    if seconds % 3600 == 0 {
+        plural(seconds / 3600, "hour")
+    } else {
+        plural((seconds + 59) / 60, "minute")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_verification_mail_carries_the_token_link() {
+        let r = render(
+            &Template::VerifyEmail { token: "abc_-1".into() },
+            "https://app.example",
+            "24 hours",
+        );
+        assert!(r.subject.contains("Verify"));
+        assert!(r.text.contains("https://app.example/verify-email?token=abc_-1"));
+        assert!(r.html.contains("href=\"https://app.example/verify-email?token=abc_-1\""));
+    }
+
+    #[test]
+    fn the_notice_for_a_taken_address_differs_from_verification() {
+        let r = render(&Template::AlreadyRegistered, "https://x", "");
+        assert!(r.subject.contains("already"));
+        assert!(!r.text.contains("token="));
+    }
+
+    #[test]
+    fn html_is_escaped() {
+        let r = render(&Template::PasswordReset { token: "t".into() }, "https://x/\"><script>", "1 hour");
+        assert!(!r.html.contains("<script>"));
+    }
+
+    #[test]
+    fn lifetimes_read_naturally() {
+        assert_eq!(describe_ttl(86_400), "24 hours");
+        assert_eq!(describe_ttl(3_600), "1 hour");
+        assert_eq!(describe_ttl(1_800), "30 minutes");
+    }
+
+    #[test]
+    fn jobs_round_trip_through_json() {
+        let job = EmailJob {
+            id: "m1".into(),
+            to: "a@example.test".into(),
+            template: Template::PasswordReset { token: "t".into() },
+            created_at: 1,
+        };
+        let text = serde_json::to_string(&job).unwrap();
+        assert!(text.contains(r#""kind":"password_reset""#));
+        assert_eq!(serde_json::from_str::<EmailJob>(&text).unwrap(), job);
+    }
+}

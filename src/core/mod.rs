@@ -1,0 +1,14 @@
+//! The pure core: domain rules with no I/O, no clock and no randomness of its own. Time and
+//! random bytes are inputs. Nothing here may depend on `worker`.
+
+pub mod api;
+pub mod config;
+pub mod crypto;
+pub mod domain;
+pub mod error;
+pub mod mail;
+pub mod password;
+pub mod routes;
+pub mod session;
+pub mod sql;
+pub mod token;

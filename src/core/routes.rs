@@ -1,0 +1,198 @@
+//! The route table: every (method, path template) the Worker serves. The edge router matches
+//! against it and `openapi/openapi.json` must describe exactly these operations (tested here).
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+    Patch,
+    Delete,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "GET",
+            Self::Post => "POST",
+            Self::Patch => "PATCH",
+            Self::Delete => "DELETE",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "GET" | "HEAD" => Self::Get,
+            "POST" => Self::Post,
+            "PATCH" => Self::Patch,
+            "DELETE" => Self::Delete,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Health,
+    Ready,
+    Jwks,
+    OpenApi,
+    Register,
+    VerifyEmail,
+    ResendVerification,
+    Login,
+    Refresh,
+    Logout,
+    ListSessions,
+    RevokeSession,
+    ForgotPassword,
+    ResetPassword,
+    ChangePassword,
+    Me,
+    DevMailbox,
+}
+
+use Method::*;
+
+/// (method, path template, route). `{id}` matches one path segment.
+pub const ROUTES: &[(Method, &str, Route)] = &[
+    (Get, "/health", Route::Health),
+    (Get, "/ready", Route::Ready),
+    (Get, "/.well-known/jwks.json", Route::Jwks),
+    (Get, "/openapi.json", Route::OpenApi),
+    (Post, "/v1/auth/register", Route::Register),
+    (Post, "/v1/auth/verify-email", Route::VerifyEmail),
+    (Post, "/v1/auth/resend-verification", Route::ResendVerification),
+    (Post, "/v1/auth/login", Route::Login),
+    (Post, "/v1/auth/refresh", Route::Refresh),
+    (Post, "/v1/auth/logout", Route::Logout),
+    (Get, "/v1/auth/sessions", Route::ListSessions),
+    (Delete, "/v1/auth/sessions/{id}", Route::RevokeSession),
+    (Post, "/v1/auth/password/forgot", Route::ForgotPassword),
+    (Post, "/v1/auth/password/reset", Route::ResetPassword),
+    (Post, "/v1/auth/password/change", Route::ChangePassword),
+    (Get, "/v1/me", Route::Me),
+    (Get, "/v1/dev/mailbox", Route::DevMailbox),
+];
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Match<'a> {
+    Found {
+        route: Route,
+        template: &'static str,
+        param: Option<&'a str>,
+    },
+    /// The path exists with other methods (for `Allow`).
+    WrongMethod { allow: &'static str },
+    NotFound,
+}
+
+fn matches<'a>(template: &str, path: &'a str) -> Option<Option<&'a str>> {
+    let mut param = None;
+    let mut t = template.split('/');
+    let mut p = path.split('/');
+    loop {
+        match (t.next(), p.next()) {
+            (None, None) => return Some(param),
+            (Some("{id}"), Some(seg)) if !seg.is_empty() => param = Some(seg),
+            (Some(a), Some(b)) if a == b => {}
+            _ => return None,
+        }
+    }
+}
+
+/// Allowed-method lists per path template, precomputed as static strings.
+fn allow_for(template: &str) -> &'static str {
+    match template {
+        "/v1/auth/sessions" => "GET",
+        "/v1/auth/sessions/{id}" => "DELETE",
+        t if ROUTES.iter().any(|(m, p, _)| *p == t && *m == Post) => "POST",
+        _ => "GET, HEAD",
+    }
+}
+
+pub fn resolve<'a>(method: &str, path: &'a str) -> Match<'a> {
+    let method = Method::parse(method);
+    let mut allow = None;
+    for (m, template, route) in ROUTES {
+        if let Some(param) = matches(template, path) {
+            if Some(*m) == method {
+                return Match::Found {
+                    route: *route,
+                    template,
+                    param,
+                };
+            }
+            allow = Some(allow_for(template));
+        }
+    }
+    match allow {
+        Some(allow) => Match::WrongMethod { allow },
+        None => Match::NotFound,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn paths_resolve_with_their_parameter() {
+        assert_eq!(
+            resolve("DELETE", "/v1/auth/sessions/abc"),
+            Match::Found {
+                route: Route::RevokeSession,
+                template: "/v1/auth/sessions/{id}",
+                param: Some("abc")
+            }
+        );
+        assert_eq!(
+            resolve("HEAD", "/health"),
+            Match::Found {
+                route: Route::Health,
+                template: "/health",
+                param: None
+            }
+        );
+    }
+
+    #[test]
+    fn a_known_path_with_another_method_is_405_with_allow() {
+        assert_eq!(resolve("GET", "/v1/auth/login"), Match::WrongMethod { allow: "POST" });
+        assert_eq!(resolve("PUT", "/v1/me"), Match::WrongMethod { allow: "GET, HEAD" });
+        assert_eq!(
+            resolve("POST", "/v1/auth/sessions/x"),
+            Match::WrongMethod { allow: "DELETE" }
+        );
+    }
+
+    #[test]
+    fn unknown_paths_and_empty_parameters_are_not_found() {
+        assert_eq!(resolve("GET", "/nope"), Match::NotFound);
+        assert_eq!(resolve("DELETE", "/v1/auth/sessions/"), Match::NotFound);
+        assert_eq!(resolve("GET", "/v1/me/"), Match::NotFound);
+    }
+
+    #[test]
+    fn the_openapi_document_describes_exactly_the_routes() {
+        let doc: serde_json::Value =
+            serde_json::from_str(include_str!("../../openapi/openapi.json")).unwrap();
+        assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+        let mut documented = BTreeSet::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for method in item.as_object().unwrap().keys() {
+                if ["get", "post", "patch", "delete", "put"].contains(&method.as_str()) {
+                    documented.insert((method.to_uppercase(), path.clone()));
+                    let op = &item[method];
+                    assert!(op["operationId"].is_string(), "{method} {path} has an operationId");
+                    assert!(op["responses"].is_object(), "{method} {path} has responses");
+                }
+            }
+        }
+        let routed: BTreeSet<_> = ROUTES
+            .iter()
+            .map(|(m, p, _)| (m.as_str().to_owned(), (*p).to_owned()))
+            .collect();
+        assert_eq!(documented, routed);
+    }
+}

@@ -1,0 +1,205 @@
+//! Refresh-token rotation, as a pure state machine over one session (a token family).
+//!
+//! Every session has a secret. The first refresh token of a session is random; each successor
+//! is `HMAC(session secret, presented token)`. Only SHA-256 hashes of tokens are stored, so
+//! neither a storage dump (no tokens) nor an old token (no secret) yields a live token, yet
+//! the holder of a just-used token can be answered with the very successor it got the first
+//! time. With the successor's access-token stamp (iat, jti, kid) kept beside the used token
+//! and Ed25519 signing being deterministic, a replay inside the reuse window gets the same
+//! pair, byte for byte.
+
+use serde::{Deserialize, Serialize};
+
+/// The state of a session as its serializer (the user's Durable Object) holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionState {
+    pub id: String,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+/// One issued refresh token of a session, looked up by hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenState {
+    pub session_id: String,
+    pub issued_at: i64,
+    pub used_at: Option<i64>,
+    /// Stamp of the access token issued with this token's successor.
+    pub successor: Option<AccessStamp>,
+}
+
+/// What makes an access token reproducible: with the same claims and key, Ed25519 gives the
+/// same signature.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessStamp {
+    pub iat: i64,
+    pub jti: String,
+    pub kid: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RotationPolicy {
+    /// How long a used token may be presented again and get the same successor (seconds).
+    pub reuse_window_s: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    /// First use: issue a successor, mark this token used with the successor's stamp.
+    Rotate,
+    /// A used token inside the reuse window: answer with the same successor again.
+    Replay(AccessStamp),
+    /// A used token after the window: treat as theft, revoke the whole session.
+    Reused,
+    /// Unknown token, or its session is revoked or past its absolute expiry.
+    Invalid,
+}
+
+pub fn rotate(
+    session: Option<&SessionState>,
+    token: Option<&TokenState>,
+    now: i64,
+    policy: RotationPolicy,
+) -> Rotation {
+    let (Some(session), Some(token)) = (session, token) else {
+        return Rotation::Invalid;
+    };
+    if session.id != token.session_id || session.revoked_at.is_some() || now >= session.expires_at {
+        return Rotation::Invalid;
+    }
+    match (token.used_at, &token.successor) {
+        (None, _) => Rotation::Rotate,
+        (Some(used_at), Some(stamp)) if now - used_at <= policy.reuse_window_s => {
+            Rotation::Replay(stamp.clone())
+        }
+        (Some(_), _) => Rotation::Reused,
+    }
+}
+
+/// Is this session usable at `now`?
+pub fn is_active(session: &SessionState, now: i64) -> bool {
+    session.revoked_at.is_none() && now < session.expires_at
+}
+
+/// Why a session ended, as stored and audited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RevokeReason {
+    Logout,
+    Revoked,
+    RefreshReuse,
+    PasswordChange,
+    PasswordReset,
+    AccountDeactivated,
+    AccountDeleted,
+}
+
+impl RevokeReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Logout => "logout",
+            Self::Revoked => "revoked",
+            Self::RefreshReuse => "refresh_reuse",
+            Self::PasswordChange => "password_change",
+            Self::PasswordReset => "password_reset",
+            Self::AccountDeactivated => "account_deactivated",
+            Self::AccountDeleted => "account_deleted",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: i64 = 1_800_000_000;
+    const POLICY: RotationPolicy = RotationPolicy { reuse_window_s: 10 };
+
+    fn session() -> SessionState {
+        SessionState {
+            id: "s1".into(),
+            expires_at: T0 + 30 * 86_400,
+            revoked_at: None,
+        }
+    }
+
+    fn fresh() -> TokenState {
+        TokenState {
+            session_id: "s1".into(),
+            issued_at: T0,
+            used_at: None,
+            successor: None,
+        }
+    }
+
+    fn stamp() -> AccessStamp {
+        AccessStamp {
+            iat: T0 + 100,
+            jti: "j2".into(),
+            kid: "k1".into(),
+        }
+    }
+
+    fn used_at(t: i64) -> TokenState {
+        TokenState {
+            used_at: Some(t),
+            successor: Some(stamp()),
+            ..fresh()
+        }
+    }
+
+    #[test]
+    fn the_first_use_rotates() {
+        assert_eq!(rotate(Some(&session()), Some(&fresh()), T0 + 100, POLICY), Rotation::Rotate);
+    }
+
+    #[test]
+    fn a_reuse_inside_the_window_replays_the_same_successor() {
+        let t = used_at(T0 + 100);
+        assert_eq!(rotate(Some(&session()), Some(&t), T0 + 100, POLICY), Rotation::Replay(stamp()));
+        assert_eq!(rotate(Some(&session()), Some(&t), T0 + 110, POLICY), Rotation::Replay(stamp()));
+    }
+
+    #[test]
+    fn a_reuse_after_the_window_is_theft() {
+        let t = used_at(T0 + 100);
+        assert_eq!(rotate(Some(&session()), Some(&t), T0 + 111, POLICY), Rotation::Reused);
+    }
+
+    #[test]
+    fn a_zero_window_makes_any_second_use_a_reuse_after_the_same_second() {
+        let t = used_at(T0 + 100);
+        let strict = RotationPolicy { reuse_window_s: 0 };
+        assert_eq!(rotate(Some(&session()), Some(&t), T0 + 101, strict), Rotation::Reused);
+    }
+
+    #[test]
+    fn a_revoked_family_accepts_nothing() {
+        let revoked = SessionState {
+            revoked_at: Some(T0 + 50),
+            ..session()
+        };
+        assert_eq!(rotate(Some(&revoked), Some(&fresh()), T0 + 100, POLICY), Rotation::Invalid);
+        assert_eq!(
+            rotate(Some(&revoked), Some(&used_at(T0 + 99)), T0 + 100, POLICY),
+            Rotation::Invalid
+        );
+    }
+
+    #[test]
+    fn an_expired_session_or_unknown_token_is_invalid() {
+        let s = session();
+        assert_eq!(rotate(Some(&s), Some(&fresh()), s.expires_at, POLICY), Rotation::Invalid);
+        assert_eq!(rotate(Some(&s), None, T0, POLICY), Rotation::Invalid);
+        assert_eq!(rotate(None, Some(&fresh()), T0, POLICY), Rotation::Invalid);
+    }
+
+    #[test]
+    fn a_token_of_another_session_is_invalid() {
+        let other = TokenState {
+            session_id: "s2".into(),
+            ..fresh()
+        };
+        assert_eq!(rotate(Some(&session()), Some(&other), T0, POLICY), Rotation::Invalid);
+    }
+}

@@ -1,0 +1,220 @@
+//! Every D1 statement, as named constants grouped per table. A native test applies the
+//! migrations to an in-memory SQLite and prepares each of them (`sql::tests`).
+
+pub mod users {
+    pub const COLUMNS: &str =
+        "id, email, name, status, email_verified, created_at, version, password_hash";
+
+    /// Creates the account unless the e-mail is taken; RETURNING tells which happened.
+    pub const INSERT: &str = "INSERT INTO users (id, email, password_hash, name, status, email_verified, created_at, updated_at, version) \
+         VALUES (?, ?, ?, ?, 'pending_verification', 0, ?, ?, 1) ON CONFLICT (email) DO NOTHING RETURNING id";
+
+    pub const BY_EMAIL: &str = "SELECT id, email, name, status, email_verified, created_at, version, password_hash FROM users WHERE email = ?";
+
+    pub const BY_ID: &str = "SELECT id, email, name, status, email_verified, created_at, version, password_hash FROM users WHERE id = ?";
+
+    /// Marks the e-mail verified for the user whose verification token this batch just used.
+    pub const VERIFY_BY_USED_TOKEN: &str = "UPDATE users SET email_verified = 1, \
+         status = CASE WHEN status = 'pending_verification' THEN 'active' ELSE status END, \
+         version = version + 1, updated_at = ? \
+         WHERE id = (SELECT user_id FROM email_tokens WHERE token_hash = ? AND used_at = ?) \
+         RETURNING id, email, name, status, email_verified, created_at, version, password_hash";
+
+    /// Sets the password for the user whose reset token this batch just used; a reset proves
+    /// control of the mailbox, so it also verifies the e-mail.
+    pub const RESET_PASSWORD_BY_USED_TOKEN: &str = "UPDATE users SET password_hash = ?, email_verified = 1, \
+         status = CASE WHEN status = 'pending_verification' THEN 'active' ELSE status END, \
+         version = version + 1, updated_at = ? \
+         WHERE id = (SELECT user_id FROM email_tokens WHERE token_hash = ? AND used_at = ?) \
+         RETURNING id";
+
+    pub const SET_PASSWORD: &str =
+        "UPDATE users SET password_hash = ?, version = version + 1, updated_at = ? WHERE id = ?";
+}
+
+pub mod email_tokens {
+    pub const INSERT: &str = "INSERT INTO email_tokens (token_hash, user_id, purpose, created_at, expires_at) VALUES (?, ?, ?, ?, ?)";
+
+    /// Inserts a token only if the user row was created by the same batch (register).
+    pub const INSERT_FOR_NEW_USER: &str = "INSERT INTO email_tokens (token_hash, user_id, purpose, created_at, expires_at) \
+         SELECT ?, id, 'verify_email', ?, ? FROM users WHERE id = ?";
+
+    /// Single use: succeeds once, for an unexpired token of the purpose.
+    pub const REDEEM: &str = "UPDATE email_tokens SET used_at = ? \
+         WHERE token_hash = ? AND purpose = ? AND used_at IS NULL AND expires_at > ? RETURNING user_id";
+
+    /// A redeemable token's owner, without using it.
+    pub const PEEK: &str = "SELECT user_id FROM email_tokens \
+         WHERE token_hash = ? AND purpose = ? AND used_at IS NULL AND expires_at > ?";
+
+    /// Asking for a new token retires the older unused ones of that purpose.
+    pub const RETIRE_UNUSED: &str = "UPDATE email_tokens SET used_at = ? WHERE user_id = ? AND purpose = ? AND used_at IS NULL";
+
+    pub const PURGE_DEAD: &str = "DELETE FROM email_tokens WHERE token_hash IN \
+         (SELECT token_hash FROM email_tokens WHERE expires_at < ? OR used_at < ? LIMIT ?)";
+}
+
+pub mod sessions {
+    pub const INSERT: &str = "INSERT INTO sessions (id, user_id, device_name, ip, user_agent, created_at, last_used_at, expires_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
+
+    pub const LIST_ACTIVE: &str = "SELECT id, device_name, ip, user_agent, created_at, last_used_at FROM sessions \
+         WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? ORDER BY created_at DESC, id LIMIT 200";
+
+    /// The per-request check: the session and its user, in one read.
+    pub const AUTH_LOOKUP: &str = "SELECT s.user_id AS session_user_id, s.revoked_at, s.expires_at, \
+         u.id, u.email, u.name, u.status, u.email_verified, u.created_at, u.version, u.password_hash \
+         FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?";
+
+    /// Monotonic: concurrent touches never move it backwards.
+    pub const TOUCH: &str =
+        "UPDATE sessions SET last_used_at = MAX(last_used_at, ?) WHERE id = ?";
+
+    pub const REVOKE: &str = "UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE id = ? AND revoked_at IS NULL";
+
+    pub const PURGE_ENDED: &str = "DELETE FROM sessions WHERE id IN \
+         (SELECT id FROM sessions WHERE expires_at < ? OR revoked_at < ? LIMIT ?)";
+}
+
+pub mod dev_mailbox {
+    pub const INSERT: &str = "INSERT INTO dev_mailbox (id, to_email, subject, text_body, html_body, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING";
+
+    pub const LIST_FOR: &str = "SELECT to_email, subject, text_body, html_body, created_at FROM dev_mailbox \
+         WHERE to_email = ? ORDER BY created_at DESC, rowid DESC LIMIT 50";
+
+    pub const PURGE_OLD: &str = "DELETE FROM dev_mailbox WHERE created_at < ?";
+}
+
+pub mod dead_letters {
+    pub const INSERT: &str = "INSERT INTO dead_letters (id, queue, body, received_at) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING";
+}
+
+pub mod health {
+    pub const PING: &str = "SELECT 1 AS ok";
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::Connection;
+
+    fn migrated() -> Connection {
+        let db = Connection::open_in_memory().unwrap();
+        db.execute_batch("PRAGMA foreign_keys = ON;").unwrap();
+        let mut files: Vec<_> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        assert!(!files.is_empty());
+        for (i, f) in files.iter().enumerate() {
+            let name = f.file_name().unwrap().to_string_lossy().into_owned();
+            assert!(
+                name.starts_with(&format!("{:04}_", i + 1)),
+                "migrations are numbered 0001_, 0002_, ... without gaps: {name}"
+            );
+            db.execute_batch(&std::fs::read_to_string(f).unwrap())
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+        db
+    }
+
+    #[test]
+    fn all_migrations_apply_and_every_statement_prepares() {
+        use super::*;
+        let db = migrated();
+        let all = [
+            users::INSERT,
+            users::BY_EMAIL,
+            users::BY_ID,
+            users::VERIFY_BY_USED_TOKEN,
+            users::RESET_PASSWORD_BY_USED_TOKEN,
+            users::SET_PASSWORD,
+            email_tokens::INSERT,
+            email_tokens::INSERT_FOR_NEW_USER,
+            email_tokens::REDEEM,
+            email_tokens::PEEK,
+            email_tokens::RETIRE_UNUSED,
+            email_tokens::PURGE_DEAD,
+            sessions::INSERT,
+            sessions::LIST_ACTIVE,
+            sessions::AUTH_LOOKUP,
+            sessions::TOUCH,
+            sessions::REVOKE,
+            sessions::PURGE_ENDED,
+            dev_mailbox::INSERT,
+            dev_mailbox::LIST_FOR,
+            dev_mailbox::PURGE_OLD,
+            dead_letters::INSERT,
+            health::PING,
+        ];
+        for sql in all {
+            db.prepare(sql).unwrap_or_else(|e| panic!("{e}: {sql}"));
+        }
+    }
+
+    #[test]
+    fn a_duplicate_email_inserts_nothing_and_returns_no_row() {
+        let db = migrated();
+        let insert = |id: &str| -> Option<String> {
+            db.query_row(
+                super::users::INSERT,
+                rusqlite::params![id, "a@example.test", "h", None::<String>, 1, 1],
+                |r| r.get(0),
+            )
+            .ok()
+        };
+        assert_eq!(insert("u1").as_deref(), Some("u1"));
+        assert_eq!(insert("u2"), None);
+    }
+
+    #[test]
+    fn a_verification_token_redeems_once() {
+        let db = migrated();
+        db.query_row(
+            super::users::INSERT,
+            rusqlite::params!["u1", "a@example.test", "h", None::<String>, 1, 1],
+            |_| Ok(()),
+        )
+        .unwrap();
+        db.execute(super::email_tokens::INSERT_FOR_NEW_USER, rusqlite::params!["t1", 1, 100, "u1"])
+            .unwrap();
+        let redeem = |now: i64| -> Option<String> {
+            db.query_row(
+                super::email_tokens::REDEEM,
+                rusqlite::params![now, "t1", "verify_email", now],
+                |r| r.get(0),
+            )
+            .ok()
+        };
+        assert_eq!(redeem(5).as_deref(), Some("u1"));
+        assert_eq!(redeem(6), None, "second use");
+        let status: String = db
+            .query_row(
+                super::users::VERIFY_BY_USED_TOKEN,
+                rusqlite::params![5, "t1", 5],
+                |r| r.get(3),
+            )
+            .unwrap();
+        assert_eq!(status, "active");
+    }
+
+    #[test]
+    fn an_expired_token_does_not_redeem() {
+        let db = migrated();
+        db.query_row(
+            super::users::INSERT,
+            rusqlite::params!["u1", "a@example.test", "h", None::<String>, 1, 1],
+            |_| Ok(()),
+        )
+        .unwrap();
+        db.execute(super::email_tokens::INSERT_FOR_NEW_USER, rusqlite::params!["t1", 1, 100, "u1"])
+            .unwrap();
+        let redeemed: Result<String, _> = db.query_row(
+            super::email_tokens::REDEEM,
+            rusqlite::params![100, "t1", "verify_email", 100],
+            |r| r.get(0),
+        );
+        assert_eq!(redeemed, Err(rusqlite::Error::QueryReturnedNoRows));
+    }
+}

@@ -1,0 +1,3 @@
+pub mod core;
+#[cfg(target_arch = "wasm32")]
+mod edge;

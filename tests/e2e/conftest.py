@@ -1,0 +1,445 @@
+"""The suite owns its servers: `spawn_app(**vars)` starts `wrangler dev` on free loopback ports with a
+fresh state directory, the real migrations and a fresh Ed25519 signing key, and returns an `App`
+with one method per endpoint.
+
+Servers cost about 5 s each to start, so ordinary tests share the session-scoped `app` (unique
+e-mails keep them independent) and only tests that need other settings get a dedicated one.
+Set EDGEWARD_E2E_KEEP_LOGS=1 to keep each server's wrangler log after the run.
+"""
+from __future__ import annotations
+
+import atexit
+import collections
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.parse
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from e2e_support import b64url, new_password, unique_email
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN_DIR = ROOT / "node_modules" / ".bin"
+WRANGLER = BIN_DIR / "wrangler"
+
+WRANGLER_ENV = {
+    "CI": "true",
+    "WRANGLER_SEND_METRICS": "false",
+    "WRANGLER_SEND_ERROR_REPORTS": "false",
+    "CLOUDFLARE_CF_FETCH_ENABLED": "false",
+    "EDGEWARD_SKIP_BUILD": "1",
+}
+DEFAULT_VARS = {
+    "ENVIRONMENT": "development",
+    "EMAIL_PROVIDER": "log",
+    "JWT_ISSUER": "http://edgeward.localhost",
+    "JWT_AUDIENCE": "edgeward-api",
+    "ACCESS_TOKEN_TTL_SECONDS": "900",
+    "REFRESH_TOKEN_TTL_SECONDS": "2592000",
+    "REFRESH_REUSE_WINDOW_SECONDS": "10",
+}
+STARTUP_TIMEOUT_S = 120
+MIGRATIONS_TIMEOUT_S = 180
+STOP_GRACE_S = 10
+REQUEST_TIMEOUT_S = 30
+LOG_TAIL_LINES = 80
+
+# The link in verification and reset mails: `<APP_BASE_URL>/verify-email?token=<url-safe base64>`.
+TOKEN_IN_LINK = re.compile(r"[?&]token=((?:[A-Za-z0-9_\-]|%3D|=)+)")
+
+
+class AppStartError(RuntimeError):
+    pass
+
+
+def _free_ports(count: int) -> list[int]:
+    sockets = []
+    try:
+        for _ in range(count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            sockets.append(s)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def _random_client_ip() -> str:
+    # Every request comes from another documentation/benchmark address (198.18.0.0/15), so a
+    # per-IP rate limit on the server never couples unrelated tests.
+    return f"198.{random.randint(18, 19)}.{random.randint(0, 255)}.{random.randint(1, 254)}"
+
+
+def _wrangler_env(file_vars: dict[str, str]) -> dict[str, str]:
+    # wrangler lets the process environment win over the env file: drop anything we set there.
+    env = {k: v for k, v in os.environ.items() if k not in file_vars}
+    env.update(WRANGLER_ENV)
+    env["PATH"] = f"{BIN_DIR}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def _drain(stream, log_path: Path, tail: collections.deque) -> None:
+    with open(log_path, "wb") as log:
+        for line in iter(stream.readline, b""):
+            log.write(line)
+            log.flush()
+            tail.append(line.decode("utf-8", errors="replace").rstrip("\n"))
+    stream.close()
+
+
+class App:
+    """A running Edgeward under `wrangler dev`, with one method per endpoint."""
+
+    def __init__(self, *, base_url: str, vars: dict[str, str], signing_key: Ed25519PrivateKey,
+                 kid: str, proc: subprocess.Popen, work_dir: Path, state_dir: Path, env_file: Path,
+                 log_path: Path, log_tail: collections.deque, drain_thread: threading.Thread):
+        self.base_url = base_url
+        self.vars = vars
+        self.issuer = vars["JWT_ISSUER"]
+        self.audience = vars["JWT_AUDIENCE"]
+        self.app_base_url = vars["APP_BASE_URL"]
+        self.access_ttl = int(vars["ACCESS_TOKEN_TTL_SECONDS"])
+        self.reuse_window = int(vars["REFRESH_REUSE_WINDOW_SECONDS"])
+        self.signing_key = signing_key
+        self.kid = kid
+        self.public_key_raw = signing_key.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        self.public_key_pem = signing_key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        self.jwk_x = b64url(self.public_key_raw)
+        self.proc = proc
+        self.work_dir = work_dir
+        self.state_dir = state_dir
+        self.env_file = env_file
+        self.log_path = log_path
+        self.log_tail = log_tail
+        self._drain_thread = drain_thread
+        self._local = threading.local()
+        self._stopped = False
+
+    # ------------------------------------------------------------ plumbing
+
+    def _http(self) -> requests.Session:
+        # One connection pool per thread: requests.Session is not guaranteed thread-safe.
+        http = getattr(self._local, "http", None)
+        if http is None:
+            http = self._local.http = requests.Session()
+        return http
+
+    def request(self, method: str, path: str, *, json_body=None, data=None, headers=None,
+                access: str | None = None, params=None) -> requests.Response:
+        merged = {"CF-Connecting-IP": _random_client_ip()}
+        if access is not None:
+            merged["Authorization"] = f"Bearer {access}"
+        merged.update(headers or {})
+        return self._http().request(
+            method, self.base_url + path, json=json_body, data=data, headers=merged,
+            params=params, timeout=REQUEST_TIMEOUT_S, allow_redirects=False)
+
+    def get(self, path: str, **kw) -> requests.Response:
+        return self.request("GET", path, **kw)
+
+    def post(self, path: str, body=None, **kw) -> requests.Response:
+        return self.request("POST", path, json_body=body, **kw)
+
+    def log_text(self) -> str:
+        return "\n".join(self.log_tail)
+
+    # ------------------------------------------------------------ health and keys
+
+    def health(self) -> requests.Response:
+        return self.get("/health")
+
+    def ready(self) -> requests.Response:
+        return self.get("/ready")
+
+    def jwks(self) -> requests.Response:
+        return self.get("/.well-known/jwks.json")
+
+    def openapi(self) -> requests.Response:
+        return self.get("/openapi.json")
+
+    # ------------------------------------------------------------ accounts and tokens
+
+    def register(self, email: str, password: str, name: str | None = None, headers=None) -> requests.Response:
+        body = {"email": email, "password": password}
+        if name is not None:
+            body["name"] = name
+        return self.post("/v1/auth/register", body, headers=headers)
+
+    def verify_email(self, token: str) -> requests.Response:
+        return self.post("/v1/auth/verify-email", {"token": token})
+
+    def resend_verification(self, email: str) -> requests.Response:
+        return self.post("/v1/auth/resend-verification", {"email": email})
+
+    def login(self, email: str, password: str, device_name: str | None = None, headers=None) -> requests.Response:
+        body = {"email": email, "password": password}
+        if device_name is not None:
+            body["device_name"] = device_name
+        return self.post("/v1/auth/login", body, headers=headers)
+
+    def refresh(self, refresh_token: str, headers=None) -> requests.Response:
+        return self.post("/v1/auth/refresh", {"refresh_token": refresh_token}, headers=headers)
+
+    def logout(self, access: str) -> requests.Response:
+        return self.request("POST", "/v1/auth/logout", access=access)
+
+    def sessions(self, access: str, headers=None) -> requests.Response:
+        return self.get("/v1/auth/sessions", access=access, headers=headers)
+
+    def revoke_session(self, access: str, id: str) -> requests.Response:
+        return self.request("DELETE", f"/v1/auth/sessions/{urllib.parse.quote(id, safe='')}", access=access)
+
+    def me(self, access: str | None, headers=None) -> requests.Response:
+        return self.get("/v1/me", access=access, headers=headers)
+
+    def forgot(self, email: str) -> requests.Response:
+        return self.post("/v1/auth/password/forgot", {"email": email})
+
+    def reset(self, token: str, password: str) -> requests.Response:
+        return self.post("/v1/auth/password/reset", {"token": token, "password": password})
+
+    def change_password(self, access: str, current: str, new: str) -> requests.Response:
+        return self.post("/v1/auth/password/change",
+                         {"current_password": current, "new_password": new}, access=access)
+
+    # ------------------------------------------------------------ development mailbox
+
+    def mailbox(self, email: str) -> requests.Response:
+        return self.get("/v1/dev/mailbox", params={"to": email})
+
+    def messages(self, email: str) -> list[dict]:
+        resp = self.mailbox(email)
+        assert resp.status_code == 200, f"mailbox: {resp.status_code} {resp.text[:300]}"
+        return resp.json()["messages"]
+
+    def wait_for_mail(self, email: str, subject_contains: str | None = None, timeout: float = 20,
+                      count: int = 1) -> dict:
+        """The newest message to `email` whose subject contains `subject_contains` (any case),
+        once at least `count` such messages are there. Mail goes through a queue: poll."""
+        deadline = time.monotonic() + timeout
+        while True:
+            matching = [m for m in self.messages(email)
+                        if subject_contains is None or subject_contains.lower() in m["subject"].lower()]
+            if len(matching) >= count:
+                return matching[0]
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"{count} mail(s) to {email} with subject containing {subject_contains!r} did not "
+                    f"arrive within {timeout}s; mailbox has {[m['subject'] for m in self.messages(email)]}")
+            time.sleep(0.2)
+
+    @staticmethod
+    def token_from_mail(msg: dict) -> str:
+        match = TOKEN_IN_LINK.search(msg["text"])
+        assert match, f"no ?token= link in mail text: {msg['text']!r}"
+        return urllib.parse.unquote(match.group(1))
+
+    # ------------------------------------------------------------ conveniences
+
+    def register_unverified(self, name: str | None = None) -> tuple[str, str, dict]:
+        email, password = unique_email(), new_password()
+        resp = self.register(email, password, name=name)
+        assert resp.status_code == 201, f"register: {resp.status_code} {resp.text[:300]}"
+        return email, password, resp.json()["user"]
+
+    def create_verified_user(self, name: str | None = None, device_name: str | None = None,
+                             headers=None) -> tuple[str, str, dict]:
+        """(email, password, TokenResponse json of a fresh login)."""
+        email, password, _user = self.register_unverified(name=name)
+        token = self.token_from_mail(self.wait_for_mail(email, "Verify"))
+        resp = self.verify_email(token)
+        assert resp.status_code == 200, f"verify-email: {resp.status_code} {resp.text[:300]}"
+        resp = self.login(email, password, device_name=device_name, headers=headers)
+        assert resp.status_code == 200, f"login: {resp.status_code} {resp.text[:300]}"
+        return email, password, resp.json()
+
+    # ------------------------------------------------------------ life cycle
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        pgid = self.proc.pid
+        try:
+            os.killpg(pgid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            self.proc.wait(timeout=STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            pass
+        # workerd may outlive wrangler: sweep whatever is left of the group.
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        self._drain_thread.join(timeout=5)
+        shutil.rmtree(self.state_dir, ignore_errors=True)
+        self.env_file.unlink(missing_ok=True)
+        if os.environ.get("EDGEWARD_E2E_KEEP_LOGS"):
+            print(f"wrangler log kept at {self.log_path}")
+        else:
+            shutil.rmtree(self.work_dir, ignore_errors=True)
+
+
+def _signing_keys(kid: str, key: Ed25519PrivateKey) -> str:
+    d = key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
+                          serialization.NoEncryption())
+    x = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    jwk = {"kty": "OKP", "crv": "Ed25519", "kid": kid, "d": b64url(d), "x": b64url(x)}
+    return json.dumps({"keys": [jwk]}, separators=(",", ":"))
+
+
+def _write_env_file(path: Path, file_vars: dict[str, str]) -> None:
+    lines = []
+    for key, value in file_vars.items():
+        assert "\n" not in value and "'" not in value, f"cannot put {key} in an env file"
+        lines.append(f"{key}='{value}'")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def _apply_migrations(state_dir: Path, env: dict[str, str]) -> None:
+    result = subprocess.run(
+        [str(WRANGLER), "d1", "migrations", "apply", "DB", "--local", "--persist-to", str(state_dir)],
+        cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        timeout=MIGRATIONS_TIMEOUT_S)
+    if result.returncode != 0:
+        out = result.stdout.decode("utf-8", errors="replace")[-6000:]
+        raise AppStartError(f"wrangler d1 migrations apply exited {result.returncode}:\n{out}")
+
+
+def _wait_until_healthy(base_url: str, proc: subprocess.Popen, tail: collections.deque) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AppStartError(f"wrangler dev exited with {proc.returncode} during startup:\n"
+                                + "\n".join(list(tail)[-LOG_TAIL_LINES:]))
+        try:
+            resp = requests.get(base_url + "/health", timeout=2)
+            if resp.status_code == 200:
+                return
+            last = f"GET /health -> {resp.status_code}"
+        except requests.RequestException as exc:
+            last = f"GET /health: {type(exc).__name__}"
+        time.sleep(0.25)
+    raise AppStartError(f"not healthy within {STARTUP_TIMEOUT_S}s ({last}):\n"
+                        + "\n".join(list(tail)[-LOG_TAIL_LINES:]))
+
+
+def spawn_app(**overrides) -> App:
+    """Start a fresh Edgeward (own state, own signing key) with env-file overrides, e.g.
+    `spawn_app(REFRESH_REUSE_WINDOW_SECONDS=2)`. The caller must `stop()` it."""
+    if not WRANGLER.exists():
+        raise AppStartError(f"{WRANGLER} is missing: install the project's npm dependencies first")
+    work_dir = Path(tempfile.mkdtemp(prefix="edgeward-e2e-"))
+    state_dir = work_dir / "state"
+    state_dir.mkdir()
+    env_file = work_dir / "test.env"
+    log_path = work_dir / "wrangler.log"
+
+    port, inspector_port = _free_ports(2)
+    base_url = f"http://127.0.0.1:{port}"
+    kid = f"test-{uuid.uuid4().hex[:12]}"
+    signing_key = Ed25519PrivateKey.generate()
+    file_vars = {**DEFAULT_VARS, "APP_BASE_URL": base_url}
+    file_vars.update({k: str(v) for k, v in overrides.items()})
+    file_vars["JWT_SIGNING_KEYS"] = _signing_keys(kid, signing_key)
+
+    proc = None
+    try:
+        _write_env_file(env_file, file_vars)
+        env = _wrangler_env(file_vars)
+        _apply_migrations(state_dir, env)
+        proc = subprocess.Popen(
+            [str(WRANGLER), "dev", "--ip", "127.0.0.1", "--port", str(port),
+             "--inspector-port", str(inspector_port), "--persist-to", str(state_dir),
+             "--env-file", str(env_file), "--show-interactive-dev-session=false", "--log-level", "warn"],
+            cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, start_new_session=True)
+        tail: collections.deque = collections.deque(maxlen=400)
+        drain = threading.Thread(target=_drain, args=(proc.stdout, log_path, tail), daemon=True)
+        drain.start()
+        app = App(base_url=base_url, vars=file_vars, signing_key=signing_key, kid=kid, proc=proc,
+                  work_dir=work_dir, state_dir=state_dir, env_file=env_file, log_path=log_path,
+                  log_tail=tail, drain_thread=drain)
+        atexit.register(app.stop)  # a safety net for interrupted runs; stop() is idempotent
+        try:
+            _wait_until_healthy(base_url, proc, tail)
+        except BaseException:
+            app.stop()
+            raise
+        return app
+    except BaseException:
+        if proc is None:
+            shutil.rmtree(work_dir, ignore_errors=True)
+        raise
+
+
+# ---------------------------------------------------------------- fixtures
+
+@pytest.fixture(scope="session")
+def app_factory():
+    """`app_factory(**overrides)` spawns a dedicated server, stopped at the end of the session.
+    Each one costs seconds: keep the whole suite at three or four servers at most."""
+    apps: list[App] = []
+
+    def factory(**overrides) -> App:
+        try:
+            app = spawn_app(**overrides)
+        except AppStartError as exc:
+            pytest.fail(str(exc), pytrace=False)
+        apps.append(app)
+        return app
+
+    yield factory
+    for app in apps:
+        app.stop()
+
+
+@pytest.fixture(scope="session")
+def app(app_factory) -> App:
+    """The server the ordinary tests share; every test makes its own users."""
+    return app_factory()
+
+
+@pytest.fixture(scope="session")
+def short_reuse_window_app(app_factory) -> App:
+    """A server whose refresh-token reuse window is 2 s, so 'after the window' is quick to reach."""
+    return app_factory(REFRESH_REUSE_WINDOW_SECONDS=2)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Attach the tail of the server log to a failing test's report."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.failed:
+        return
+    for name, value in getattr(item, "funcargs", {}).items():
+        if isinstance(value, App):
+            report.sections.append((f"wrangler log tail ({name})",
+                                    "\n".join(list(value.log_tail)[-LOG_TAIL_LINES:])))
