@@ -17,3 +17,12 @@ CREATE TABLE dead_letters (
     body        TEXT    NOT NULL,
     received_at INTEGER NOT NULL
 ) STRICT;
+
+-- Delivery attempts per queue message id: Queues in workers-rs 0.8 do not expose the attempt
+-- count, and the retry backoff grows with it.
+CREATE TABLE queue_deliveries (
+    id         TEXT    PRIMARY KEY,
+    attempts   INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX queue_deliveries_updated_idx ON queue_deliveries (updated_at);

@@ -80,6 +80,32 @@ pub fn render(template: &Template, base_url: &str, ttl_hint: &str) -> Rendered {
     }
 }
 
+/// What the e-mail consumer does with a message after a delivery attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueOutcome {
+    Ack,
+    Retry { delay_s: u32 },
+    /// A permanent failure: keep it for inspection, do not retry.
+    DeadLetter,
+}
+
+/// Exponential backoff for attempt `n` (1-based): 10 s, 20 s, 40 s, ... capped at 10 min.
+pub fn backoff_s(attempt: u32) -> u32 {
+    10u32.saturating_mul(1 << attempt.saturating_sub(1).min(6)).min(600)
+}
+
+/// Outcome for a provider's HTTP status: 2xx delivered; 408, 429 and 5xx are worth retrying
+/// (the queue dead-letters after its last retry); any other 4xx will never succeed.
+pub fn outcome_for_status(status: u16, attempt: u32) -> QueueOutcome {
+    match status {
+        200..=299 => QueueOutcome::Ack,
+        408 | 429 | 500..=599 => QueueOutcome::Retry {
+            delay_s: backoff_s(attempt),
+        },
+        _ => QueueOutcome::DeadLetter,
+    }
+}
+
 /// "24 hours", "1 hour", "30 minutes" for a lifetime in seconds.
 pub fn describe_ttl(seconds: i64) -> String {
     let plural = |n: i64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
@@ -117,6 +143,22 @@ mod tests {
     fn html_is_escaped() {
         let r = render(&Template::PasswordReset { token: "t".into() }, "https://x/\"><script>", "1 hour");
         assert!(!r.html.contains("<script>"));
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_ten_minutes() {
+        assert_eq!(backoff_s(1), 10);
+        assert_eq!(backoff_s(2), 20);
+        assert_eq!(backoff_s(3), 40);
+        assert_eq!(backoff_s(30), 600);
+    }
+
+    #[test]
+    fn provider_statuses_map_to_outcomes() {
+        assert_eq!(outcome_for_status(200, 1), QueueOutcome::Ack);
+        assert_eq!(outcome_for_status(429, 2), QueueOutcome::Retry { delay_s: 20 });
+        assert_eq!(outcome_for_status(503, 1), QueueOutcome::Retry { delay_s: 10 });
+        assert_eq!(outcome_for_status(422, 1), QueueOutcome::DeadLetter);
     }
 
     #[test]

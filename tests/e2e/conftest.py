@@ -58,6 +58,7 @@ STOP_GRACE_S = 10
 REQUEST_TIMEOUT_S = 30
 LOG_TAIL_LINES = 80
 
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 # The link in verification and reset mails: `<APP_BASE_URL>/verify-email?token=<url-safe base64>`.
 TOKEN_IN_LINK = re.compile(r"[?&]token=((?:[A-Za-z0-9_\-]|%3D|=)+)")
 
@@ -85,10 +86,13 @@ def _random_client_ip() -> str:
     return f"198.{random.randint(18, 19)}.{random.randint(0, 255)}.{random.randint(1, 254)}"
 
 
-def _wrangler_env(file_vars: dict[str, str]) -> dict[str, str]:
+def _wrangler_env(file_vars: dict[str, str], work_dir: Path) -> dict[str, str]:
     # wrangler lets the process environment win over the env file: drop anything we set there.
     env = {k: v for k, v in os.environ.items() if k not in file_vars}
     env.update(WRANGLER_ENV)
+    # Keep wrangler's debug logs and dev registry per server, not shared in ~/.config.
+    env["WRANGLER_LOG_PATH"] = str(work_dir / "wrangler-debug-logs")
+    env["WRANGLER_REGISTRY_PATH"] = str(work_dir / "wrangler-registry")
     env["PATH"] = f"{BIN_DIR}{os.pathsep}{env.get('PATH', '')}"
     return env
 
@@ -98,7 +102,7 @@ def _drain(stream, log_path: Path, tail: collections.deque) -> None:
         for line in iter(stream.readline, b""):
             log.write(line)
             log.flush()
-            tail.append(line.decode("utf-8", errors="replace").rstrip("\n"))
+            tail.append(ANSI_ESCAPE.sub("", line.decode("utf-8", errors="replace")).rstrip("\n"))
     stream.close()
 
 
@@ -285,9 +289,14 @@ class App:
             self.proc.wait(timeout=STOP_GRACE_S)
         except subprocess.TimeoutExpired:
             pass
-        # workerd may outlive wrangler: sweep whatever is left of the group.
+        # workerd may outlive wrangler: sweep whatever is left of the group, and wait until it is
+        # gone so that its ports are free again.
+        deadline = time.monotonic() + 5
         try:
             os.killpg(pgid, signal.SIGKILL)
+            while time.monotonic() < deadline:
+                os.killpg(pgid, 0)
+                time.sleep(0.05)
         except ProcessLookupError:
             pass
         try:
@@ -372,7 +381,7 @@ def spawn_app(**overrides) -> App:
     proc = None
     try:
         _write_env_file(env_file, file_vars)
-        env = _wrangler_env(file_vars)
+        env = _wrangler_env(file_vars, work_dir)
         _apply_migrations(state_dir, env)
         proc = subprocess.Popen(
             [str(WRANGLER), "dev", "--ip", "127.0.0.1", "--port", str(port),
@@ -432,14 +441,13 @@ def short_reuse_window_app(app_factory) -> App:
     return app_factory(REFRESH_REUSE_WINDOW_SECONDS=2)
 
 
-@pytest.hookimpl(hookwrapper=True)
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     """Attach the tail of the server log to a failing test's report."""
-    outcome = yield
-    report = outcome.get_result()
-    if report.when != "call" or not report.failed:
-        return
-    for name, value in getattr(item, "funcargs", {}).items():
-        if isinstance(value, App):
-            report.sections.append((f"wrangler log tail ({name})",
-                                    "\n".join(list(value.log_tail)[-LOG_TAIL_LINES:])))
+    report = yield
+    if report.when == "call" and report.failed:
+        for name, value in getattr(item, "funcargs", {}).items():
+            if isinstance(value, App):
+                report.sections.append((f"wrangler log tail ({name})",
+                                        "\n".join(list(value.log_tail)[-LOG_TAIL_LINES:])))
+    return report

@@ -1,0 +1,66 @@
+# Shared by scripts/dev, scripts/test and bench: set up whatever is missing, with pinned
+# versions from the project's own files. Sourced, not run.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+WORKER_BUILD_VERSION="0.8.7"
+export PATH="$ROOT/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+export WRANGLER_SEND_METRICS=false WRANGLER_SEND_ERROR_REPORTS=false CLOUDFLARE_CF_FETCH_ENABLED=false
+export CI="${CI:-true}"
+
+step() { printf '\n==> %s\n' "$*"; }
+die() { printf '\nerror: %s\n' "$*" >&2; exit 1; }
+
+setup_node() {
+  if [ ! -x node_modules/.bin/wrangler ] || [ ! -x node_modules/.bin/node ] || \
+     [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    step "npm ci (wrangler, workerd, Node 22 from package-lock.json)"
+    command -v npm >/dev/null || die "npm is missing: install Node.js 20+ and npm"
+    npm ci --no-audit --no-fund || die "npm ci failed: check that the npm registry is reachable"
+  fi
+  [ -x node_modules/.bin/node ] || die "node_modules/.bin/node missing after npm ci (package 'node')"
+  [ -x node_modules/@cloudflare/workerd-linux-64/bin/workerd ] || [ -x node_modules/.bin/workerd ] \
+    || die "workerd binary missing after npm ci"
+}
+
+setup_rust() {
+  command -v cargo >/dev/null || die "cargo is missing: install Rust with rustup"
+  if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+    step "rustup target add wasm32-unknown-unknown"
+    rustup target add wasm32-unknown-unknown
+  fi
+  rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
+  if [ "$(worker-build --version 2>/dev/null | awk '{print $2}')" != "$WORKER_BUILD_VERSION" ]; then
+    step "cargo install worker-build $WORKER_BUILD_VERSION (about 4 minutes, once)"
+    cargo install worker-build --version "$WORKER_BUILD_VERSION" --locked
+  fi
+  # The wasm-bindgen CLI must match the library in Cargo.lock exactly.
+  local want
+  want="$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/[^0-9.]/, ""); print; exit}' Cargo.lock)"
+  if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$want" ]; then
+    step "cargo install wasm-bindgen-cli $want (about 4 minutes, once)"
+    # --locked fails for this crate on crates.io (a locked dependency was yanked).
+    cargo install wasm-bindgen-cli --version "$want" --force
+  fi
+}
+
+setup_dev_vars() {
+  if [ ! -f .dev.vars ]; then
+    step "generating a development Ed25519 signing key into .dev.vars"
+    node scripts/gen-key.mjs dev > .dev.vars.tmp && mv .dev.vars.tmp .dev.vars
+  fi
+}
+
+build_worker() {
+  step "building the Worker (release wasm)"
+  EDGEWARD_SKIP_BUILD= ./scripts/build
+}
+
+apply_migrations() {
+  local state="$1"
+  step "applying migrations to the local D1 in $state"
+  wrangler d1 migrations apply DB --local --persist-to "$state" >/dev/null \
+    || die "migrations failed: see 'wrangler d1 migrations apply DB --local --persist-to $state'"
+}

@@ -1,0 +1,67 @@
+//! Per-request context: configuration (parsed once per isolate), time, request id, client.
+
+use crate::core::config::{vars, Config};
+use crate::core::error::AppError;
+use std::cell::RefCell;
+use std::rc::Rc;
+use worker::{Date, Env, Request};
+
+thread_local! {
+    static CONFIG: RefCell<Option<Rc<Config>>> = const { RefCell::new(None) };
+}
+
+/// The configuration of this isolate. Env does not change during an isolate's life, so it is
+/// parsed once; an invalid configuration is an error on every request (logged), not a panic.
+pub fn config(env: &Env) -> Result<Rc<Config>, AppError> {
+    if let Some(c) = CONFIG.with(|c| c.borrow().clone()) {
+        return Ok(c);
+    }
+    let lookup = |k: &str| -> Option<String> {
+        if k == vars::JWT_SIGNING_KEYS || k == vars::EMAIL_API_KEY {
+            env.secret(k).ok().map(|s| s.to_string())
+        } else {
+            env.var(k).ok().map(|v| v.to_string())
+        }
+    };
+    let cfg = Rc::new(Config::from_lookup(lookup).map_err(AppError::unexpected)?);
+    CONFIG.with(|c| *c.borrow_mut() = Some(cfg.clone()));
+    Ok(cfg)
+}
+
+pub fn now_s() -> i64 {
+    (Date::now().as_millis() / 1000) as i64
+}
+
+pub struct Ctx {
+    pub env: Env,
+    pub cfg: Rc<Config>,
+    pub now: i64,
+    /// `CF-Connecting-IP` only: `X-Forwarded-For` is client-controlled.
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl Ctx {
+    pub fn new(req: &Request, env: Env) -> Result<Self, AppError> {
+        let cfg = config(&env)?;
+        let header = |name: &str| {
+            req.headers()
+                .get(name)
+                .ok()
+                .flatten()
+                .map(|v| v.chars().take(512).collect::<String>())
+                .filter(|v| !v.is_empty())
+        };
+        Ok(Self {
+            env,
+            cfg,
+            now: now_s(),
+            ip: header("cf-connecting-ip"),
+            user_agent: header("user-agent"),
+        })
+    }
+
+    pub fn db(&self) -> Result<worker::D1Database, AppError> {
+        self.env.d1("DB").map_err(AppError::unexpected)
+    }
+}

@@ -1,0 +1,81 @@
+//! D1 adapters: small named functions per table over the SQL constants of `core::sql`.
+//! Rows that must change together go in one `batch()` (D1's transaction).
+
+pub mod mailbox;
+pub mod sessions;
+pub mod tokens;
+pub mod users;
+
+use crate::core::error::AppError;
+use serde::de::DeserializeOwned;
+use wasm_bindgen::JsValue;
+use worker::{D1Database, D1PreparedStatement, D1Result};
+
+pub fn s(v: &str) -> JsValue {
+    JsValue::from_str(v)
+}
+
+pub fn i(v: i64) -> JsValue {
+    JsValue::from_f64(v as f64)
+}
+
+pub fn opt(v: Option<&str>) -> JsValue {
+    v.map(s).unwrap_or(JsValue::NULL)
+}
+
+pub fn stmt(db: &D1Database, sql: &str, args: &[JsValue]) -> Result<D1PreparedStatement, AppError> {
+    db.prepare(sql).bind(args).map_err(AppError::unexpected)
+}
+
+pub async fn first<T: DeserializeOwned>(
+    db: &D1Database,
+    sql: &str,
+    args: &[JsValue],
+) -> Result<Option<T>, AppError> {
+    stmt(db, sql, args)?
+        .first::<T>(None)
+        .await
+        .map_err(AppError::unexpected)
+}
+
+pub async fn all<T: DeserializeOwned>(
+    db: &D1Database,
+    sql: &str,
+    args: &[JsValue],
+) -> Result<Vec<T>, AppError> {
+    stmt(db, sql, args)?
+        .all()
+        .await
+        .map_err(AppError::unexpected)?
+        .results::<T>()
+        .map_err(AppError::unexpected)
+}
+
+/// Runs a statement; returns the number of rows it changed.
+pub async fn run(db: &D1Database, sql: &str, args: &[JsValue]) -> Result<usize, AppError> {
+    let result = stmt(db, sql, args)?
+        .run()
+        .await
+        .map_err(AppError::unexpected)?;
+    Ok(changes(&result))
+}
+
+pub async fn batch(
+    db: &D1Database,
+    statements: Vec<D1PreparedStatement>,
+) -> Result<Vec<D1Result>, AppError> {
+    db.batch(statements).await.map_err(AppError::unexpected)
+}
+
+pub fn changes(result: &D1Result) -> usize {
+    result
+        .meta()
+        .ok()
+        .flatten()
+        .and_then(|m| m.changes)
+        .unwrap_or(0)
+}
+
+pub fn rows<T: DeserializeOwned>(result: &D1Result) -> Result<Vec<T>, AppError> {
+    result.results::<T>().map_err(AppError::unexpected)
+}

@@ -1,0 +1,79 @@
+use super::{all, first, i, opt, run, s, stmt, users::UserRow};
+use crate::core::error::AppError;
+use crate::core::sql::sessions;
+use serde::Deserialize;
+use worker::{D1Database, D1PreparedStatement};
+
+pub struct NewSession<'a> {
+    pub id: &'a str,
+    pub user_id: &'a str,
+    pub device_name: Option<&'a str>,
+    pub ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+    pub now: i64,
+    pub expires_at: i64,
+}
+
+pub async fn insert(db: &D1Database, n: &NewSession<'_>) -> Result<(), AppError> {
+    run(
+        db,
+        sessions::INSERT,
+        &[
+            s(n.id),
+            s(n.user_id),
+            opt(n.device_name),
+            opt(n.ip),
+            opt(n.user_agent),
+            i(n.now),
+            i(n.now),
+            i(n.expires_at),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SessionRow {
+    pub id: String,
+    pub device_name: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub created_at: i64,
+    pub last_used_at: i64,
+}
+
+pub async fn list_active(
+    db: &D1Database,
+    user_id: &str,
+    now: i64,
+) -> Result<Vec<SessionRow>, AppError> {
+    all(db, sessions::LIST_ACTIVE, &[s(user_id), i(now)]).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AuthRow {
+    pub session_user_id: String,
+    pub revoked_at: Option<i64>,
+    pub expires_at: i64,
+    #[serde(flatten)]
+    pub user: UserRow,
+}
+
+pub async fn auth_lookup(db: &D1Database, session_id: &str) -> Result<Option<AuthRow>, AppError> {
+    first(db, sessions::AUTH_LOOKUP, &[s(session_id)]).await
+}
+
+pub async fn touch(db: &D1Database, session_id: &str, now: i64) -> Result<(), AppError> {
+    run(db, sessions::TOUCH, &[i(now), s(session_id)]).await?;
+    Ok(())
+}
+
+pub fn revoke_stmt(
+    db: &D1Database,
+    session_id: &str,
+    reason: &str,
+    at: i64,
+) -> Result<D1PreparedStatement, AppError> {
+    stmt(db, sessions::REVOKE, &[i(at), s(reason), s(session_id)])
+}

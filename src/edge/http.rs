@@ -1,0 +1,86 @@
+//! HTTP plumbing: JSON bodies in (with size and content-type checks), JSON and problem+json
+//! out, bearer credentials.
+
+use crate::core::error::AppError;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use worker::{Headers, Request, Response};
+
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Parses the body as JSON into `T` (a DTO of strings; domain parsing follows).
+pub async fn read_json<T: DeserializeOwned>(req: &mut Request) -> Result<T, AppError> {
+    let ct = req
+        .headers()
+        .get("content-type")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if essence != "application/json" && !essence.ends_with("+json") {
+        return Err(AppError::UnsupportedMediaType);
+    }
+    if let Some(len) = req.headers().get("content-length").ok().flatten() {
+        if len.trim().parse::<usize>().map_or(true, |n| n > MAX_BODY_BYTES) {
+            return Err(AppError::PayloadTooLarge);
+        }
+    }
+    let bytes = req
+        .bytes()
+        .await
+        .map_err(|_| AppError::InvalidRequest("the request body could not be read".into()))?;
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(AppError::PayloadTooLarge);
+    }
+    serde_json::from_slice(&bytes).map_err(|e| {
+        let what = if e.is_syntax() || e.is_eof() {
+            "the body is not valid JSON".to_owned()
+        } else {
+            // serde names the field and the expected type; no input is echoed back.
+            format!("invalid body: {e}")
+        };
+        AppError::InvalidRequest(what)
+    })
+}
+
+pub fn json<T: Serialize>(status: u16, body: &T) -> Result<Response, AppError> {
+    Response::from_json(body)
+        .map(|r| r.with_status(status))
+        .map_err(AppError::unexpected)
+}
+
+pub fn no_content() -> Result<Response, AppError> {
+    Ok(Response::empty().map_err(AppError::unexpected)?.with_status(204))
+}
+
+/// The one place errors become responses (RFC 9457).
+pub fn problem(err: &AppError, request_id: &str) -> Response {
+    let body = err.problem_json(request_id).to_string();
+    let headers = Headers::new();
+    let _ = headers.set("content-type", "application/problem+json");
+    let _ = headers.set("cache-control", "no-store");
+    if let Some(challenge) = err.www_authenticate() {
+        let _ = headers.set("www-authenticate", &challenge);
+    }
+    match err {
+        AppError::RateLimited { retry_after_s } => {
+            let _ = headers.set("retry-after", &retry_after_s.to_string());
+        }
+        AppError::MethodNotAllowed { allow } => {
+            let _ = headers.set("allow", allow);
+        }
+        _ => {}
+    }
+    match Response::ok(body) {
+        Ok(r) => r.with_status(err.status()).with_headers(headers),
+        Err(_) => Response::empty().expect("empty response").with_status(500),
+    }
+}
+
+/// The credential of `Authorization: Bearer <token>` (scheme case-insensitive, RFC 6750).
+pub fn bearer(req: &Request) -> Option<String> {
+    let value = req.headers().get("authorization").ok().flatten()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_owned())
+}

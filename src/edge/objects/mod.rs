@@ -1,0 +1,3 @@
+//! Durable Object shells. Rules live in `core`; these decode, apply, and perform effects.
+
+pub mod user_sessions;

@@ -1,0 +1,519 @@
+//! `UserSessions`: one object per user, the serializer of that user's sessions and refresh
+//! token families. Its SQLite storage is the source of truth for rotation; D1 `sessions` is a
+//! mirror for listing and the per-request "still active" check.
+//!
+//! Why rotation cannot race: a Durable Object runs one event at a time and its SQLite calls are
+//! synchronous. Each operation reads the token and writes its new state with no `.await` in
+//! between, so two refreshes of one token are decided one after the other: the second sees the
+//! first one's `used_at` and its successor stamp. Only after the decision is committed does the
+//! object await anything (the D1 mirror write).
+//!
+//! Revocations are written locally with `mirrored = 0`, then pushed to D1; a failed push is
+//! retried on the next event and by an alarm, so D1 converges on what the object decided.
+
+use crate::core::config::Config;
+use crate::core::crypto::{b64url, b64url_decode, derive_token, opaque_token, token_hash};
+use crate::core::domain::{SessionId, UserId};
+use crate::core::error::AppError;
+use crate::core::session::{rotate, AccessStamp, RevokeReason, Rotation, RotationPolicy, SessionState, TokenState};
+use crate::edge::ctx::{config, now_s};
+use crate::edge::{d1, rand};
+use serde::{Deserialize, Serialize};
+use worker::{
+    durable_object, DurableObject, Env, Method, Request, RequestInit, Response, Result, SqlStorage,
+    SqlStorageValue, State,
+};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY,
+    secret TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    revoked_at INTEGER,
+    revoked_reason TEXT,
+    mirrored INTEGER NOT NULL DEFAULT 1
+);
+CREATE TABLE IF NOT EXISTS refresh_tokens (
+    hash TEXT PRIMARY KEY,
+    session_id TEXT NOT NULL,
+    issued_at INTEGER NOT NULL,
+    used_at INTEGER,
+    next_iat INTEGER,
+    next_jti TEXT,
+    next_kid TEXT
+);
+CREATE INDEX IF NOT EXISTS refresh_tokens_session ON refresh_tokens (session_id);
+";
+
+/// Retry delay for a D1 mirror write that failed.
+const MIRROR_RETRY_MS: i64 = 30_000;
+
+// ---- the internal protocol (worker <-> object) ----
+
+#[derive(Serialize, Deserialize)]
+pub struct CreateReq {
+    pub device_name: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct Grant {
+    pub session_id: String,
+    pub refresh_token: String,
+    pub stamp: AccessStamp,
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct RotateReq {
+    pub refresh_token: String,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum RotateResp {
+    Granted(Grant),
+    Reused,
+    Invalid,
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct RevokeReq {
+    /// One session, or every session but `except` when `None`.
+    pub session_id: Option<String>,
+    pub except: Option<String>,
+    pub reason: RevokeReason,
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct RevokeResp {
+    pub revoked: usize,
+    pub found: bool,
+}
+
+/// The worker's handle on one user's object.
+pub struct Client {
+    stub: worker::Stub,
+}
+
+impl Client {
+    pub fn for_user(env: &Env, user_id: &str) -> std::result::Result<Self, AppError> {
+        let ns = env
+            .durable_object("USER_SESSIONS")
+            .map_err(AppError::unexpected)?;
+        let stub = ns
+            .id_from_name(user_id)
+            .and_then(|id| id.get_stub())
+            .map_err(AppError::unexpected)?;
+        Ok(Self { stub })
+    }
+
+    async fn call<Q: Serialize, R: for<'de> Deserialize<'de>>(
+        &self,
+        op: &str,
+        user_id: &str,
+        body: &Q,
+    ) -> std::result::Result<R, AppError> {
+        let text = serde_json::to_string(body).map_err(AppError::unexpected)?;
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post)
+            .with_body(Some(wasm_bindgen::JsValue::from_str(&text)));
+        let req = Request::new_with_init(&format!("https://user-sessions/{op}?user={user_id}"), &init)
+            .map_err(AppError::unexpected)?;
+        let mut resp = self
+            .stub
+            .fetch_with_request(req)
+            .await
+            .map_err(AppError::unexpected)?;
+        if resp.status_code() != 200 {
+            let detail = resp.text().await.unwrap_or_default();
+            return Err(AppError::unexpected(format!("user-sessions {op}: {detail}")));
+        }
+        resp.json::<R>().await.map_err(AppError::unexpected)
+    }
+
+    pub async fn create(&self, user_id: &str, req: &CreateReq) -> std::result::Result<Grant, AppError> {
+        self.call("create", user_id, req).await
+    }
+
+    pub async fn rotate(&self, user_id: &str, refresh_token: &str) -> std::result::Result<RotateResp, AppError> {
+        self.call(
+            "rotate",
+            user_id,
+            &RotateReq {
+                refresh_token: refresh_token.to_owned(),
+            },
+        )
+        .await
+    }
+
+    pub async fn revoke(&self, user_id: &str, req: &RevokeReq) -> std::result::Result<RevokeResp, AppError> {
+        self.call("revoke", user_id, req).await
+    }
+}
+
+/// Refresh tokens are `<user id>.<43 base64url chars>`: the prefix routes the request to the
+/// user's object; only the SHA-256 of the whole token is stored.
+pub fn split_refresh_token(token: &str) -> Option<UserId> {
+    let (user, secret) = token.split_once('.')?;
+    if !crate::core::crypto::looks_like_opaque_token(secret) {
+        return None;
+    }
+    UserId::parse(user).ok()
+}
+
+// ---- the object ----
+
+#[durable_object]
+pub struct UserSessions {
+    state: State,
+    env: Env,
+}
+
+#[derive(Deserialize)]
+struct SessionRow {
+    id: String,
+    secret: String,
+    expires_at: i64,
+    revoked_at: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct TokenRow {
+    session_id: String,
+    issued_at: i64,
+    used_at: Option<i64>,
+    next_iat: Option<i64>,
+    next_jti: Option<String>,
+    next_kid: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct PendingRow {
+    id: String,
+    revoked_at: i64,
+    revoked_reason: String,
+}
+
+fn opt_val(v: Option<&str>) -> SqlStorageValue {
+    v.map(SqlStorageValue::from).unwrap_or(SqlStorageValue::Null)
+}
+
+impl DurableObject for UserSessions {
+    fn new(state: State, env: Env) -> Self {
+        if let Err(e) = state.storage().sql().exec(SCHEMA, None) {
+            worker::console_error!("user-sessions schema: {e}");
+        }
+        Self { state, env }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let url = req.url()?;
+        let op = url.path().trim_start_matches('/').to_owned();
+        let user_id = url
+            .query_pairs()
+            .find(|(k, _)| k == "user")
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default();
+        let body = req.text().await?;
+        let result = match op.as_str() {
+            "create" => self.create(&user_id, &body).await,
+            "rotate" => self.rotate(&user_id, &body).await,
+            "revoke" => self.revoke(&body).await,
+            _ => Err(AppError::NotFound),
+        };
+        match result {
+            Ok(json) => Response::ok(json),
+            Err(e) => {
+                worker::console_error!("user-sessions {op}: {e}");
+                Response::error(e.to_string(), 500)
+            }
+        }
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        if let Err(e) = self.flush_mirror().await {
+            worker::console_error!("user-sessions mirror retry: {e}");
+            self.schedule_retry().await;
+        }
+        Response::ok("")
+    }
+}
+
+impl UserSessions {
+    fn sql(&self) -> SqlStorage {
+        self.state.storage().sql()
+    }
+
+    fn cfg(&self) -> std::result::Result<std::rc::Rc<Config>, AppError> {
+        config(&self.env)
+    }
+
+    async fn create(&self, user_id: &str, body: &str) -> std::result::Result<String, AppError> {
+        let req: CreateReq = serde_json::from_str(body).map_err(AppError::unexpected)?;
+        let cfg = self.cfg()?;
+        let now = now_s();
+        let session_id = SessionId::new(rand::bytes()?).to_string();
+        let secret = b64url(&rand::bytes::<32>()?);
+        let token = format!("{user_id}.{}", opaque_token(rand::bytes()?));
+        let expires_at = now + cfg.refresh_ttl_s;
+
+        // The mirror row first: a session must never be usable without the row the
+        // per-request check reads.
+        let db = self.env.d1("DB").map_err(AppError::unexpected)?;
+        d1::sessions::insert(
+            &db,
+            &d1::sessions::NewSession {
+                id: &session_id,
+                user_id,
+                device_name: req.device_name.as_deref(),
+                ip: req.ip.as_deref(),
+                user_agent: req.user_agent.as_deref(),
+                now,
+                expires_at,
+            },
+        )
+        .await?;
+
+        let sql = self.sql();
+        sql.exec(
+            "INSERT INTO sessions (id, secret, created_at, expires_at) VALUES (?, ?, ?, ?)",
+            vec![session_id.as_str().into(), secret.into(), now.into(), expires_at.into()],
+        )
+        .map_err(AppError::unexpected)?;
+        sql.exec(
+            "INSERT INTO refresh_tokens (hash, session_id, issued_at) VALUES (?, ?, ?)",
+            vec![token_hash(&token).into(), session_id.as_str().into(), now.into()],
+        )
+        .map_err(AppError::unexpected)?;
+        self.prune(now);
+
+        let grant = Grant {
+            session_id,
+            refresh_token: token,
+            stamp: AccessStamp {
+                iat: now,
+                jti: rand::uuid()?,
+                kid: cfg.keys.active().kid.clone(),
+            },
+        };
+        serde_json::to_string(&grant).map_err(AppError::unexpected)
+    }
+
+    async fn rotate(&self, user_id: &str, body: &str) -> std::result::Result<String, AppError> {
+        let req: RotateReq = serde_json::from_str(body).map_err(AppError::unexpected)?;
+        let cfg = self.cfg()?;
+        let now = now_s();
+        let presented = req.refresh_token;
+        let hash = token_hash(&presented);
+        // Fresh randomness is drawn before the decision so nothing below awaits.
+        let next_jti = rand::uuid()?;
+
+        // ---- decision and write: synchronous, no await (see module docs) ----
+        let sql = self.sql();
+        let token: Option<TokenRow> = sql
+            .exec(
+                "SELECT session_id, issued_at, used_at, next_iat, next_jti, next_kid FROM refresh_tokens WHERE hash = ?",
+                vec![hash.as_str().into()],
+            )
+            .and_then(|c| c.to_array())
+            .map_err(AppError::unexpected)?
+            .into_iter()
+            .next();
+        let session: Option<SessionRow> = match &token {
+            Some(t) => sql
+                .exec(
+                    "SELECT id, secret, expires_at, revoked_at FROM sessions WHERE id = ?",
+                    vec![t.session_id.as_str().into()],
+                )
+                .and_then(|c| c.to_array())
+                .map_err(AppError::unexpected)?
+                .into_iter()
+                .next(),
+            None => None,
+        };
+        let token_state = token.as_ref().map(|t| TokenState {
+            session_id: t.session_id.clone(),
+            issued_at: t.issued_at,
+            used_at: t.used_at,
+            successor: match (t.next_iat, &t.next_jti, &t.next_kid) {
+                (Some(iat), Some(jti), Some(kid)) => Some(AccessStamp {
+                    iat,
+                    jti: jti.clone(),
+                    kid: kid.clone(),
+                }),
+                _ => None,
+            },
+        });
+        let session_state = session.as_ref().map(|s| SessionState {
+            id: s.id.clone(),
+            expires_at: s.expires_at,
+            revoked_at: s.revoked_at,
+        });
+        let policy = RotationPolicy {
+            reuse_window_s: cfg.refresh_reuse_window_s,
+        };
+        let successor = |s: &SessionRow| -> std::result::Result<String, AppError> {
+            let key = b64url_decode(&s.secret).ok_or_else(|| AppError::unexpected("bad secret"))?;
+            Ok(format!("{user_id}.{}", derive_token(&key, &presented)))
+        };
+        let response = match rotate(session_state.as_ref(), token_state.as_ref(), now, policy) {
+            Rotation::Rotate => {
+                let s = session.as_ref().expect("rotate implies a session");
+                let next = successor(s)?;
+                let stamp = AccessStamp {
+                    iat: now,
+                    jti: next_jti,
+                    kid: cfg.keys.active().kid.clone(),
+                };
+                sql.exec(
+                    "UPDATE refresh_tokens SET used_at = ?, next_iat = ?, next_jti = ?, next_kid = ? WHERE hash = ? AND used_at IS NULL",
+                    vec![now.into(), stamp.iat.into(), stamp.jti.as_str().into(), stamp.kid.as_str().into(), hash.as_str().into()],
+                )
+                .map_err(AppError::unexpected)?;
+                sql.exec(
+                    "INSERT INTO refresh_tokens (hash, session_id, issued_at) VALUES (?, ?, ?)",
+                    vec![token_hash(&next).into(), s.id.as_str().into(), now.into()],
+                )
+                .map_err(AppError::unexpected)?;
+                RotateResp::Granted(Grant {
+                    session_id: s.id.clone(),
+                    refresh_token: next,
+                    stamp,
+                })
+            }
+            Rotation::Replay(stamp) => {
+                let s = session.as_ref().expect("replay implies a session");
+                RotateResp::Granted(Grant {
+                    session_id: s.id.clone(),
+                    refresh_token: successor(s)?,
+                    stamp,
+                })
+            }
+            Rotation::Reused => {
+                let s = session.as_ref().expect("reuse implies a session");
+                self.mark_revoked(Some(&s.id), None, RevokeReason::RefreshReuse, now)?;
+                RotateResp::Reused
+            }
+            Rotation::Invalid => RotateResp::Invalid,
+        };
+        // ---- effects (may await) ----
+        match &response {
+            RotateResp::Granted(g) => {
+                let db = self.env.d1("DB").map_err(AppError::unexpected)?;
+                if let Err(e) = d1::sessions::touch(&db, &g.session_id, now).await {
+                    // last_used_at is informational; the rotation itself is committed.
+                    worker::console_warn!("user-sessions touch: {e}");
+                }
+            }
+            RotateResp::Reused => self.flush_or_schedule().await?,
+            RotateResp::Invalid => {}
+        }
+        serde_json::to_string(&response).map_err(AppError::unexpected)
+    }
+
+    async fn revoke(&self, body: &str) -> std::result::Result<String, AppError> {
+        let req: RevokeReq = serde_json::from_str(body).map_err(AppError::unexpected)?;
+        let now = now_s();
+        let found = match &req.session_id {
+            Some(id) => self.exists(id)?,
+            None => true,
+        };
+        let revoked = self.mark_revoked(req.session_id.as_deref(), req.except.as_deref(), req.reason, now)?;
+        self.flush_or_schedule().await?;
+        serde_json::to_string(&RevokeResp { revoked, found }).map_err(AppError::unexpected)
+    }
+
+    fn exists(&self, session_id: &str) -> std::result::Result<bool, AppError> {
+        #[derive(Deserialize)]
+        struct One {
+            #[allow(dead_code)]
+            id: String,
+        }
+        let rows: Vec<One> = self
+            .sql()
+            .exec("SELECT id FROM sessions WHERE id = ?", vec![session_id.into()])
+            .and_then(|c| c.to_array())
+            .map_err(AppError::unexpected)?;
+        Ok(!rows.is_empty())
+    }
+
+    /// Revokes one session (`only`) or all but `except`; returns how many were active.
+    fn mark_revoked(
+        &self,
+        only: Option<&str>,
+        except: Option<&str>,
+        reason: RevokeReason,
+        now: i64,
+    ) -> std::result::Result<usize, AppError> {
+        let cursor = match only {
+            Some(id) => self.sql().exec(
+                "UPDATE sessions SET revoked_at = ?, revoked_reason = ?, mirrored = 0 WHERE id = ? AND revoked_at IS NULL",
+                vec![now.into(), reason.as_str().into(), id.into()],
+            ),
+            None => self.sql().exec(
+                "UPDATE sessions SET revoked_at = ?, revoked_reason = ?, mirrored = 0 WHERE revoked_at IS NULL AND id IS NOT ?",
+                vec![now.into(), reason.as_str().into(), opt_val(except)],
+            ),
+        }
+        .map_err(AppError::unexpected)?;
+        Ok(cursor.rows_written())
+    }
+
+    async fn flush_or_schedule(&self) -> std::result::Result<(), AppError> {
+        if let Err(e) = self.flush_mirror().await {
+            self.schedule_retry().await;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Pushes every revocation D1 has not seen yet, in one batch.
+    async fn flush_mirror(&self) -> std::result::Result<(), AppError> {
+        let pending: Vec<PendingRow> = self
+            .sql()
+            .exec(
+                "SELECT id, revoked_at, revoked_reason FROM sessions WHERE mirrored = 0 AND revoked_at IS NOT NULL",
+                None,
+            )
+            .and_then(|c| c.to_array())
+            .map_err(AppError::unexpected)?;
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let db = self.env.d1("DB").map_err(AppError::unexpected)?;
+        let statements = pending
+            .iter()
+            .map(|p| d1::sessions::revoke_stmt(&db, &p.id, &p.revoked_reason, p.revoked_at))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        d1::batch(&db, statements).await?;
+        for p in &pending {
+            self.sql()
+                .exec("UPDATE sessions SET mirrored = 1 WHERE id = ?", vec![p.id.as_str().into()])
+                .map_err(AppError::unexpected)?;
+        }
+        Ok(())
+    }
+
+    async fn schedule_retry(&self) {
+        let at = worker::Date::now().as_millis() as i64 + MIRROR_RETRY_MS;
+        if let Err(e) = self.state.storage().set_alarm(at).await {
+            worker::console_error!("user-sessions set_alarm: {e}");
+        }
+    }
+
+    /// Forgets sessions that ended more than a day ago, and their tokens (bounded).
+    fn prune(&self, now: i64) {
+        let horizon = now - 86_400;
+        let sql = self.sql();
+        let _ = sql.exec(
+            "DELETE FROM refresh_tokens WHERE session_id IN (SELECT id FROM sessions WHERE mirrored = 1 AND (expires_at < ? OR revoked_at < ?) LIMIT 50)",
+            vec![horizon.into(), horizon.into()],
+        );
+        let _ = sql.exec(
+            "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE mirrored = 1 AND (expires_at < ? OR revoked_at < ?) LIMIT 50)",
+            vec![horizon.into(), horizon.into()],
+        );
+    }
+}

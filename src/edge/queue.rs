@@ -1,0 +1,156 @@
+//! Queue consumers. The e-mail queue renders and delivers each message on its own and acks or
+//! retries it with backoff; the queue moves a message to the dead-letter queue after its last
+//! retry, whose consumer keeps it in D1 for inspection.
+
+use crate::core::config::{Config, EmailProvider};
+use crate::core::error::AppError;
+use crate::core::mail::{describe_ttl, outcome_for_status, render, EmailJob, QueueOutcome, Rendered, Template};
+use crate::core::sql::{dead_letters, queue_deliveries};
+use crate::edge::ctx::{config, now_s};
+use crate::edge::d1;
+use serde::Deserialize;
+use worker::{Env, Fetch, Headers, Message, MessageBatch, MessageExt, Method, QueueRetryOptionsBuilder, Request, RequestInit};
+
+pub const EMAIL_QUEUE: &str = "edgeward-email";
+
+pub async fn consume(batch: MessageBatch<serde_json::Value>, env: Env) {
+    let queue = batch.queue();
+    let messages = match batch.messages() {
+        Ok(m) => m,
+        Err(e) => {
+            worker::console_error!("queue {queue}: undecodable batch: {e}");
+            batch.retry_all();
+            return;
+        }
+    };
+    for msg in messages {
+        let outcome = if queue == EMAIL_QUEUE {
+            deliver_email(&msg, &env).await
+        } else {
+            keep_dead_letter(&queue, &msg, &env).await
+        };
+        match outcome {
+            QueueOutcome::Ack => msg.ack(),
+            QueueOutcome::Retry { delay_s } => {
+                msg.retry_with_options(&QueueRetryOptionsBuilder::new().with_delay_seconds(delay_s).build())
+            }
+            QueueOutcome::DeadLetter => {
+                // Permanent failure: keep it where operators look, stop retrying.
+                let _ = keep_dead_letter(&queue, &msg, &env).await;
+                msg.ack();
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Attempts {
+    attempts: i64,
+}
+
+async fn count_attempt(env: &Env, id: &str) -> Result<u32, AppError> {
+    let db = env.d1("DB").map_err(AppError::unexpected)?;
+    let row: Option<Attempts> = d1::first(&db, queue_deliveries::COUNT_ATTEMPT, &[d1::s(id), d1::i(now_s())]).await?;
+    Ok(row.map_or(1, |r| r.attempts.max(1) as u32))
+}
+
+async fn deliver_email(msg: &Message<serde_json::Value>, env: &Env) -> QueueOutcome {
+    let job: EmailJob = match serde_json::from_value(msg.body().clone()) {
+        Ok(j) => j,
+        Err(e) => {
+            worker::console_error!("email: undecodable message {}: {e}", msg.id());
+            return QueueOutcome::DeadLetter;
+        }
+    };
+    let attempt = count_attempt(env, &job.id).await.unwrap_or(1);
+    let cfg = match config(env) {
+        Ok(c) => c,
+        Err(e) => {
+            worker::console_error!("email: configuration: {e}");
+            return QueueOutcome::Retry { delay_s: crate::core::mail::backoff_s(attempt) };
+        }
+    };
+    let ttl = match job.template {
+        Template::PasswordReset { .. } => describe_ttl(cfg.reset_ttl_s),
+        _ => describe_ttl(cfg.verification_ttl_s),
+    };
+    let mail = render(&job.template, &cfg.app_base_url, &ttl);
+    let result = match &cfg.email_provider {
+        EmailProvider::Log => deliver_to_mailbox(env, &cfg, &job, &mail).await,
+        EmailProvider::Http { api_url, api_key } => {
+            deliver_http(&cfg, api_url, api_key.expose(), &job, &mail, attempt).await
+        }
+    };
+    let outcome = result.unwrap_or_else(|e| {
+        worker::console_error!("email {}: {e}", job.id);
+        QueueOutcome::Retry { delay_s: crate::core::mail::backoff_s(attempt) }
+    });
+    worker::console_log!(
+        "{}",
+        serde_json::json!({"level": "info", "msg": "email", "job": job.id, "attempt": attempt, "outcome": format!("{outcome:?}")})
+    );
+    outcome
+}
+
+/// The `log` provider: the dev mailbox in development (no address is logged in full).
+async fn deliver_to_mailbox(env: &Env, cfg: &Config, job: &EmailJob, mail: &Rendered) -> Result<QueueOutcome, AppError> {
+    if cfg.is_development() {
+        let db = env.d1("DB").map_err(AppError::unexpected)?;
+        d1::mailbox::insert(&db, &job.id, &job.to, mail, now_s()).await?;
+    }
+    Ok(QueueOutcome::Ack)
+}
+
+/// A Resend-compatible API: `POST {api_url}/emails`. The job id is the idempotency key, so a
+/// redelivered message is not sent twice.
+async fn deliver_http(
+    cfg: &Config,
+    api_url: &str,
+    api_key: &str,
+    job: &EmailJob,
+    mail: &Rendered,
+    attempt: u32,
+) -> Result<QueueOutcome, AppError> {
+    let body = serde_json::json!({
+        "from": cfg.email_from,
+        "to": [job.to],
+        "subject": mail.subject,
+        "text": mail.text,
+        "html": mail.html,
+    });
+    let headers = Headers::new();
+    let set = |k: &str, v: &str| headers.set(k, v).map_err(AppError::unexpected);
+    set("authorization", &format!("Bearer {api_key}"))?;
+    set("content-type", "application/json")?;
+    set("idempotency-key", &job.id)?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_headers(headers)
+        .with_body(Some(wasm_bindgen::JsValue::from_str(&body.to_string())));
+    let req = Request::new_with_init(&format!("{api_url}/emails"), &init).map_err(AppError::unexpected)?;
+    let resp = Fetch::Request(req).send().await.map_err(AppError::unexpected)?;
+    Ok(outcome_for_status(resp.status_code(), attempt))
+}
+
+async fn keep_dead_letter(queue: &str, msg: &Message<serde_json::Value>, env: &Env) -> QueueOutcome {
+    let stored = async {
+        let db = env.d1("DB").map_err(AppError::unexpected)?;
+        d1::run(
+            &db,
+            dead_letters::INSERT,
+            &[d1::s(&msg.id()), d1::s(queue), d1::s(&msg.body().to_string()), d1::i(now_s())],
+        )
+        .await
+    }
+    .await;
+    match stored {
+        Ok(_) => {
+            worker::console_error!("{}", serde_json::json!({"level": "error", "msg": "dead letter", "queue": queue, "id": msg.id()}));
+            QueueOutcome::Ack
+        }
+        Err(e) => {
+            worker::console_error!("dead letter {}: {e}", msg.id());
+            QueueOutcome::Retry { delay_s: 60 }
+        }
+    }
+}

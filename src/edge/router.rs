@@ -1,0 +1,101 @@
+//! Request id, route match, dispatch, error rendering and the one log line per request.
+
+use crate::core::error::AppError;
+use crate::core::routes::{resolve, Match, Route};
+use crate::edge::ctx::Ctx;
+use crate::edge::http::problem;
+use crate::edge::rand;
+use crate::edge::routes::{accounts, dev, health, password, sessions, tokens};
+use worker::{Date, Env, Request, Response};
+
+fn request_id(req: &Request) -> String {
+    req.headers()
+        .get("cf-ray")
+        .ok()
+        .flatten()
+        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .or_else(|| rand::uuid().ok())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+pub async fn handle(mut req: Request, env: Env) -> Response {
+    let started = Date::now().as_millis();
+    let request_id = request_id(&req);
+    let method = req.method().to_string();
+    let path = req.path();
+    let (template, result) = match resolve(&method, &path) {
+        Match::Found {
+            route,
+            template,
+            param,
+        } => {
+            let param = param.map(str::to_owned);
+            (template, dispatch(route, param.as_deref(), &mut req, env).await)
+        }
+        Match::WrongMethod { allow } => ("-", Err(AppError::MethodNotAllowed { allow })),
+        Match::NotFound => ("-", Err(AppError::NotFound)),
+    };
+    let (mut response, cause) = match result {
+        Ok(r) => (r, None),
+        Err(e) => {
+            let cause = match &e {
+                AppError::Unexpected(c) => Some(c.clone()),
+                _ => None,
+            };
+            (problem(&e, &request_id), cause)
+        }
+    };
+    let headers = response.headers_mut();
+    let _ = headers.set("x-request-id", &request_id);
+    if !headers.has("cache-control").unwrap_or(false) {
+        let _ = headers.set("cache-control", "no-store");
+    }
+    let status = response.status_code();
+    let mut line = serde_json::json!({
+        "level": if status >= 500 { "error" } else { "info" },
+        "msg": "request",
+        "request_id": request_id,
+        "method": method,
+        "route": template,
+        "status": status,
+        "duration_ms": Date::now().as_millis().saturating_sub(started),
+    });
+    if let Some(cause) = cause {
+        line["error"] = serde_json::Value::String(cause);
+    }
+    worker::console_log!("{line}");
+    response
+}
+
+async fn dispatch(
+    route: Route,
+    param: Option<&str>,
+    req: &mut Request,
+    env: Env,
+) -> Result<Response, AppError> {
+    // Liveness touches nothing, not even configuration.
+    match route {
+        Route::Health => return health::health(),
+        Route::Ready => return health::ready(&env).await,
+        Route::OpenApi => return health::openapi(),
+        _ => {}
+    }
+    let ctx = Ctx::new(req, env)?;
+    match route {
+        Route::Health | Route::Ready | Route::OpenApi => unreachable!("answered above"),
+        Route::Jwks => health::jwks(&ctx),
+        Route::Register => accounts::register(req, &ctx).await,
+        Route::VerifyEmail => accounts::verify_email(req, &ctx).await,
+        Route::ResendVerification => accounts::resend_verification(req, &ctx).await,
+        Route::Me => accounts::me(req, &ctx).await,
+        Route::Login => tokens::login(req, &ctx).await,
+        Route::Refresh => tokens::refresh(req, &ctx).await,
+        Route::Logout => tokens::logout(req, &ctx).await,
+        Route::ListSessions => sessions::list(req, &ctx).await,
+        Route::RevokeSession => sessions::revoke(req, &ctx, param.unwrap_or_default()).await,
+        Route::ForgotPassword => password::forgot(req, &ctx).await,
+        Route::ResetPassword => password::reset(req, &ctx).await,
+        Route::ChangePassword => password::change(req, &ctx).await,
+        Route::DevMailbox => dev::mailbox(req, &ctx).await,
+    }
+}

@@ -1,0 +1,130 @@
+//! Registration, e-mail verification, and the current user.
+
+use super::send_mail;
+use crate::core::api::{rfc3339, UserView};
+use crate::core::crypto::{looks_like_opaque_token, opaque_token, token_hash};
+use crate::core::domain::{DisplayName, Email, Password, UserStatus};
+use crate::core::error::AppError;
+use crate::core::mail::Template;
+use crate::core::password;
+use crate::edge::auth::authenticate;
+use crate::edge::ctx::Ctx;
+use crate::edge::d1::{self, tokens::Purpose};
+use crate::edge::http::{json, read_json};
+use crate::edge::rand;
+use serde::Deserialize;
+use serde_json::json;
+use worker::{Request, Response};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegisterBody {
+    email: String,
+    password: String,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+/// 201 whether or not the address is taken: a taken address gets a notice by e-mail instead
+/// of a verification link, and the response looks the same (no enumeration).
+pub async fn register(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
+    let body: RegisterBody = read_json(req).await?;
+    let email = Email::parse(&body.email)?;
+    let password = Password::parse_new(body.password)?;
+    let name = match body.name.as_deref() {
+        Some(n) => DisplayName::parse(n)?,
+        None => None,
+    };
+    // Hashed in both cases, so the two answers take the same time.
+    let hash = password::hash(&password, rand::bytes()?).map_err(AppError::unexpected)?;
+    let user_id = rand::uuid()?;
+    let token = opaque_token(rand::bytes()?);
+    let created = d1::users::insert_with_verification(
+        &ctx.db()?,
+        &d1::users::NewUser {
+            id: &user_id,
+            email: email.as_str(),
+            password_hash: &hash,
+            name: name.as_ref().map(DisplayName::as_str),
+            now: ctx.now,
+            verification_hash: &token_hash(&token),
+            verification_expires_at: ctx.now + ctx.cfg.verification_ttl_s,
+        },
+    )
+    .await?;
+    let template = if created {
+        Template::VerifyEmail { token }
+    } else {
+        Template::AlreadyRegistered
+    };
+    send_mail(ctx, email.as_str(), template).await?;
+    let user = UserView {
+        id: user_id,
+        email: email.as_str().to_owned(),
+        name: name.map(|n| n.as_str().to_owned()),
+        status: UserStatus::PendingVerification.as_str(),
+        email_verified: false,
+        created_at: rfc3339(ctx.now),
+        version: 1,
+    };
+    json(201, &json!({ "user": user }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenBody {
+    token: String,
+}
+
+pub fn invalid_email_token() -> AppError {
+    AppError::InvalidRequest("the token is invalid, expired or already used".into())
+}
+
+pub async fn verify_email(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
+    let body: TokenBody = read_json(req).await?;
+    if !looks_like_opaque_token(&body.token) {
+        return Err(invalid_email_token());
+    }
+    let user = d1::users::verify_email(&ctx.db()?, &token_hash(&body.token), ctx.now)
+        .await?
+        .ok_or_else(invalid_email_token)?;
+    json(200, &json!({ "user": user.view() }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailBody {
+    pub email: String,
+}
+
+pub fn accepted() -> Result<Response, AppError> {
+    json(202, &json!({ "status": "accepted" }))
+}
+
+/// 202 whatever the address: only a pending account gets a new link.
+pub async fn resend_verification(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
+    let body: EmailBody = read_json(req).await?;
+    let email = Email::parse(&body.email)?;
+    let db = ctx.db()?;
+    if let Some(user) = d1::users::by_email(&db, email.as_str()).await? {
+        if user.status() == UserStatus::PendingVerification && user.email_verified == 0 {
+            let token = opaque_token(rand::bytes()?);
+            d1::tokens::replace(
+                &db,
+                &user.id,
+                Purpose::VerifyEmail,
+                &token_hash(&token),
+                ctx.now,
+                ctx.now + ctx.cfg.verification_ttl_s,
+            )
+            .await?;
+            send_mail(ctx, email.as_str(), Template::VerifyEmail { token }).await?;
+        }
+    }
+    accepted()
+}
+
+pub async fn me(req: &Request, ctx: &Ctx) -> Result<Response, AppError> {
+    let authed = authenticate(req, ctx).await?;
+    json(200, &authed.user.view())
+}

@@ -1,0 +1,29 @@
+//! One module per resource. Each handler: parse -> decide in core -> effects -> response.
+
+pub mod accounts;
+pub mod dev;
+pub mod health;
+pub mod password;
+pub mod sessions;
+pub mod tokens;
+
+use crate::core::error::AppError;
+use crate::core::mail::{EmailJob, Template};
+use crate::edge::ctx::Ctx;
+use crate::edge::rand;
+
+/// Puts an e-mail on the `EMAIL` queue.
+pub async fn send_mail(ctx: &Ctx, to: &str, template: Template) -> Result<(), AppError> {
+    let job = EmailJob {
+        id: rand::uuid()?,
+        to: to.to_owned(),
+        template,
+        created_at: ctx.now,
+    };
+    ctx.env
+        .queue("EMAIL")
+        .map_err(AppError::unexpected)?
+        .send(&job)
+        .await
+        .map_err(AppError::unexpected)
+}

@@ -1,0 +1,108 @@
+//! Forgotten, reset and changed passwords.
+
+use super::accounts::{accepted, invalid_email_token, EmailBody};
+use super::send_mail;
+use super::tokens::check_credentials;
+use crate::core::crypto::{looks_like_opaque_token, opaque_token, token_hash};
+use crate::core::domain::{Email, Password};
+use crate::core::error::AppError;
+use crate::core::mail::Template;
+use crate::core::password;
+use crate::core::session::RevokeReason;
+use crate::edge::auth::authenticate;
+use crate::edge::ctx::Ctx;
+use crate::edge::d1::{self, tokens::Purpose};
+use crate::edge::http::{no_content, read_json};
+use crate::edge::objects::user_sessions::{Client, RevokeReq};
+use crate::edge::rand;
+use serde::Deserialize;
+use worker::{Request, Response};
+
+/// 202 whatever the address. A new reset link retires the older ones.
+pub async fn forgot(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
+    let body: EmailBody = read_json(req).await?;
+    let email = Email::parse(&body.email)?;
+    let db = ctx.db()?;
+    if let Some(user) = d1::users::by_email(&db, email.as_str()).await? {
+        let token = opaque_token(rand::bytes()?);
+        d1::tokens::replace(
+            &db,
+            &user.id,
+            Purpose::PasswordReset,
+            &token_hash(&token),
+            ctx.now,
+            ctx.now + ctx.cfg.reset_ttl_s,
+        )
+        .await?;
+        send_mail(ctx, email.as_str(), Template::PasswordReset { token }).await?;
+    }
+    accepted()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResetBody {
+    token: String,
+    password: String,
+}
+
+/// Every session is revoked before the password changes: if anything fails midway the user is
+/// signed out with the old password intact and the link still usable, never the reverse.
+pub async fn reset(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
+    let body: ResetBody = read_json(req).await?;
+    let password = Password::parse_new(body.password)?;
+    if !looks_like_opaque_token(&body.token) {
+        return Err(invalid_email_token());
+    }
+    let hash = token_hash(&body.token);
+    let db = ctx.db()?;
+    let user_id = d1::tokens::peek(&db, Purpose::PasswordReset, &hash, ctx.now)
+        .await?
+        .ok_or_else(invalid_email_token)?;
+    revoke_all(ctx, &user_id, None, RevokeReason::PasswordReset).await?;
+    let phc = password::hash(&password, rand::bytes()?).map_err(AppError::unexpected)?;
+    d1::users::reset_password(&db, &hash, &phc, ctx.now)
+        .await?
+        .ok_or_else(invalid_email_token)?;
+    no_content()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChangeBody {
+    current_password: String,
+    new_password: String,
+}
+
+pub async fn change(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
+    let authed = authenticate(req, ctx).await?;
+    let body: ChangeBody = read_json(req).await?;
+    let current = Password::parse_presented(body.current_password)?;
+    let new = Password::parse_new(body.new_password)?;
+    let email = Email::parse(&authed.user.email)?;
+    check_credentials(ctx, &email, &current).await?;
+    revoke_all(ctx, &authed.user.id, Some(&authed.session_id), RevokeReason::PasswordChange).await?;
+    let phc = password::hash(&new, rand::bytes()?).map_err(AppError::unexpected)?;
+    d1::users::set_password(&ctx.db()?, &authed.user.id, &phc, ctx.now).await?;
+    send_mail(ctx, email.as_str(), Template::PasswordChanged).await?;
+    no_content()
+}
+
+async fn revoke_all(
+    ctx: &Ctx,
+    user_id: &str,
+    except: Option<&str>,
+    reason: RevokeReason,
+) -> Result<(), AppError> {
+    Client::for_user(&ctx.env, user_id)?
+        .revoke(
+            user_id,
+            &RevokeReq {
+                session_id: None,
+                except: except.map(str::to_owned),
+                reason,
+            },
+        )
+        .await?;
+    Ok(())
+}
