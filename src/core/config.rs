@@ -119,19 +119,24 @@ pub mod vars {
 impl Config {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         use vars::*;
-        let get = |k: &'static str| lookup(k).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-        let seconds = |k: &'static str, default: i64, min: i64, max: i64| -> Result<i64, ConfigError> {
-            match get(k) {
-                None => Ok(default),
-                Some(v) => match v.parse::<i64>() {
-                    Ok(n) if (min..=max).contains(&n) => Ok(n),
-                    _ => Err(ConfigError::Invalid {
-                        var: k,
-                        why: format!("expected whole seconds in {min}..={max}, got {v:?}"),
-                    }),
-                },
-            }
+        let get = |k: &'static str| {
+            lookup(k)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
         };
+        let seconds =
+            |k: &'static str, default: i64, min: i64, max: i64| -> Result<i64, ConfigError> {
+                match get(k) {
+                    None => Ok(default),
+                    Some(v) => match v.parse::<i64>() {
+                        Ok(n) if (min..=max).contains(&n) => Ok(n),
+                        _ => Err(ConfigError::Invalid {
+                            var: k,
+                            why: format!("expected whole seconds in {min}..={max}, got {v:?}"),
+                        }),
+                    },
+                }
+            };
 
         let environment = match get(ENVIRONMENT).as_deref() {
             None | Some("production") => Environment::Production,
@@ -164,7 +169,8 @@ impl Config {
             });
         }
         let app_base_url = app_base_url.trim_end_matches('/').to_owned();
-        let email_from = get(EMAIL_FROM).unwrap_or_else(|| "Edgeward <no-reply@edgeward.localhost>".into());
+        let email_from =
+            get(EMAIL_FROM).unwrap_or_else(|| "Edgeward <no-reply@edgeward.localhost>".into());
         let email_provider = match get(EMAIL_PROVIDER).as_deref() {
             None | Some("log") => EmailProvider::Log,
             Some("resend") | Some("http") => EmailProvider::Http {
@@ -172,7 +178,9 @@ impl Config {
                     .unwrap_or_else(|| "https://api.resend.com".into())
                     .trim_end_matches('/')
                     .to_owned(),
-                api_key: Secret::new(get(EMAIL_API_KEY).ok_or(ConfigError::Missing(EMAIL_API_KEY))?),
+                api_key: Secret::new(
+                    get(EMAIL_API_KEY).ok_or(ConfigError::Missing(EMAIL_API_KEY))?,
+                ),
             },
             Some(other) => {
                 return Err(ConfigError::Invalid {
@@ -253,7 +261,8 @@ pub(crate) mod tests {
 
     #[test]
     fn bad_numbers_name_their_variable() {
-        let e = Config::from_lookup(lookup(&[("REFRESH_REUSE_WINDOW_SECONDS", "ten")])).unwrap_err();
+        let e =
+            Config::from_lookup(lookup(&[("REFRESH_REUSE_WINDOW_SECONDS", "ten")])).unwrap_err();
         assert!(e.to_string().contains("REFRESH_REUSE_WINDOW_SECONDS"));
         assert!(Config::from_lookup(lookup(&[("ACCESS_TOKEN_TTL_SECONDS", "-5")])).is_err());
     }
@@ -262,8 +271,11 @@ pub(crate) mod tests {
     fn the_http_provider_needs_its_key() {
         let e = Config::from_lookup(lookup(&[("EMAIL_PROVIDER", "resend")])).unwrap_err();
         assert_eq!(e, ConfigError::Missing("EMAIL_API_KEY"));
-        let c = Config::from_lookup(lookup(&[("EMAIL_PROVIDER", "resend"), ("EMAIL_API_KEY", "re_x")]))
-            .unwrap();
+        let c = Config::from_lookup(lookup(&[
+            ("EMAIL_PROVIDER", "resend"),
+            ("EMAIL_API_KEY", "re_x"),
+        ]))
+        .unwrap();
         assert!(!format!("{c:?}").contains("re_x"), "secrets print redacted");
     }
 

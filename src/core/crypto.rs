@@ -45,7 +45,9 @@ pub fn b64url_decode(s: &str) -> Option<Vec<u8>> {
 /// Opaque tokens we issue are exactly 43 URL-safe base64 characters; anything else is not
 /// worth a storage lookup.
 pub fn looks_like_opaque_token(s: &str) -> bool {
-    s.len() == 43 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    s.len() == 43
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 #[cfg(test)]

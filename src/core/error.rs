@@ -10,7 +10,9 @@ pub enum AppError {
     UnsupportedMediaType,
     PayloadTooLarge,
     NotFound,
-    MethodNotAllowed { allow: &'static str },
+    MethodNotAllowed {
+        allow: &'static str,
+    },
     InvalidCredentials,
     EmailNotVerified,
     AccountDeactivated,
@@ -19,8 +21,13 @@ pub enum AppError {
     RefreshTokenReused,
     InvalidRefreshToken,
     Forbidden(String),
-    Conflict { code: &'static str, detail: String },
-    RateLimited { retry_after_s: u64 },
+    Conflict {
+        code: &'static str,
+        detail: String,
+    },
+    RateLimited {
+        retry_after_s: u64,
+    },
     Unavailable(String),
     /// A fault of ours (storage, bindings, config). The cause is logged, never returned.
     Unexpected(String),
@@ -104,7 +111,9 @@ impl AppError {
             Self::InvalidCredentials => "the e-mail or password is incorrect".into(),
             Self::EmailNotVerified => "verify your e-mail address before signing in".into(),
             Self::AccountDeactivated => "this account is deactivated".into(),
-            Self::InvalidToken => "the access token is missing, malformed, expired or not ours".into(),
+            Self::InvalidToken => {
+                "the access token is missing, malformed, expired or not ours".into()
+            }
             Self::SessionRevoked => "the session of this token has been revoked".into(),
             Self::RefreshTokenReused => {
                 "this refresh token was already used; the session has been revoked".into()

@@ -84,14 +84,18 @@ pub fn render(template: &Template, base_url: &str, ttl_hint: &str) -> Rendered {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QueueOutcome {
     Ack,
-    Retry { delay_s: u32 },
+    Retry {
+        delay_s: u32,
+    },
     /// A permanent failure: keep it for inspection, do not retry.
     DeadLetter,
 }
 
 /// Exponential backoff for attempt `n` (1-based): 10 s, 20 s, 40 s, ... capped at 10 min.
 pub fn backoff_s(attempt: u32) -> u32 {
-    10u32.saturating_mul(1 << attempt.saturating_sub(1).min(6)).min(600)
+    10u32
+        .saturating_mul(1 << attempt.saturating_sub(1).min(6))
+        .min(600)
 }
 
 /// Outcome for a provider's HTTP status: 2xx delivered; 408, 429 and 5xx are worth retrying
@@ -123,13 +127,19 @@ mod tests {
     #[test]
     fn the_verification_mail_carries_the_token_link() {
         let r = render(
-            &Template::VerifyEmail { token: "abc_-1".into() },
+            &Template::VerifyEmail {
+                token: "abc_-1".into(),
+            },
             "https://app.example",
             "24 hours",
         );
         assert!(r.subject.contains("Verify"));
-        assert!(r.text.contains("https://app.example/verify-email?token=abc_-1"));
-        assert!(r.html.contains("href=\"https://app.example/verify-email?token=abc_-1\""));
+        assert!(r
+            .text
+            .contains("https://app.example/verify-email?token=abc_-1"));
+        assert!(r
+            .html
+            .contains("href=\"https://app.example/verify-email?token=abc_-1\""));
     }
 
     #[test]
@@ -141,7 +151,11 @@ mod tests {
 
     #[test]
     fn html_is_escaped() {
-        let r = render(&Template::PasswordReset { token: "t".into() }, "https://x/\"><script>", "1 hour");
+        let r = render(
+            &Template::PasswordReset { token: "t".into() },
+            "https://x/\"><script>",
+            "1 hour",
+        );
         assert!(!r.html.contains("<script>"));
     }
 
@@ -156,8 +170,14 @@ mod tests {
     #[test]
     fn provider_statuses_map_to_outcomes() {
         assert_eq!(outcome_for_status(200, 1), QueueOutcome::Ack);
-        assert_eq!(outcome_for_status(429, 2), QueueOutcome::Retry { delay_s: 20 });
-        assert_eq!(outcome_for_status(503, 1), QueueOutcome::Retry { delay_s: 10 });
+        assert_eq!(
+            outcome_for_status(429, 2),
+            QueueOutcome::Retry { delay_s: 20 }
+        );
+        assert_eq!(
+            outcome_for_status(503, 1),
+            QueueOutcome::Retry { delay_s: 10 }
+        );
         assert_eq!(outcome_for_status(422, 1), QueueOutcome::DeadLetter);
     }
 

@@ -16,7 +16,8 @@ pub const DUMMY_PHC: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$WheTLOEIS23wM54hx1UKuA$gQxAeqzUNr68vqztsrAJd8X3LUtr3fJLNLTfSZDig/8";
 
 fn argon2() -> Argon2<'static> {
-    let params = Params::new(M_COST_KIB, T_COST, P_COST, None).expect("constant parameters are valid");
+    let params =
+        Params::new(M_COST_KIB, T_COST, P_COST, None).expect("constant parameters are valid");
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 

@@ -61,7 +61,11 @@ pub const ROUTES: &[(Method, &str, Route)] = &[
     (Get, "/openapi.json", Route::OpenApi),
     (Post, "/v1/auth/register", Route::Register),
     (Post, "/v1/auth/verify-email", Route::VerifyEmail),
-    (Post, "/v1/auth/resend-verification", Route::ResendVerification),
+    (
+        Post,
+        "/v1/auth/resend-verification",
+        Route::ResendVerification,
+    ),
     (Post, "/v1/auth/login", Route::Login),
     (Post, "/v1/auth/refresh", Route::Refresh),
     (Post, "/v1/auth/logout", Route::Logout),
@@ -82,7 +86,9 @@ pub enum Match<'a> {
         param: Option<&'a str>,
     },
     /// The path exists with other methods (for `Allow`).
-    WrongMethod { allow: &'static str },
+    WrongMethod {
+        allow: &'static str,
+    },
     NotFound,
 }
 
@@ -158,8 +164,14 @@ mod tests {
 
     #[test]
     fn a_known_path_with_another_method_is_405_with_allow() {
-        assert_eq!(resolve("GET", "/v1/auth/login"), Match::WrongMethod { allow: "POST" });
-        assert_eq!(resolve("PUT", "/v1/me"), Match::WrongMethod { allow: "GET, HEAD" });
+        assert_eq!(
+            resolve("GET", "/v1/auth/login"),
+            Match::WrongMethod { allow: "POST" }
+        );
+        assert_eq!(
+            resolve("PUT", "/v1/me"),
+            Match::WrongMethod { allow: "GET, HEAD" }
+        );
         assert_eq!(
             resolve("POST", "/v1/auth/sessions/x"),
             Match::WrongMethod { allow: "DELETE" }
@@ -184,7 +196,10 @@ mod tests {
                 if ["get", "post", "patch", "delete", "put"].contains(&method.as_str()) {
                     documented.insert((method.to_uppercase(), path.clone()));
                     let op = &item[method];
-                    assert!(op["operationId"].is_string(), "{method} {path} has an operationId");
+                    assert!(
+                        op["operationId"].is_string(),
+                        "{method} {path} has an operationId"
+                    );
                     assert!(op["responses"].is_object(), "{method} {path} has responses");
                 }
             }

@@ -150,27 +150,42 @@ mod tests {
 
     #[test]
     fn the_first_use_rotates() {
-        assert_eq!(rotate(Some(&session()), Some(&fresh()), T0 + 100, POLICY), Rotation::Rotate);
+        assert_eq!(
+            rotate(Some(&session()), Some(&fresh()), T0 + 100, POLICY),
+            Rotation::Rotate
+        );
     }
 
     #[test]
     fn a_reuse_inside_the_window_replays_the_same_successor() {
         let t = used_at(T0 + 100);
-        assert_eq!(rotate(Some(&session()), Some(&t), T0 + 100, POLICY), Rotation::Replay(stamp()));
-        assert_eq!(rotate(Some(&session()), Some(&t), T0 + 110, POLICY), Rotation::Replay(stamp()));
+        assert_eq!(
+            rotate(Some(&session()), Some(&t), T0 + 100, POLICY),
+            Rotation::Replay(stamp())
+        );
+        assert_eq!(
+            rotate(Some(&session()), Some(&t), T0 + 110, POLICY),
+            Rotation::Replay(stamp())
+        );
     }
 
     #[test]
     fn a_reuse_after_the_window_is_theft() {
         let t = used_at(T0 + 100);
-        assert_eq!(rotate(Some(&session()), Some(&t), T0 + 111, POLICY), Rotation::Reused);
+        assert_eq!(
+            rotate(Some(&session()), Some(&t), T0 + 111, POLICY),
+            Rotation::Reused
+        );
     }
 
     #[test]
     fn a_zero_window_makes_any_second_use_a_reuse_after_the_same_second() {
         let t = used_at(T0 + 100);
         let strict = RotationPolicy { reuse_window_s: 0 };
-        assert_eq!(rotate(Some(&session()), Some(&t), T0 + 101, strict), Rotation::Reused);
+        assert_eq!(
+            rotate(Some(&session()), Some(&t), T0 + 101, strict),
+            Rotation::Reused
+        );
     }
 
     #[test]
@@ -179,7 +194,10 @@ mod tests {
             revoked_at: Some(T0 + 50),
             ..session()
         };
-        assert_eq!(rotate(Some(&revoked), Some(&fresh()), T0 + 100, POLICY), Rotation::Invalid);
+        assert_eq!(
+            rotate(Some(&revoked), Some(&fresh()), T0 + 100, POLICY),
+            Rotation::Invalid
+        );
         assert_eq!(
             rotate(Some(&revoked), Some(&used_at(T0 + 99)), T0 + 100, POLICY),
             Rotation::Invalid
@@ -189,7 +207,10 @@ mod tests {
     #[test]
     fn an_expired_session_or_unknown_token_is_invalid() {
         let s = session();
-        assert_eq!(rotate(Some(&s), Some(&fresh()), s.expires_at, POLICY), Rotation::Invalid);
+        assert_eq!(
+            rotate(Some(&s), Some(&fresh()), s.expires_at, POLICY),
+            Rotation::Invalid
+        );
         assert_eq!(rotate(Some(&s), None, T0, POLICY), Rotation::Invalid);
         assert_eq!(rotate(None, Some(&fresh()), T0, POLICY), Rotation::Invalid);
     }
@@ -200,6 +221,9 @@ mod tests {
             session_id: "s2".into(),
             ..fresh()
         };
-        assert_eq!(rotate(Some(&session()), Some(&other), T0, POLICY), Rotation::Invalid);
+        assert_eq!(
+            rotate(Some(&session()), Some(&other), T0, POLICY),
+            Rotation::Invalid
+        );
     }
 }

@@ -36,7 +36,8 @@ pub mod email_tokens {
     pub const INSERT: &str = "INSERT INTO email_tokens (token_hash, user_id, purpose, created_at, expires_at) VALUES (?, ?, ?, ?, ?)";
 
     /// Inserts a token only if the user row was created by the same batch (register).
-    pub const INSERT_FOR_NEW_USER: &str = "INSERT INTO email_tokens (token_hash, user_id, purpose, created_at, expires_at) \
+    pub const INSERT_FOR_NEW_USER: &str =
+        "INSERT INTO email_tokens (token_hash, user_id, purpose, created_at, expires_at) \
          SELECT ?, id, 'verify_email', ?, ? FROM users WHERE id = ?";
 
     /// Single use: succeeds once, for an unexpired token of the purpose.
@@ -48,7 +49,8 @@ pub mod email_tokens {
          WHERE token_hash = ? AND purpose = ? AND used_at IS NULL AND expires_at > ?";
 
     /// Asking for a new token retires the older unused ones of that purpose.
-    pub const RETIRE_UNUSED: &str = "UPDATE email_tokens SET used_at = ? WHERE user_id = ? AND purpose = ? AND used_at IS NULL";
+    pub const RETIRE_UNUSED: &str =
+        "UPDATE email_tokens SET used_at = ? WHERE user_id = ? AND purpose = ? AND used_at IS NULL";
 
     pub const PURGE_DEAD: &str = "DELETE FROM email_tokens WHERE token_hash IN \
          (SELECT token_hash FROM email_tokens WHERE expires_at < ? OR used_at < ? LIMIT ?)";
@@ -67,8 +69,7 @@ pub mod sessions {
          FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?";
 
     /// Monotonic: concurrent touches never move it backwards.
-    pub const TOUCH: &str =
-        "UPDATE sessions SET last_used_at = MAX(last_used_at, ?) WHERE id = ?";
+    pub const TOUCH: &str = "UPDATE sessions SET last_used_at = MAX(last_used_at, ?) WHERE id = ?";
 
     pub const REVOKE: &str = "UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE id = ? AND revoked_at IS NULL";
 
@@ -77,10 +78,12 @@ pub mod sessions {
 }
 
 pub mod dev_mailbox {
-    pub const INSERT: &str = "INSERT INTO dev_mailbox (id, to_email, subject, text_body, html_body, created_at) \
+    pub const INSERT: &str =
+        "INSERT INTO dev_mailbox (id, to_email, subject, text_body, html_body, created_at) \
          VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING";
 
-    pub const LIST_FOR: &str = "SELECT to_email, subject, text_body, html_body, created_at FROM dev_mailbox \
+    pub const LIST_FOR: &str =
+        "SELECT to_email, subject, text_body, html_body, created_at FROM dev_mailbox \
          WHERE to_email = ? ORDER BY created_at DESC, rowid DESC LIMIT 50";
 
     pub const PURGE_OLD: &str = "DELETE FROM dev_mailbox WHERE created_at < ?";
@@ -109,10 +112,11 @@ mod tests {
     fn migrated() -> Connection {
         let db = Connection::open_in_memory().unwrap();
         db.execute_batch("PRAGMA foreign_keys = ON;").unwrap();
-        let mut files: Vec<_> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
+        let mut files: Vec<_> =
+            std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
         files.sort();
         assert!(!files.is_empty());
         for (i, f) in files.iter().enumerate() {
@@ -187,8 +191,11 @@ mod tests {
             |_| Ok(()),
         )
         .unwrap();
-        db.execute(super::email_tokens::INSERT_FOR_NEW_USER, rusqlite::params!["t1", 1, 100, "u1"])
-            .unwrap();
+        db.execute(
+            super::email_tokens::INSERT_FOR_NEW_USER,
+            rusqlite::params!["t1", 1, 100, "u1"],
+        )
+        .unwrap();
         let redeem = |now: i64| -> Option<String> {
             db.query_row(
                 super::email_tokens::REDEEM,
@@ -198,9 +205,11 @@ mod tests {
             .ok()
         };
         let verify = || -> Option<String> {
-            db.query_row(super::users::VERIFY_BY_USED_TOKEN, rusqlite::params![5, "t1", 5], |r| {
-                r.get(3)
-            })
+            db.query_row(
+                super::users::VERIFY_BY_USED_TOKEN,
+                rusqlite::params![5, "t1", 5],
+                |r| r.get(3),
+            )
             .ok()
         };
         assert_eq!(redeem(5).as_deref(), Some("u1"));
@@ -220,8 +229,11 @@ mod tests {
             |_| Ok(()),
         )
         .unwrap();
-        db.execute(super::email_tokens::INSERT_FOR_NEW_USER, rusqlite::params!["t1", 1, 100, "u1"])
-            .unwrap();
+        db.execute(
+            super::email_tokens::INSERT_FOR_NEW_USER,
+            rusqlite::params!["t1", 1, 100, "u1"],
+        )
+        .unwrap();
         let redeemed: Result<String, _> = db.query_row(
             super::email_tokens::REDEEM,
             rusqlite::params![100, "t1", "verify_email", 100],

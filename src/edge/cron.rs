@@ -20,16 +20,36 @@ pub async fn run(cron: &str, env: &Env) {
     };
     let steps: [(&str, &str, Vec<wasm_bindgen::JsValue>); 4] = [
         // Sessions that ended over a day ago (the objects keep their own state).
-        ("ended_sessions", sessions::PURGE_ENDED, vec![d1::i(now - DAY), d1::i(now - DAY), d1::i(BATCH)]),
+        (
+            "ended_sessions",
+            sessions::PURGE_ENDED,
+            vec![d1::i(now - DAY), d1::i(now - DAY), d1::i(BATCH)],
+        ),
         // Verification and reset tokens that expired or were used over a day ago.
-        ("dead_email_tokens", email_tokens::PURGE_DEAD, vec![d1::i(now - DAY), d1::i(now - DAY), d1::i(BATCH)]),
-        ("old_dev_mail", dev_mailbox::PURGE_OLD, vec![d1::i(now - 7 * DAY)]),
-        ("old_queue_deliveries", queue_deliveries::PURGE_OLD, vec![d1::i(now - 7 * DAY)]),
+        (
+            "dead_email_tokens",
+            email_tokens::PURGE_DEAD,
+            vec![d1::i(now - DAY), d1::i(now - DAY), d1::i(BATCH)],
+        ),
+        (
+            "old_dev_mail",
+            dev_mailbox::PURGE_OLD,
+            vec![d1::i(now - 7 * DAY)],
+        ),
+        (
+            "old_queue_deliveries",
+            queue_deliveries::PURGE_OLD,
+            vec![d1::i(now - 7 * DAY)],
+        ),
     ];
     for (name, sql, args) in steps {
         let line = match d1::run(&db, sql, &args).await {
-            Ok(n) => serde_json::json!({"level": "info", "msg": "cron", "cron": cron, "step": name, "deleted": n}),
-            Err(e) => serde_json::json!({"level": "error", "msg": "cron", "cron": cron, "step": name, "error": e.to_string()}),
+            Ok(n) => {
+                serde_json::json!({"level": "info", "msg": "cron", "cron": cron, "step": name, "deleted": n})
+            }
+            Err(e) => {
+                serde_json::json!({"level": "error", "msg": "cron", "cron": cron, "step": name, "error": e.to_string()})
+            }
         };
         worker::console_log!("{line}");
     }

@@ -16,12 +16,21 @@ pub async fn read_json<T: DeserializeOwned>(req: &mut Request) -> Result<T, AppE
         .ok()
         .flatten()
         .unwrap_or_default();
-    let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     if essence != "application/json" && !essence.ends_with("+json") {
         return Err(AppError::UnsupportedMediaType);
     }
     if let Some(len) = req.headers().get("content-length").ok().flatten() {
-        if len.trim().parse::<usize>().map_or(true, |n| n > MAX_BODY_BYTES) {
+        if len
+            .trim()
+            .parse::<usize>()
+            .map_or(true, |n| n > MAX_BODY_BYTES)
+        {
             return Err(AppError::PayloadTooLarge);
         }
     }
@@ -50,7 +59,9 @@ pub fn json<T: Serialize>(status: u16, body: &T) -> Result<Response, AppError> {
 }
 
 pub fn no_content() -> Result<Response, AppError> {
-    Ok(Response::empty().map_err(AppError::unexpected)?.with_status(204))
+    Ok(Response::empty()
+        .map_err(AppError::unexpected)?
+        .with_status(204))
 }
 
 /// The one place errors become responses (RFC 9457).

@@ -4,12 +4,17 @@
 
 use crate::core::config::{Config, EmailProvider};
 use crate::core::error::AppError;
-use crate::core::mail::{describe_ttl, outcome_for_status, render, EmailJob, QueueOutcome, Rendered, Template};
+use crate::core::mail::{
+    describe_ttl, outcome_for_status, render, EmailJob, QueueOutcome, Rendered, Template,
+};
 use crate::core::sql::{dead_letters, queue_deliveries};
 use crate::edge::ctx::{config, now_s};
 use crate::edge::d1;
 use serde::Deserialize;
-use worker::{Env, Fetch, Headers, Message, MessageBatch, MessageExt, Method, QueueRetryOptionsBuilder, Request, RequestInit};
+use worker::{
+    Env, Fetch, Headers, Message, MessageBatch, MessageExt, Method, QueueRetryOptionsBuilder,
+    Request, RequestInit,
+};
 
 pub const EMAIL_QUEUE: &str = "edgeward-email";
 
@@ -31,9 +36,11 @@ pub async fn consume(batch: MessageBatch<serde_json::Value>, env: Env) {
         };
         match outcome {
             QueueOutcome::Ack => msg.ack(),
-            QueueOutcome::Retry { delay_s } => {
-                msg.retry_with_options(&QueueRetryOptionsBuilder::new().with_delay_seconds(delay_s).build())
-            }
+            QueueOutcome::Retry { delay_s } => msg.retry_with_options(
+                &QueueRetryOptionsBuilder::new()
+                    .with_delay_seconds(delay_s)
+                    .build(),
+            ),
             QueueOutcome::DeadLetter => {
                 // Permanent failure: keep it where operators look, stop retrying.
                 let _ = keep_dead_letter(&queue, &msg, &env).await;
@@ -50,7 +57,12 @@ struct Attempts {
 
 async fn count_attempt(env: &Env, id: &str) -> Result<u32, AppError> {
     let db = env.d1("DB").map_err(AppError::unexpected)?;
-    let row: Option<Attempts> = d1::first(&db, queue_deliveries::COUNT_ATTEMPT, &[d1::s(id), d1::i(now_s())]).await?;
+    let row: Option<Attempts> = d1::first(
+        &db,
+        queue_deliveries::COUNT_ATTEMPT,
+        &[d1::s(id), d1::i(now_s())],
+    )
+    .await?;
     Ok(row.map_or(1, |r| r.attempts.max(1) as u32))
 }
 
@@ -67,7 +79,9 @@ async fn deliver_email(msg: &Message<serde_json::Value>, env: &Env) -> QueueOutc
         Ok(c) => c,
         Err(e) => {
             worker::console_error!("email: configuration: {e}");
-            return QueueOutcome::Retry { delay_s: crate::core::mail::backoff_s(attempt) };
+            return QueueOutcome::Retry {
+                delay_s: crate::core::mail::backoff_s(attempt),
+            };
         }
     };
     let ttl = match job.template {
@@ -83,7 +97,9 @@ async fn deliver_email(msg: &Message<serde_json::Value>, env: &Env) -> QueueOutc
     };
     let outcome = result.unwrap_or_else(|e| {
         worker::console_error!("email {}: {e}", job.id);
-        QueueOutcome::Retry { delay_s: crate::core::mail::backoff_s(attempt) }
+        QueueOutcome::Retry {
+            delay_s: crate::core::mail::backoff_s(attempt),
+        }
     });
     worker::console_log!(
         "{}",
@@ -93,7 +109,12 @@ async fn deliver_email(msg: &Message<serde_json::Value>, env: &Env) -> QueueOutc
 }
 
 /// The `log` provider: the dev mailbox in development (no address is logged in full).
-async fn deliver_to_mailbox(env: &Env, cfg: &Config, job: &EmailJob, mail: &Rendered) -> Result<QueueOutcome, AppError> {
+async fn deliver_to_mailbox(
+    env: &Env,
+    cfg: &Config,
+    job: &EmailJob,
+    mail: &Rendered,
+) -> Result<QueueOutcome, AppError> {
     if cfg.is_development() {
         let db = env.d1("DB").map_err(AppError::unexpected)?;
         d1::mailbox::insert(&db, &job.id, &job.to, mail, now_s()).await?;
@@ -127,25 +148,41 @@ async fn deliver_http(
     init.with_method(Method::Post)
         .with_headers(headers)
         .with_body(Some(wasm_bindgen::JsValue::from_str(&body.to_string())));
-    let req = Request::new_with_init(&format!("{api_url}/emails"), &init).map_err(AppError::unexpected)?;
-    let resp = Fetch::Request(req).send().await.map_err(AppError::unexpected)?;
+    let req = Request::new_with_init(&format!("{api_url}/emails"), &init)
+        .map_err(AppError::unexpected)?;
+    let resp = Fetch::Request(req)
+        .send()
+        .await
+        .map_err(AppError::unexpected)?;
     Ok(outcome_for_status(resp.status_code(), attempt))
 }
 
-async fn keep_dead_letter(queue: &str, msg: &Message<serde_json::Value>, env: &Env) -> QueueOutcome {
+async fn keep_dead_letter(
+    queue: &str,
+    msg: &Message<serde_json::Value>,
+    env: &Env,
+) -> QueueOutcome {
     let stored = async {
         let db = env.d1("DB").map_err(AppError::unexpected)?;
         d1::run(
             &db,
             dead_letters::INSERT,
-            &[d1::s(&msg.id()), d1::s(queue), d1::s(&msg.body().to_string()), d1::i(now_s())],
+            &[
+                d1::s(&msg.id()),
+                d1::s(queue),
+                d1::s(&msg.body().to_string()),
+                d1::i(now_s()),
+            ],
         )
         .await
     }
     .await;
     match stored {
         Ok(_) => {
-            worker::console_error!("{}", serde_json::json!({"level": "error", "msg": "dead letter", "queue": queue, "id": msg.id()}));
+            worker::console_error!(
+                "{}",
+                serde_json::json!({"level": "error", "msg": "dead letter", "queue": queue, "id": msg.id()})
+            );
             QueueOutcome::Ack
         }
         Err(e) => {

@@ -30,7 +30,10 @@ pub async fn handle(mut req: Request, env: Env) -> Response {
             param,
         } => {
             let param = param.map(str::to_owned);
-            (template, dispatch(route, param.as_deref(), &mut req, env).await)
+            (
+                template,
+                dispatch(route, param.as_deref(), &mut req, env).await,
+            )
         }
         Match::WrongMethod { allow } => ("-", Err(AppError::MethodNotAllowed { allow })),
         Match::NotFound => ("-", Err(AppError::NotFound)),

@@ -187,7 +187,8 @@ pub fn verify(
     if exp.saturating_add(leeway) < now {
         return Err(TokenError::Expired);
     }
-    if c.nbf.is_some_and(|nbf| nbf.saturating_sub(leeway) > now) || iat.saturating_sub(leeway) > now {
+    if c.nbf.is_some_and(|nbf| nbf.saturating_sub(leeway) > now) || iat.saturating_sub(leeway) > now
+    {
         return Err(TokenError::NotYetValid);
     }
     if exp.saturating_sub(iat) > policy.max_lifetime_s {
@@ -251,7 +252,10 @@ mod tests {
     #[test]
     fn signing_is_deterministic() {
         let ks = keys();
-        assert_eq!(sign(&ks, None, &claims()).unwrap(), sign(&ks, Some("k1"), &claims()).unwrap());
+        assert_eq!(
+            sign(&ks, None, &claims()).unwrap(),
+            sign(&ks, Some("k1"), &claims()).unwrap()
+        );
     }
 
     #[test]
@@ -259,7 +263,10 @@ mod tests {
         let t = sign(&keys(), None, &claims()).unwrap();
         let h: serde_json::Value =
             serde_json::from_slice(&B64.decode(t.split('.').next().unwrap()).unwrap()).unwrap();
-        assert_eq!(h, serde_json::json!({"alg":"EdDSA","typ":"at+jwt","kid":"k1"}));
+        assert_eq!(
+            h,
+            serde_json::json!({"alg":"EdDSA","typ":"at+jwt","kid":"k1"})
+        );
     }
 
     #[test]
@@ -267,24 +274,50 @@ mod tests {
         let ks = keys();
         let t = sign(&ks, None, &claims()).unwrap();
         assert!(verify(&t, &ks, &policy(), NOW + 900 + 60).is_ok());
-        assert_eq!(verify(&t, &ks, &policy(), NOW + 900 + 61), Err(TokenError::Expired));
+        assert_eq!(
+            verify(&t, &ks, &policy(), NOW + 900 + 61),
+            Err(TokenError::Expired)
+        );
     }
 
     #[test]
     fn another_audience_or_issuer_is_refused() {
         let ks = keys();
         let t = sign(&ks, None, &claims()).unwrap();
-        let other_aud = VerifyPolicy { audience: "x", ..policy() };
-        assert_eq!(verify(&t, &ks, &other_aud, NOW), Err(TokenError::Claims("aud")));
-        let other_iss = VerifyPolicy { issuer: "x", ..policy() };
-        assert_eq!(verify(&t, &ks, &other_iss, NOW), Err(TokenError::Claims("iss")));
+        let other_aud = VerifyPolicy {
+            audience: "x",
+            ..policy()
+        };
+        assert_eq!(
+            verify(&t, &ks, &other_aud, NOW),
+            Err(TokenError::Claims("aud"))
+        );
+        let other_iss = VerifyPolicy {
+            issuer: "x",
+            ..policy()
+        };
+        assert_eq!(
+            verify(&t, &ks, &other_iss, NOW),
+            Err(TokenError::Claims("iss"))
+        );
     }
 
     #[test]
     fn a_lifetime_longer_than_the_policy_is_refused() {
         let ks = keys();
-        let t = sign(&ks, None, &AccessClaims { exp: NOW + 901, ..claims() }).unwrap();
-        assert_eq!(verify(&t, &ks, &policy(), NOW), Err(TokenError::Claims("lifetime")));
+        let t = sign(
+            &ks,
+            None,
+            &AccessClaims {
+                exp: NOW + 901,
+                ..claims()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            verify(&t, &ks, &policy(), NOW),
+            Err(TokenError::Claims("lifetime"))
+        );
     }
 
     #[test]
@@ -297,7 +330,10 @@ mod tests {
         use ed25519_dalek::Signer;
         let sig = signing.sign(format!("{header}.{body}").as_bytes());
         let t = format!("{header}.{body}.{}", B64.encode(sig.to_bytes()));
-        assert_eq!(verify(&t, &ks, &policy(), NOW), Err(TokenError::Header("kid")));
+        assert_eq!(
+            verify(&t, &ks, &policy(), NOW),
+            Err(TokenError::Header("kid"))
+        );
     }
 
     #[derive(Deserialize)]

@@ -208,7 +208,13 @@ mod tests {
         let json = set(&format!(
             r#"{{"kty":"OKP","crv":"Ed25519","kid":"a","d":"{D1}"}},{{"kty":"OKP","crv":"Ed25519","kid":"b","d":"{D2}"}}"#
         ));
-        assert_eq!(KeySet::from_jwks_json(&json, Some("b")).unwrap().active().kid, "b");
+        assert_eq!(
+            KeySet::from_jwks_json(&json, Some("b"))
+                .unwrap()
+                .active()
+                .kid,
+            "b"
+        );
         assert_eq!(
             KeySet::from_jwks_json(&json, Some("c")).unwrap_err(),
             KeySetError::UnknownActiveKid("c".into())
@@ -217,7 +223,9 @@ mod tests {
 
     #[test]
     fn the_public_jwks_never_carries_a_private_part() {
-        let json = set(&format!(r#"{{"kty":"OKP","crv":"Ed25519","kid":"a","d":"{D1}"}}"#));
+        let json = set(&format!(
+            r#"{{"kty":"OKP","crv":"Ed25519","kid":"a","d":"{D1}"}}"#
+        ));
         let jwks = KeySet::from_jwks_json(&json, None).unwrap().public_jwks();
         let text = jwks.to_string();
         assert!(!text.contains(D1));
@@ -229,7 +237,10 @@ mod tests {
     #[test]
     fn malformed_sets_are_refused() {
         assert!(KeySet::from_jwks_json("nope", None).is_err());
-        assert_eq!(KeySet::from_jwks_json(r#"{"keys":[]}"#, None).unwrap_err(), KeySetError::Empty);
+        assert_eq!(
+            KeySet::from_jwks_json(r#"{"keys":[]}"#, None).unwrap_err(),
+            KeySetError::Empty
+        );
         let rsa = set(r#"{"kty":"RSA","crv":"Ed25519","kid":"a","d":"AA"}"#);
         assert!(KeySet::from_jwks_json(&rsa, None).is_err());
         let dup = set(&format!(
@@ -243,7 +254,9 @@ mod tests {
             r#"{{"kty":"OKP","crv":"Ed25519","kid":"a","d":"{D2}","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}}"#
         ));
         assert!(KeySet::from_jwks_json(&mismatch, None).is_err());
-        let public_only = set(r#"{"kty":"OKP","crv":"Ed25519","kid":"a","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#);
+        let public_only = set(
+            r#"{"kty":"OKP","crv":"Ed25519","kid":"a","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#,
+        );
         assert_eq!(
             KeySet::from_jwks_json(&public_only, None).unwrap_err(),
             KeySetError::NoSigningKey

@@ -17,7 +17,14 @@ pub async fn insert(
     run(
         db,
         dev_mailbox::INSERT,
-        &[s(id), s(to), s(&mail.subject), s(&mail.text), s(&mail.html), i(now)],
+        &[
+            s(id),
+            s(to),
+            s(&mail.subject),
+            s(&mail.text),
+            s(&mail.html),
+            i(now),
+        ],
     )
     .await?;
     Ok(())

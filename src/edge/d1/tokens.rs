@@ -31,11 +31,21 @@ pub async fn replace(
     batch(
         db,
         vec![
-            stmt(db, email_tokens::RETIRE_UNUSED, &[i(now), s(user_id), s(purpose.as_str())])?,
+            stmt(
+                db,
+                email_tokens::RETIRE_UNUSED,
+                &[i(now), s(user_id), s(purpose.as_str())],
+            )?,
             stmt(
                 db,
                 email_tokens::INSERT,
-                &[s(token_hash), s(user_id), s(purpose.as_str()), i(now), i(expires_at)],
+                &[
+                    s(token_hash),
+                    s(user_id),
+                    s(purpose.as_str()),
+                    i(now),
+                    i(expires_at),
+                ],
             )?,
         ],
     )
@@ -55,7 +65,11 @@ pub async fn peek(
     token_hash: &str,
     now: i64,
 ) -> Result<Option<String>, AppError> {
-    let row: Option<Owner> =
-        first(db, email_tokens::PEEK, &[s(token_hash), s(purpose.as_str()), i(now)]).await?;
+    let row: Option<Owner> = first(
+        db,
+        email_tokens::PEEK,
+        &[s(token_hash), s(purpose.as_str()), i(now)],
+    )
+    .await?;
     Ok(row.map(|r| r.user_id))
 }

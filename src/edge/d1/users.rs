@@ -61,12 +61,24 @@ pub async fn insert_with_verification(db: &D1Database, u: &NewUser<'_>) -> Resul
             stmt(
                 db,
                 users::INSERT,
-                &[s(u.id), s(u.email), s(u.password_hash), opt(u.name), i(u.now), i(u.now)],
+                &[
+                    s(u.id),
+                    s(u.email),
+                    s(u.password_hash),
+                    opt(u.name),
+                    i(u.now),
+                    i(u.now),
+                ],
             )?,
             stmt(
                 db,
                 email_tokens::INSERT_FOR_NEW_USER,
-                &[s(u.verification_hash), i(u.now), i(u.verification_expires_at), s(u.id)],
+                &[
+                    s(u.verification_hash),
+                    i(u.now),
+                    i(u.verification_expires_at),
+                    s(u.id),
+                ],
             )?,
         ],
     )
@@ -92,8 +104,16 @@ pub async fn verify_email(
     let results = batch(
         db,
         vec![
-            stmt(db, email_tokens::REDEEM, &[i(now), s(token_hash), s("verify_email"), i(now)])?,
-            stmt(db, users::VERIFY_BY_USED_TOKEN, &[i(now), s(token_hash), i(now)])?,
+            stmt(
+                db,
+                email_tokens::REDEEM,
+                &[i(now), s(token_hash), s("verify_email"), i(now)],
+            )?,
+            stmt(
+                db,
+                users::VERIFY_BY_USED_TOKEN,
+                &[i(now), s(token_hash), i(now)],
+            )?,
         ],
     )
     .await?;
@@ -111,7 +131,11 @@ pub async fn reset_password(
     let results = batch(
         db,
         vec![
-            stmt(db, email_tokens::REDEEM, &[i(now), s(token_hash), s("password_reset"), i(now)])?,
+            stmt(
+                db,
+                email_tokens::REDEEM,
+                &[i(now), s(token_hash), s("password_reset"), i(now)],
+            )?,
             stmt(
                 db,
                 users::RESET_PASSWORD_BY_USED_TOKEN,
@@ -129,6 +153,11 @@ pub async fn set_password(
     password_hash: &str,
     now: i64,
 ) -> Result<(), AppError> {
-    super::run(db, users::SET_PASSWORD, &[s(password_hash), i(now), s(user_id)]).await?;
+    super::run(
+        db,
+        users::SET_PASSWORD,
+        &[s(password_hash), i(now), s(user_id)],
+    )
+    .await?;
     Ok(())
 }

@@ -15,7 +15,9 @@ use crate::core::config::Config;
 use crate::core::crypto::{b64url, b64url_decode, derive_token, opaque_token, token_hash};
 use crate::core::domain::{SessionId, UserId};
 use crate::core::error::AppError;
-use crate::core::session::{rotate, AccessStamp, RevokeReason, Rotation, RotationPolicy, SessionState, TokenState};
+use crate::core::session::{
+    rotate, AccessStamp, RevokeReason, Rotation, RotationPolicy, SessionState, TokenState,
+};
 use crate::edge::ctx::{config, now_s};
 use crate::edge::{d1, rand};
 use serde::{Deserialize, Serialize};
@@ -119,8 +121,9 @@ impl Client {
         let mut init = RequestInit::new();
         init.with_method(Method::Post)
             .with_body(Some(wasm_bindgen::JsValue::from_str(&text)));
-        let req = Request::new_with_init(&format!("https://user-sessions/{op}?user={user_id}"), &init)
-            .map_err(AppError::unexpected)?;
+        let req =
+            Request::new_with_init(&format!("https://user-sessions/{op}?user={user_id}"), &init)
+                .map_err(AppError::unexpected)?;
         let mut resp = self
             .stub
             .fetch_with_request(req)
@@ -128,16 +131,26 @@ impl Client {
             .map_err(AppError::unexpected)?;
         if resp.status_code() != 200 {
             let detail = resp.text().await.unwrap_or_default();
-            return Err(AppError::unexpected(format!("user-sessions {op}: {detail}")));
+            return Err(AppError::unexpected(format!(
+                "user-sessions {op}: {detail}"
+            )));
         }
         resp.json::<R>().await.map_err(AppError::unexpected)
     }
 
-    pub async fn create(&self, user_id: &str, req: &CreateReq) -> std::result::Result<Grant, AppError> {
+    pub async fn create(
+        &self,
+        user_id: &str,
+        req: &CreateReq,
+    ) -> std::result::Result<Grant, AppError> {
         self.call("create", user_id, req).await
     }
 
-    pub async fn rotate(&self, user_id: &str, refresh_token: &str) -> std::result::Result<RotateResp, AppError> {
+    pub async fn rotate(
+        &self,
+        user_id: &str,
+        refresh_token: &str,
+    ) -> std::result::Result<RotateResp, AppError> {
         self.call(
             "rotate",
             user_id,
@@ -148,7 +161,11 @@ impl Client {
         .await
     }
 
-    pub async fn revoke(&self, user_id: &str, req: &RevokeReq) -> std::result::Result<RevokeResp, AppError> {
+    pub async fn revoke(
+        &self,
+        user_id: &str,
+        req: &RevokeReq,
+    ) -> std::result::Result<RevokeResp, AppError> {
         self.call("revoke", user_id, req).await
     }
 }
@@ -197,7 +214,8 @@ struct PendingRow {
 }
 
 fn opt_val(v: Option<&str>) -> SqlStorageValue {
-    v.map(SqlStorageValue::from).unwrap_or(SqlStorageValue::Null)
+    v.map(SqlStorageValue::from)
+        .unwrap_or(SqlStorageValue::Null)
 }
 
 impl DurableObject for UserSessions {
@@ -279,12 +297,21 @@ impl UserSessions {
         let sql = self.sql();
         sql.exec(
             "INSERT INTO sessions (id, secret, created_at, expires_at) VALUES (?, ?, ?, ?)",
-            vec![session_id.as_str().into(), secret.into(), now.into(), expires_at.into()],
+            vec![
+                session_id.as_str().into(),
+                secret.into(),
+                now.into(),
+                expires_at.into(),
+            ],
         )
         .map_err(AppError::unexpected)?;
         sql.exec(
             "INSERT INTO refresh_tokens (hash, session_id, issued_at) VALUES (?, ?, ?)",
-            vec![token_hash(&token).into(), session_id.as_str().into(), now.into()],
+            vec![
+                token_hash(&token).into(),
+                session_id.as_str().into(),
+                now.into(),
+            ],
         )
         .map_err(AppError::unexpected)?;
         self.prune(now);
@@ -420,7 +447,12 @@ impl UserSessions {
             Some(id) => self.exists(id)?,
             None => true,
         };
-        let revoked = self.mark_revoked(req.session_id.as_deref(), req.except.as_deref(), req.reason, now)?;
+        let revoked = self.mark_revoked(
+            req.session_id.as_deref(),
+            req.except.as_deref(),
+            req.reason,
+            now,
+        )?;
         self.flush_or_schedule().await?;
         serde_json::to_string(&RevokeResp { revoked, found }).map_err(AppError::unexpected)
     }
@@ -433,7 +465,10 @@ impl UserSessions {
         }
         let rows: Vec<One> = self
             .sql()
-            .exec("SELECT id FROM sessions WHERE id = ?", vec![session_id.into()])
+            .exec(
+                "SELECT id FROM sessions WHERE id = ?",
+                vec![session_id.into()],
+            )
             .and_then(|c| c.to_array())
             .map_err(AppError::unexpected)?;
         Ok(!rows.is_empty())
@@ -490,7 +525,10 @@ impl UserSessions {
         d1::batch(&db, statements).await?;
         for p in &pending {
             self.sql()
-                .exec("UPDATE sessions SET mirrored = 1 WHERE id = ?", vec![p.id.as_str().into()])
+                .exec(
+                    "UPDATE sessions SET mirrored = 1 WHERE id = ?",
+                    vec![p.id.as_str().into()],
+                )
                 .map_err(AppError::unexpected)?;
         }
         Ok(())

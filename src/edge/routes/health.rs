@@ -24,7 +24,9 @@ pub async fn ready(env: &Env) -> Result<Response, AppError> {
     if d1_ok && config_ok {
         json(200, &json!({"status": "ready", "checks": checks}))
     } else {
-        Err(AppError::Unavailable(format!("readiness checks failed: {checks}")))
+        Err(AppError::Unavailable(format!(
+            "readiness checks failed: {checks}"
+        )))
     }
 }
 

@@ -81,7 +81,13 @@ pub async fn change(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> 
     let new = Password::parse_new(body.new_password)?;
     let email = Email::parse(&authed.user.email)?;
     check_credentials(ctx, &email, &current).await?;
-    revoke_all(ctx, &authed.user.id, Some(&authed.session_id), RevokeReason::PasswordChange).await?;
+    revoke_all(
+        ctx,
+        &authed.user.id,
+        Some(&authed.session_id),
+        RevokeReason::PasswordChange,
+    )
+    .await?;
     let phc = password::hash(&new, rand::bytes()?).map_err(AppError::unexpected)?;
     d1::users::set_password(&ctx.db()?, &authed.user.id, &phc, ctx.now).await?;
     send_mail(ctx, email.as_str(), Template::PasswordChanged).await?;

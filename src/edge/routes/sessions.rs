@@ -34,7 +34,9 @@ pub async fn list(req: &Request, ctx: &Ctx) -> Result<Response, AppError> {
 /// caller's object: 404, like any unknown id.
 pub async fn revoke(req: &Request, ctx: &Ctx, id: &str) -> Result<Response, AppError> {
     let authed = authenticate(req, ctx).await?;
-    let id = SessionId::parse(id).map_err(|_| AppError::NotFound)?.to_string();
+    let id = SessionId::parse(id)
+        .map_err(|_| AppError::NotFound)?
+        .to_string();
     let resp = Client::for_user(&ctx.env, &authed.user.id)?
         .revoke(
             &authed.user.id,

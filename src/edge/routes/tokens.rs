@@ -10,7 +10,9 @@ use crate::edge::auth::authenticate;
 use crate::edge::ctx::Ctx;
 use crate::edge::d1::{self, users::UserRow};
 use crate::edge::http::{json, no_content, read_json};
-use crate::edge::objects::user_sessions::{split_refresh_token, Client, CreateReq, Grant, RevokeReq, RotateResp};
+use crate::edge::objects::user_sessions::{
+    split_refresh_token, Client, CreateReq, Grant, RevokeReq, RotateResp,
+};
 use serde::Deserialize;
 use worker::{Request, Response};
 
@@ -32,7 +34,9 @@ pub async fn check_credentials(
     password: &Password,
 ) -> Result<UserRow, AppError> {
     let user = d1::users::by_email(&ctx.db()?, email.as_str()).await?;
-    let hash = user.as_ref().map_or(password::DUMMY_PHC, |u| u.password_hash.as_str());
+    let hash = user
+        .as_ref()
+        .map_or(password::DUMMY_PHC, |u| u.password_hash.as_str());
     let ok = password::verify(password, hash);
     match user {
         Some(u) if ok => Ok(u),
@@ -60,7 +64,8 @@ fn token_response(ctx: &Ctx, user: &UserRow, grant: Grant) -> Result<TokenRespon
         iat: grant.stamp.iat,
         exp: grant.stamp.iat + cfg.access_ttl_s,
     };
-    let access_token = sign(&cfg.keys, Some(&grant.stamp.kid), &claims).map_err(AppError::unexpected)?;
+    let access_token =
+        sign(&cfg.keys, Some(&grant.stamp.kid), &claims).map_err(AppError::unexpected)?;
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",
