@@ -69,7 +69,8 @@ fn token_response(ctx: &Ctx, user: &UserRow, grant: Grant) -> Result<TokenRespon
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",
-        expires_in: (claims.exp - ctx.now).max(0),
+        // The token's lifetime, as issued (a replayed pair reports it unchanged).
+        expires_in: claims.exp - claims.iat,
         refresh_token: grant.refresh_token,
         session_id: grant.session_id,
         user: user.view(),
