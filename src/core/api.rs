@@ -18,6 +18,10 @@ pub struct UserView {
     pub email_verified: bool,
     pub created_at: String,
     pub version: i64,
+    pub locale: Option<String>,
+    pub timezone: Option<String>,
+    pub avatar_url: Option<String>,
+    pub deletion_due_at: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

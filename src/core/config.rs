@@ -1,6 +1,8 @@
 //! Typed configuration, parsed once from a lookup function (`env.var`/`env.secret` at the
 //! edge, a map in tests). A bad value is a `ConfigError` naming the variable, never a panic.
 
+use crate::core::lockout;
+use crate::core::ratelimit::Rule;
 use crate::core::token::{KeySet, KeySetError};
 use std::fmt;
 
@@ -55,6 +57,65 @@ pub struct Config {
     pub max_token_lifetime_s: i64,
     /// Clock skew tolerated when checking `exp`, `nbf` and `iat`.
     pub token_leeway_s: i64,
+    pub lockout: lockout::Policy,
+    /// One entry per `Limit`, `None` when switched off.
+    pub rate_limits: [Option<Rule>; Limit::ALL.len()],
+    pub deletion_grace_s: i64,
+    pub unverified_max_age_s: i64,
+    pub audit_retention_s: i64,
+    /// Base URL of the k-anonymity range API, `None` when the check is off.
+    pub breached_api_url: Option<String>,
+    pub breached_timeout_ms: u32,
+}
+
+/// The rate-limited actions and what they are keyed by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    LoginIp,
+    LoginEmail,
+    RegisterIp,
+    VerifyIp,
+    ResendIp,
+    ResendEmail,
+    ForgotIp,
+    ForgotEmail,
+    ResetIp,
+    RefreshIp,
+}
+
+impl Limit {
+    pub const ALL: [Limit; 10] = [
+        Limit::LoginIp,
+        Limit::LoginEmail,
+        Limit::RegisterIp,
+        Limit::VerifyIp,
+        Limit::ResendIp,
+        Limit::ResendEmail,
+        Limit::ForgotIp,
+        Limit::ForgotEmail,
+        Limit::ResetIp,
+        Limit::RefreshIp,
+    ];
+
+    /// (variable, default, key name used in the limiter's object name)
+    pub fn spec(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Self::LoginIp => ("RATE_LIMIT_LOGIN_IP", "20/60", "login:ip"),
+            Self::LoginEmail => ("RATE_LIMIT_LOGIN_EMAIL", "10/60", "login:email"),
+            Self::RegisterIp => ("RATE_LIMIT_REGISTER_IP", "10/3600", "register:ip"),
+            Self::VerifyIp => ("RATE_LIMIT_VERIFY_IP", "30/60", "verify:ip"),
+            Self::ResendIp => ("RATE_LIMIT_RESEND_IP", "10/3600", "resend:ip"),
+            Self::ResendEmail => ("RATE_LIMIT_RESEND_EMAIL", "3/3600", "resend:email"),
+            Self::ForgotIp => ("RATE_LIMIT_FORGOT_IP", "10/3600", "forgot:ip"),
+            Self::ForgotEmail => ("RATE_LIMIT_FORGOT_EMAIL", "3/3600", "forgot:email"),
+            Self::ResetIp => ("RATE_LIMIT_RESET_IP", "20/3600", "reset:ip"),
+            Self::RefreshIp => ("RATE_LIMIT_REFRESH_IP", "120/60", "refresh:ip"),
+        }
+    }
+
+    fn index(self) -> usize {
+        Self::ALL.iter().position(|l| *l == self).expect("listed")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,6 +155,14 @@ pub mod vars {
     pub const EMAIL_API_URL: &str = "EMAIL_API_URL";
     pub const EMAIL_API_KEY: &str = "EMAIL_API_KEY";
     pub const TOKEN_LEEWAY_SECONDS: &str = "TOKEN_LEEWAY_SECONDS";
+    pub const LOCKOUT_THRESHOLD: &str = "LOCKOUT_THRESHOLD";
+    pub const LOCKOUT_BASE_SECONDS: &str = "LOCKOUT_BASE_SECONDS";
+    pub const LOCKOUT_MAX_SECONDS: &str = "LOCKOUT_MAX_SECONDS";
+    pub const DELETION_GRACE_SECONDS: &str = "DELETION_GRACE_SECONDS";
+    pub const UNVERIFIED_ACCOUNT_MAX_AGE_SECONDS: &str = "UNVERIFIED_ACCOUNT_MAX_AGE_SECONDS";
+    pub const AUDIT_RETENTION_SECONDS: &str = "AUDIT_RETENTION_SECONDS";
+    pub const BREACHED_PASSWORDS_API_URL: &str = "BREACHED_PASSWORDS_API_URL";
+    pub const BREACHED_PASSWORDS_TIMEOUT_MS: &str = "BREACHED_PASSWORDS_TIMEOUT_MS";
 
     /// Every name the Worker reads, for documentation tests.
     pub const ALL: &[&str] = &[
@@ -113,6 +182,14 @@ pub mod vars {
         EMAIL_API_URL,
         EMAIL_API_KEY,
         TOKEN_LEEWAY_SECONDS,
+        LOCKOUT_THRESHOLD,
+        LOCKOUT_BASE_SECONDS,
+        LOCKOUT_MAX_SECONDS,
+        DELETION_GRACE_SECONDS,
+        UNVERIFIED_ACCOUNT_MAX_AGE_SECONDS,
+        AUDIT_RETENTION_SECONDS,
+        BREACHED_PASSWORDS_API_URL,
+        BREACHED_PASSWORDS_TIMEOUT_MS,
     ];
 }
 
@@ -189,9 +266,31 @@ impl Config {
                 })
             }
         };
-        if environment == Environment::Production && email_provider == EmailProvider::Log {
-            // Allowed (a staging deploy may not send mail), but the mailbox stays closed.
+        let lockout = lockout::Policy {
+            threshold: seconds(LOCKOUT_THRESHOLD, 5, 1, 100)? as u32,
+            base_s: seconds(LOCKOUT_BASE_SECONDS, 60, 1, 86_400)?,
+            max_s: seconds(LOCKOUT_MAX_SECONDS, 900, 1, 7 * 86_400)?,
+        };
+        let mut rate_limits = [None; Limit::ALL.len()];
+        for limit in Limit::ALL {
+            let (var, default, _) = limit.spec();
+            let text = get(var).unwrap_or_else(|| default.to_owned());
+            rate_limits[limit.index()] =
+                Rule::parse(&text).map_err(|why| ConfigError::Invalid { var, why })?;
         }
+        let breached_api_url = match get(BREACHED_PASSWORDS_API_URL).as_deref() {
+            None => Some("https://api.pwnedpasswords.com".to_owned()),
+            Some(v) if v.eq_ignore_ascii_case("off") => None,
+            Some(v) if v.starts_with("https://") || v.starts_with("http://") => {
+                Some(v.trim_end_matches('/').to_owned())
+            }
+            Some(_) => {
+                return Err(ConfigError::Invalid {
+                    var: BREACHED_PASSWORDS_API_URL,
+                    why: "must be an http(s) URL or off".into(),
+                })
+            }
+        };
 
         Ok(Self {
             environment,
@@ -208,7 +307,28 @@ impl Config {
             email_provider,
             max_token_lifetime_s: access_ttl_s,
             token_leeway_s,
+            lockout,
+            rate_limits,
+            deletion_grace_s: seconds(DELETION_GRACE_SECONDS, 30 * 86_400, 0, 400 * 86_400)?,
+            unverified_max_age_s: seconds(
+                UNVERIFIED_ACCOUNT_MAX_AGE_SECONDS,
+                7 * 86_400,
+                1,
+                400 * 86_400,
+            )?,
+            audit_retention_s: seconds(
+                AUDIT_RETENTION_SECONDS,
+                365 * 86_400,
+                86_400,
+                3_650 * 86_400,
+            )?,
+            breached_api_url,
+            breached_timeout_ms: seconds(BREACHED_PASSWORDS_TIMEOUT_MS, 1_500, 50, 10_000)? as u32,
         })
+    }
+
+    pub fn rate_limit(&self, limit: Limit) -> Option<Rule> {
+        self.rate_limits[limit.index()]
     }
 
     pub fn is_development(&self) -> bool {
@@ -251,6 +371,43 @@ pub(crate) mod tests {
         assert_eq!(c.app_base_url, "http://127.0.0.1:8787");
         assert_eq!(c.email_provider, EmailProvider::Log);
         assert!(c.is_development());
+    }
+
+    #[test]
+    fn rate_limits_default_and_can_be_overridden_or_switched_off() {
+        let c = Config::from_lookup(lookup(&[
+            ("RATE_LIMIT_LOGIN_IP", "3/4"),
+            ("RATE_LIMIT_REFRESH_IP", "off"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            c.rate_limit(Limit::LoginIp),
+            Some(Rule {
+                limit: 3,
+                period_s: 4
+            })
+        );
+        assert_eq!(c.rate_limit(Limit::RefreshIp), None);
+        assert_eq!(
+            c.rate_limit(Limit::ForgotEmail),
+            Some(Rule {
+                limit: 3,
+                period_s: 3600
+            })
+        );
+        let e = Config::from_lookup(lookup(&[("RATE_LIMIT_LOGIN_EMAIL", "lots")])).unwrap_err();
+        assert!(e.to_string().contains("RATE_LIMIT_LOGIN_EMAIL"));
+    }
+
+    #[test]
+    fn the_breach_check_defaults_to_the_public_api_and_can_be_off() {
+        let c = Config::from_lookup(lookup(&[])).unwrap();
+        assert_eq!(
+            c.breached_api_url.as_deref(),
+            Some("https://api.pwnedpasswords.com")
+        );
+        let c = Config::from_lookup(lookup(&[("BREACHED_PASSWORDS_API_URL", "off")])).unwrap();
+        assert_eq!(c.breached_api_url, None);
     }
 
     #[test]

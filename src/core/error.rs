@@ -11,11 +11,14 @@ pub enum AppError {
     PayloadTooLarge,
     NotFound,
     MethodNotAllowed {
-        allow: &'static str,
+        allow: String,
     },
     InvalidCredentials,
     EmailNotVerified,
     AccountDeactivated,
+    AccountPendingDeletion,
+    WeakPassword(String),
+    PreconditionRequired,
     InvalidToken,
     SessionRevoked,
     RefreshTokenReused,
@@ -36,7 +39,8 @@ pub enum AppError {
 impl AppError {
     pub fn status(&self) -> u16 {
         match self {
-            Self::InvalidRequest(_) => 400,
+            Self::InvalidRequest(_) | Self::WeakPassword(_) => 400,
+            Self::PreconditionRequired => 428,
             Self::UnsupportedMediaType => 415,
             Self::PayloadTooLarge => 413,
             Self::NotFound => 404,
@@ -46,7 +50,10 @@ impl AppError {
             | Self::SessionRevoked
             | Self::RefreshTokenReused
             | Self::InvalidRefreshToken => 401,
-            Self::EmailNotVerified | Self::AccountDeactivated | Self::Forbidden(_) => 403,
+            Self::EmailNotVerified
+            | Self::AccountDeactivated
+            | Self::AccountPendingDeletion
+            | Self::Forbidden(_) => 403,
             Self::Conflict { .. } => 409,
             Self::RateLimited { .. } => 429,
             Self::Unavailable(_) => 503,
@@ -65,6 +72,9 @@ impl AppError {
             Self::InvalidCredentials => "invalid_credentials",
             Self::EmailNotVerified => "email_not_verified",
             Self::AccountDeactivated => "account_deactivated",
+            Self::AccountPendingDeletion => "account_pending_deletion",
+            Self::WeakPassword(_) => "weak_password",
+            Self::PreconditionRequired => "precondition_required",
             Self::InvalidToken => "invalid_token",
             Self::SessionRevoked => "session_revoked",
             Self::RefreshTokenReused => "refresh_token_reused",
@@ -87,6 +97,9 @@ impl AppError {
             Self::InvalidCredentials => "Invalid credentials",
             Self::EmailNotVerified => "E-mail not verified",
             Self::AccountDeactivated => "Account deactivated",
+            Self::AccountPendingDeletion => "Account pending deletion",
+            Self::WeakPassword(_) => "Weak password",
+            Self::PreconditionRequired => "Precondition required",
             Self::InvalidToken => "Invalid access token",
             Self::SessionRevoked => "Session revoked",
             Self::RefreshTokenReused => "Refresh token reused",
@@ -102,7 +115,16 @@ impl AppError {
     /// The client-facing explanation. Never includes internal causes.
     pub fn detail(&self) -> String {
         match self {
-            Self::InvalidRequest(d) | Self::Forbidden(d) | Self::Unavailable(d) => d.clone(),
+            Self::InvalidRequest(d)
+            | Self::Forbidden(d)
+            | Self::Unavailable(d)
+            | Self::WeakPassword(d) => d.clone(),
+            Self::AccountPendingDeletion => {
+                "this account is scheduled for deletion; POST /v1/auth/restore cancels it".into()
+            }
+            Self::PreconditionRequired => {
+                "send the user's version in If-Match (or `version` in the body)".into()
+            }
             Self::Conflict { detail, .. } => detail.clone(),
             Self::UnsupportedMediaType => "the request body must be application/json".into(),
             Self::PayloadTooLarge => "the request body exceeds 1 MiB".into(),
@@ -110,7 +132,9 @@ impl AppError {
             Self::MethodNotAllowed { allow } => format!("allowed methods: {allow}"),
             Self::InvalidCredentials => "the e-mail or password is incorrect".into(),
             Self::EmailNotVerified => "verify your e-mail address before signing in".into(),
-            Self::AccountDeactivated => "this account is deactivated".into(),
+            Self::AccountDeactivated => {
+                "this account is deactivated; POST /v1/auth/reactivate restores it".into()
+            }
             Self::InvalidToken => {
                 "the access token is missing, malformed, expired or not ours".into()
             }

@@ -2,12 +2,18 @@
 //! random bytes are inputs. Nothing here may depend on `worker`.
 
 pub mod api;
+pub mod audit;
 pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod error;
+pub mod lockout;
 pub mod mail;
 pub mod password;
+pub mod password_policy;
+pub mod preferences;
+pub mod profile;
+pub mod ratelimit;
 pub mod routes;
 pub mod session;
 pub mod sql;

@@ -48,6 +48,15 @@ pub enum Route {
     ResetPassword,
     ChangePassword,
     Me,
+    PatchMe,
+    DeleteMe,
+    Deactivate,
+    Reactivate,
+    Restore,
+    GetPreferences,
+    PatchPreferences,
+    ResetPreferences,
+    Audit,
     DevMailbox,
 }
 
@@ -75,6 +84,27 @@ pub const ROUTES: &[(Method, &str, Route)] = &[
     (Post, "/v1/auth/password/reset", Route::ResetPassword),
     (Post, "/v1/auth/password/change", Route::ChangePassword),
     (Get, "/v1/me", Route::Me),
+    (Patch, "/v1/me", Route::PatchMe),
+    (Delete, "/v1/me", Route::DeleteMe),
+    (Post, "/v1/me/deactivate", Route::Deactivate),
+    (Post, "/v1/auth/reactivate", Route::Reactivate),
+    (Post, "/v1/auth/restore", Route::Restore),
+    (
+        Get,
+        "/v1/me/notification-preferences",
+        Route::GetPreferences,
+    ),
+    (
+        Patch,
+        "/v1/me/notification-preferences",
+        Route::PatchPreferences,
+    ),
+    (
+        Delete,
+        "/v1/me/notification-preferences",
+        Route::ResetPreferences,
+    ),
+    (Get, "/v1/me/audit", Route::Audit),
     (Get, "/v1/dev/mailbox", Route::DevMailbox),
 ];
 
@@ -87,7 +117,7 @@ pub enum Match<'a> {
     },
     /// The path exists with other methods (for `Allow`).
     WrongMethod {
-        allow: &'static str,
+        allow: String,
     },
     NotFound,
 }
@@ -106,19 +136,9 @@ fn matches<'a>(template: &str, path: &'a str) -> Option<Option<&'a str>> {
     }
 }
 
-/// Allowed-method lists per path template, precomputed as static strings.
-fn allow_for(template: &str) -> &'static str {
-    match template {
-        "/v1/auth/sessions" => "GET",
-        "/v1/auth/sessions/{id}" => "DELETE",
-        t if ROUTES.iter().any(|(m, p, _)| *p == t && *m == Post) => "POST",
-        _ => "GET, HEAD",
-    }
-}
-
 pub fn resolve<'a>(method: &str, path: &'a str) -> Match<'a> {
     let method = Method::parse(method);
-    let mut allow = None;
+    let mut allow: Vec<&str> = vec![];
     for (m, template, route) in ROUTES {
         if let Some(param) = matches(template, path) {
             if Some(*m) == method {
@@ -128,12 +148,18 @@ pub fn resolve<'a>(method: &str, path: &'a str) -> Match<'a> {
                     param,
                 };
             }
-            allow = Some(allow_for(template));
+            allow.push(m.as_str());
+            if *m == Get {
+                allow.push("HEAD");
+            }
         }
     }
-    match allow {
-        Some(allow) => Match::WrongMethod { allow },
-        None => Match::NotFound,
+    if allow.is_empty() {
+        Match::NotFound
+    } else {
+        Match::WrongMethod {
+            allow: allow.join(", "),
+        }
     }
 }
 
@@ -164,18 +190,10 @@ mod tests {
 
     #[test]
     fn a_known_path_with_another_method_is_405_with_allow() {
-        assert_eq!(
-            resolve("GET", "/v1/auth/login"),
-            Match::WrongMethod { allow: "POST" }
-        );
-        assert_eq!(
-            resolve("PUT", "/v1/me"),
-            Match::WrongMethod { allow: "GET, HEAD" }
-        );
-        assert_eq!(
-            resolve("POST", "/v1/auth/sessions/x"),
-            Match::WrongMethod { allow: "DELETE" }
-        );
+        let allow = |a: &str| Match::WrongMethod { allow: a.into() };
+        assert_eq!(resolve("GET", "/v1/auth/login"), allow("POST"));
+        assert_eq!(resolve("PUT", "/v1/me"), allow("GET, HEAD, PATCH, DELETE"));
+        assert_eq!(resolve("POST", "/v1/auth/sessions/x"), allow("DELETE"));
     }
 
     #[test]

@@ -3,22 +3,22 @@
 
 pub mod users {
     pub const COLUMNS: &str =
-        "id, email, name, status, email_verified, created_at, version, password_hash";
+        "id, email, name, status, email_verified, created_at, version, password_hash, deletion_due_at, locale, timezone, avatar_url, notification_prefs";
 
     /// Creates the account unless the e-mail is taken; RETURNING tells which happened.
     pub const INSERT: &str = "INSERT INTO users (id, email, password_hash, name, status, email_verified, created_at, updated_at, version) \
          VALUES (?, ?, ?, ?, 'pending_verification', 0, ?, ?, 1) ON CONFLICT (email) DO NOTHING RETURNING id";
 
-    pub const BY_EMAIL: &str = "SELECT id, email, name, status, email_verified, created_at, version, password_hash FROM users WHERE email = ?";
+    pub const BY_EMAIL: &str = "SELECT id, email, name, status, email_verified, created_at, version, password_hash, deletion_due_at, locale, timezone, avatar_url, notification_prefs FROM users WHERE email = ?";
 
-    pub const BY_ID: &str = "SELECT id, email, name, status, email_verified, created_at, version, password_hash FROM users WHERE id = ?";
+    pub const BY_ID: &str = "SELECT id, email, name, status, email_verified, created_at, version, password_hash, deletion_due_at, locale, timezone, avatar_url, notification_prefs FROM users WHERE id = ?";
 
     /// Marks the e-mail verified for the user whose verification token this batch just used.
     pub const VERIFY_BY_USED_TOKEN: &str = "UPDATE users SET email_verified = 1, \
          status = CASE WHEN status = 'pending_verification' THEN 'active' ELSE status END, \
          version = version + 1, updated_at = ? \
          WHERE id = (SELECT user_id FROM email_tokens WHERE token_hash = ? AND used_at = ?) AND changes() = 1 \
-         RETURNING id, email, name, status, email_verified, created_at, version, password_hash";
+         RETURNING id, email, name, status, email_verified, created_at, version, password_hash, deletion_due_at, locale, timezone, avatar_url, notification_prefs";
 
     /// Sets the password for the user whose reset token this batch just used; a reset proves
     /// control of the mailbox, so it also verifies the e-mail.
@@ -27,6 +27,45 @@ pub mod users {
          version = version + 1, updated_at = ? \
          WHERE id = (SELECT user_id FROM email_tokens WHERE token_hash = ? AND used_at = ?) AND changes() = 1 \
          RETURNING id";
+
+    /// A status move guarded by the current status; RETURNING the row when it happened.
+    pub const DEACTIVATE: &str = "UPDATE users SET status = 'deactivated', version = version + 1, updated_at = ? \
+         WHERE id = ? AND status = 'active' RETURNING id, email, name, status, email_verified, created_at, version, password_hash, deletion_due_at, locale, timezone, avatar_url, notification_prefs";
+
+    pub const REACTIVATE: &str = "UPDATE users SET status = 'active', version = version + 1, updated_at = ? \
+         WHERE id = ? AND status = 'deactivated' RETURNING id, email, name, status, email_verified, created_at, version, password_hash, deletion_due_at, locale, timezone, avatar_url, notification_prefs";
+
+    pub const REQUEST_DELETION: &str = "UPDATE users SET status = 'pending_deletion', deletion_due_at = ?, version = version + 1, updated_at = ? \
+         WHERE id = ? AND status IN ('active', 'deactivated') RETURNING id, email, name, status, email_verified, created_at, version, password_hash, deletion_due_at, locale, timezone, avatar_url, notification_prefs";
+
+    pub const RESTORE: &str = "UPDATE users SET status = 'active', deletion_due_at = NULL, version = version + 1, updated_at = ? \
+         WHERE id = ? AND status = 'pending_deletion' RETURNING id, email, name, status, email_verified, created_at, version, password_hash, deletion_due_at, locale, timezone, avatar_url, notification_prefs";
+
+    /// Optimistic locking: applies only at the expected version. Each field has a "change it"
+    /// flag (1/0) and its new value.
+    pub const PATCH_PROFILE: &str = "UPDATE users SET \
+         name = CASE WHEN ? = 1 THEN ? ELSE name END, \
+         locale = CASE WHEN ? = 1 THEN ? ELSE locale END, \
+         timezone = CASE WHEN ? = 1 THEN ? ELSE timezone END, \
+         avatar_url = CASE WHEN ? = 1 THEN ? ELSE avatar_url END, \
+         version = version + 1, updated_at = ? \
+         WHERE id = ? AND version = ? RETURNING id, email, name, status, email_verified, created_at, version, password_hash, deletion_due_at, locale, timezone, avatar_url, notification_prefs";
+
+    /// One statement, so concurrent partial updates never lose each other's keys.
+    pub const PATCH_PREFERENCES: &str = "UPDATE users SET notification_prefs = json_patch(COALESCE(notification_prefs, '{}'), ?), updated_at = ? \
+         WHERE id = ? RETURNING notification_prefs";
+
+    pub const RESET_PREFERENCES: &str =
+        "UPDATE users SET notification_prefs = NULL, updated_at = ? WHERE id = ?";
+
+    /// Accounts whose deletion grace period is over, and stale unverified accounts.
+    pub const DUE_FOR_PURGE: &str =
+        "SELECT id FROM users WHERE (status = 'pending_deletion' AND deletion_due_at <= ?) \
+         OR (status = 'pending_verification' AND created_at < ?) LIMIT ?";
+
+    /// Deletes the account (tokens and sessions cascade) only if it is still due.
+    pub const DELETE_IF_DUE: &str = "DELETE FROM users WHERE id = ? AND ((status = 'pending_deletion' AND deletion_due_at <= ?) \
+         OR (status = 'pending_verification' AND created_at < ?))";
 
     pub const SET_PASSWORD: &str =
         "UPDATE users SET password_hash = ?, version = version + 1, updated_at = ? WHERE id = ?";
@@ -65,7 +104,8 @@ pub mod sessions {
 
     /// The per-request check: the session and its user, in one read.
     pub const AUTH_LOOKUP: &str = "SELECT s.user_id AS session_user_id, s.revoked_at, s.expires_at, \
-         u.id, u.email, u.name, u.status, u.email_verified, u.created_at, u.version, u.password_hash \
+         u.id, u.email, u.name, u.status, u.email_verified, u.created_at, u.version, u.password_hash, \
+         u.deletion_due_at, u.locale, u.timezone, u.avatar_url, u.notification_prefs \
          FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?";
 
     /// Monotonic: concurrent touches never move it backwards.
@@ -75,6 +115,23 @@ pub mod sessions {
 
     pub const PURGE_ENDED: &str = "DELETE FROM sessions WHERE id IN \
          (SELECT id FROM sessions WHERE expires_at < ? OR revoked_at < ? LIMIT ?)";
+}
+
+pub mod audit {
+    pub const INSERT: &str = "INSERT INTO audit_events (id, user_id, type, ip, user_agent, session_id, request_id, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
+
+    /// Newest first, below a cursor (`seq < ?`; the first page passes the largest integer).
+    pub const PAGE: &str = "SELECT seq, id, type, ip, user_agent, session_id, request_id, created_at FROM audit_events \
+         WHERE user_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?";
+
+    /// Keeps a purged user's events under a pseudonym, without client details. Guarded like
+    /// the delete it is batched with, so an account restored meanwhile keeps its trail.
+    pub const ANONYMISE_IF_DUE: &str = "UPDATE audit_events SET user_id = ?, ip = NULL, user_agent = NULL WHERE user_id = ? \
+         AND EXISTS (SELECT 1 FROM users WHERE id = ? AND ((status = 'pending_deletion' AND deletion_due_at <= ?) \
+         OR (status = 'pending_verification' AND created_at < ?)))";
+
+    pub const PURGE_OLD: &str = "DELETE FROM audit_events WHERE seq IN (SELECT seq FROM audit_events WHERE created_at < ? LIMIT ?)";
 }
 
 pub mod dev_mailbox {
@@ -142,6 +199,19 @@ mod tests {
             users::VERIFY_BY_USED_TOKEN,
             users::RESET_PASSWORD_BY_USED_TOKEN,
             users::SET_PASSWORD,
+            users::DEACTIVATE,
+            users::REACTIVATE,
+            users::REQUEST_DELETION,
+            users::RESTORE,
+            users::PATCH_PROFILE,
+            users::PATCH_PREFERENCES,
+            users::RESET_PREFERENCES,
+            users::DUE_FOR_PURGE,
+            users::DELETE_IF_DUE,
+            audit::INSERT,
+            audit::PAGE,
+            audit::ANONYMISE_IF_DUE,
+            audit::PURGE_OLD,
             email_tokens::INSERT,
             email_tokens::INSERT_FOR_NEW_USER,
             email_tokens::REDEEM,
@@ -218,6 +288,68 @@ mod tests {
         // again (the batch's second statement is guarded by changes()).
         assert_eq!(redeem(5), None, "second use");
         assert_eq!(verify(), None);
+    }
+
+    #[test]
+    fn a_stale_version_patches_nothing() {
+        let db = migrated();
+        db.query_row(
+            super::users::INSERT,
+            rusqlite::params!["u1", "a@example.test", "h", None::<String>, 1, 1],
+            |_| Ok(()),
+        )
+        .unwrap();
+        let patch = |version: i64| -> Option<i64> {
+            db.query_row(
+                super::users::PATCH_PROFILE,
+                rusqlite::params![
+                    1,
+                    "Ada",
+                    0,
+                    None::<String>,
+                    0,
+                    None::<String>,
+                    0,
+                    None::<String>,
+                    2,
+                    "u1",
+                    version
+                ],
+                |r| r.get(6),
+            )
+            .ok()
+        };
+        assert_eq!(patch(1), Some(2));
+        assert_eq!(
+            patch(1),
+            None,
+            "the same expected version loses the second time"
+        );
+    }
+
+    #[test]
+    fn preference_patches_merge() {
+        let db = migrated();
+        db.query_row(
+            super::users::INSERT,
+            rusqlite::params!["u1", "a@example.test", "h", None::<String>, 1, 1],
+            |_| Ok(()),
+        )
+        .unwrap();
+        let patch = |p: &str| -> String {
+            db.query_row(
+                super::users::PATCH_PREFERENCES,
+                rusqlite::params![p, 2, "u1"],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        patch(r#"{"email":{"weekly_digest":true}}"#);
+        let merged = patch(r#"{"push":{"job_updates":false}}"#);
+        assert_eq!(
+            merged,
+            r#"{"email":{"weekly_digest":true},"push":{"job_updates":false}}"#
+        );
     }
 
     #[test]

@@ -1,12 +1,18 @@
-//! Scheduled maintenance: bounded, idempotent steps, each logged with what it did.
+//! Scheduled maintenance: bounded, idempotent steps, each logged as one line with what it did.
 
-use crate::core::sql::{dev_mailbox, email_tokens, queue_deliveries, sessions};
-use crate::edge::ctx::now_s;
-use crate::edge::d1;
-use worker::Env;
+use crate::core::audit::pseudonym;
+use crate::core::error::AppError;
+use crate::core::sql::{audit, dev_mailbox, email_tokens, queue_deliveries, sessions, users};
+use crate::edge::ctx::{config, now_s};
+use crate::edge::d1::{self, i, s};
+use crate::edge::objects::user_sessions::Client;
+use serde::Deserialize;
+use worker::{D1Database, Env};
 
-/// Rows one step may delete per run, so a run stays within the platform's limits.
+/// Rows one step may touch per run, so a run stays within the platform's limits.
 const BATCH: i64 = 500;
+/// Accounts purged per run (each costs a Durable Object call and a D1 batch).
+const PURGE_BATCH: i64 = 50;
 const DAY: i64 = 86_400;
 
 pub async fn run(cron: &str, env: &Env) {
@@ -18,39 +24,101 @@ pub async fn run(cron: &str, env: &Env) {
             return;
         }
     };
-    let steps: [(&str, &str, Vec<wasm_bindgen::JsValue>); 4] = [
+    log(cron, "purged_accounts", purge_accounts(env, &db, now).await);
+    let retention = config(env)
+        .map(|c| c.audit_retention_s)
+        .unwrap_or(365 * DAY);
+    let steps: [(&str, &str, Vec<wasm_bindgen::JsValue>); 5] = [
         // Sessions that ended over a day ago (the objects keep their own state).
         (
             "ended_sessions",
             sessions::PURGE_ENDED,
-            vec![d1::i(now - DAY), d1::i(now - DAY), d1::i(BATCH)],
+            vec![i(now - DAY), i(now - DAY), i(BATCH)],
         ),
         // Verification and reset tokens that expired or were used over a day ago.
         (
             "dead_email_tokens",
             email_tokens::PURGE_DEAD,
-            vec![d1::i(now - DAY), d1::i(now - DAY), d1::i(BATCH)],
+            vec![i(now - DAY), i(now - DAY), i(BATCH)],
+        ),
+        (
+            "expired_audit_events",
+            audit::PURGE_OLD,
+            vec![i(now - retention), i(BATCH)],
         ),
         (
             "old_dev_mail",
             dev_mailbox::PURGE_OLD,
-            vec![d1::i(now - 7 * DAY)],
+            vec![i(now - 7 * DAY)],
         ),
         (
             "old_queue_deliveries",
             queue_deliveries::PURGE_OLD,
-            vec![d1::i(now - 7 * DAY)],
+            vec![i(now - 7 * DAY)],
         ),
     ];
     for (name, sql, args) in steps {
-        let line = match d1::run(&db, sql, &args).await {
-            Ok(n) => {
-                serde_json::json!({"level": "info", "msg": "cron", "cron": cron, "step": name, "deleted": n})
-            }
-            Err(e) => {
-                serde_json::json!({"level": "error", "msg": "cron", "cron": cron, "step": name, "error": e.to_string()})
-            }
-        };
-        worker::console_log!("{line}");
+        log(cron, name, d1::run(&db, sql, &args).await);
     }
+}
+
+fn log(cron: &str, step: &str, result: Result<usize, AppError>) {
+    let line = match result {
+        Ok(n) => {
+            serde_json::json!({"level": "info", "msg": "cron", "cron": cron, "step": step, "count": n})
+        }
+        Err(e) => {
+            serde_json::json!({"level": "error", "msg": "cron", "cron": cron, "step": step, "error": e.to_string()})
+        }
+    };
+    worker::console_log!("{line}");
+}
+
+#[derive(Deserialize)]
+struct IdRow {
+    id: String,
+}
+
+/// Accounts past their deletion grace period, and unverified accounts past the maximum age:
+/// their Durable Object state is erased, their audit events kept under a pseudonym without
+/// client details, and the user row deleted (tokens and sessions cascade). Every statement
+/// re-checks that the account is still due, so one restored meanwhile is left alone.
+async fn purge_accounts(env: &Env, db: &D1Database, now: i64) -> Result<usize, AppError> {
+    let cfg = config(env)?;
+    let unverified_cutoff = now - cfg.unverified_max_age_s;
+    let due: Vec<IdRow> = d1::all(
+        db,
+        users::DUE_FOR_PURGE,
+        &[i(now), i(unverified_cutoff), i(PURGE_BATCH)],
+    )
+    .await?;
+    let mut purged = 0;
+    for row in due {
+        let id = row.id.as_str();
+        Client::for_user(env, id)?.purge(id).await?;
+        let results = d1::batch(
+            db,
+            vec![
+                d1::stmt(
+                    db,
+                    audit::ANONYMISE_IF_DUE,
+                    &[
+                        s(&pseudonym(id)),
+                        s(id),
+                        s(id),
+                        i(now),
+                        i(unverified_cutoff),
+                    ],
+                )?,
+                d1::stmt(
+                    db,
+                    users::DELETE_IF_DUE,
+                    &[s(id), i(now), i(unverified_cutoff)],
+                )?,
+            ],
+        )
+        .await?;
+        purged += d1::changes(&results[1]);
+    }
+    Ok(purged)
 }

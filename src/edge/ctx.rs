@@ -35,6 +35,7 @@ pub fn now_s() -> i64 {
 pub struct Ctx {
     pub env: Env,
     pub cfg: Rc<Config>,
+    pub request_id: String,
     pub now: i64,
     /// `CF-Connecting-IP` only: `X-Forwarded-For` is client-controlled.
     pub ip: Option<String>,
@@ -42,7 +43,7 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    pub fn new(req: &Request, env: Env) -> Result<Self, AppError> {
+    pub fn new(req: &Request, env: Env, request_id: &str) -> Result<Self, AppError> {
         let cfg = config(&env)?;
         let header = |name: &str| {
             req.headers()
@@ -55,6 +56,7 @@ impl Ctx {
         Ok(Self {
             env,
             cfg,
+            request_id: request_id.to_owned(),
             now: now_s(),
             ip: header("cf-connecting-ip"),
             user_agent: header("user-agent"),

@@ -7,8 +7,10 @@ mod ctx;
 mod d1;
 mod http;
 mod objects;
+mod passwords;
 mod queue;
 mod rand;
+mod ratelimit;
 mod router;
 mod routes;
 

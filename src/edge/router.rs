@@ -5,7 +5,7 @@ use crate::core::routes::{resolve, Match, Route};
 use crate::edge::ctx::Ctx;
 use crate::edge::http::problem;
 use crate::edge::rand;
-use crate::edge::routes::{accounts, dev, health, password, sessions, tokens};
+use crate::edge::routes::{accounts, dev, health, lifecycle, password, profile, sessions, tokens};
 use worker::{Date, Env, Request, Response};
 
 fn request_id(req: &Request) -> String {
@@ -32,7 +32,7 @@ pub async fn handle(mut req: Request, env: Env) -> Response {
             let param = param.map(str::to_owned);
             (
                 template,
-                dispatch(route, param.as_deref(), &mut req, env).await,
+                dispatch(route, param.as_deref(), &mut req, env, &request_id).await,
             )
         }
         Match::WrongMethod { allow } => ("-", Err(AppError::MethodNotAllowed { allow })),
@@ -75,6 +75,7 @@ async fn dispatch(
     param: Option<&str>,
     req: &mut Request,
     env: Env,
+    request_id: &str,
 ) -> Result<Response, AppError> {
     // Liveness touches nothing, not even configuration.
     match route {
@@ -83,7 +84,7 @@ async fn dispatch(
         Route::OpenApi => return health::openapi(),
         _ => {}
     }
-    let ctx = Ctx::new(req, env)?;
+    let ctx = Ctx::new(req, env, request_id)?;
     match route {
         Route::Health | Route::Ready | Route::OpenApi => unreachable!("answered above"),
         Route::Jwks => health::jwks(&ctx),
@@ -99,6 +100,15 @@ async fn dispatch(
         Route::ForgotPassword => password::forgot(req, &ctx).await,
         Route::ResetPassword => password::reset(req, &ctx).await,
         Route::ChangePassword => password::change(req, &ctx).await,
+        Route::PatchMe => profile::patch_me(req, &ctx).await,
+        Route::DeleteMe => lifecycle::delete(req, &ctx).await,
+        Route::Deactivate => lifecycle::deactivate(req, &ctx).await,
+        Route::Reactivate => lifecycle::reactivate(req, &ctx).await,
+        Route::Restore => lifecycle::restore(req, &ctx).await,
+        Route::GetPreferences => profile::get_preferences(req, &ctx).await,
+        Route::PatchPreferences => profile::patch_preferences(req, &ctx).await,
+        Route::ResetPreferences => profile::reset_preferences(req, &ctx).await,
+        Route::Audit => profile::list_audit(req, &ctx).await,
         Route::DevMailbox => dev::mailbox(req, &ctx).await,
     }
 }

@@ -3,13 +3,17 @@ fresh state directory, the real migrations and a fresh Ed25519 signing key, and 
 with one method per endpoint.
 
 Servers cost about 5 s each to start, so ordinary tests share the session-scoped `app` (unique
-e-mails keep them independent) and only tests that need other settings get a dedicated one.
+e-mails keep them independent) and only tests that need other settings get a dedicated one:
+`short_reuse_window_app`, `lockout_app`, `rate_limited_app`, `purge_app` and `breach_app` (six in
+all, each started only when a selected test asks for it). Every server gets generous rate limits
+(`GENEROUS_RATE_LIMITS`) unless a fixture sets its own, so ordinary tests never meet them.
 Set EDGEWARD_E2E_KEEP_LOGS=1 to keep each server's wrangler log after the run.
 """
 from __future__ import annotations
 
 import atexit
 import collections
+import itertools
 import json
 import os
 import random
@@ -31,6 +35,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from e2e_support import b64url, new_password, unique_email
+from fake_range_api import FakeRangeApi
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN_DIR = ROOT / "node_modules" / ".bin"
@@ -52,6 +57,14 @@ DEFAULT_VARS = {
     "REFRESH_TOKEN_TTL_SECONDS": "2592000",
     "REFRESH_REUSE_WINDOW_SECONDS": "10",
 }
+# Every per-IP and per-e-mail limit, high enough that tests which do not test them never meet them.
+RATE_LIMIT_VARS = (
+    "RATE_LIMIT_LOGIN_IP", "RATE_LIMIT_LOGIN_EMAIL", "RATE_LIMIT_REGISTER_IP", "RATE_LIMIT_VERIFY_IP",
+    "RATE_LIMIT_RESEND_IP", "RATE_LIMIT_RESEND_EMAIL", "RATE_LIMIT_FORGOT_IP",
+    "RATE_LIMIT_FORGOT_EMAIL", "RATE_LIMIT_RESET_IP", "RATE_LIMIT_REFRESH_IP",
+)
+GENEROUS_RATE_LIMITS = {name: "1000/60" for name in RATE_LIMIT_VARS}
+SCHEDULED_CRON = "*/15 * * * *"  # the trigger in wrangler.toml
 STARTUP_TIMEOUT_S = 120
 MIGRATIONS_TIMEOUT_S = 180
 STOP_GRACE_S = 10
@@ -80,10 +93,15 @@ def _free_ports(count: int) -> list[int]:
             s.close()
 
 
+# 198.18.0.0/15 (benchmarking addresses) has 131072 of them: walk it from a random start.
+_CLIENT_IPS = itertools.count(random.randrange(1 << 17))
+
+
 def _random_client_ip() -> str:
-    # Every request comes from another documentation/benchmark address (198.18.0.0/15), so a
-    # per-IP rate limit on the server never couples unrelated tests.
-    return f"198.{random.randint(18, 19)}.{random.randint(0, 255)}.{random.randint(1, 254)}"
+    # Every request comes from another address (never the same one twice in a run), so a per-IP
+    # rate limit on the server never couples unrelated tests.
+    n = next(_CLIENT_IPS) % (1 << 17)
+    return f"198.{18 + (n >> 16)}.{(n >> 8) & 0xFF}.{n & 0xFF}"
 
 
 def _wrangler_env(file_vars: dict[str, str], work_dir: Path) -> dict[str, str]:
@@ -186,11 +204,11 @@ class App:
             body["name"] = name
         return self.post("/v1/auth/register", body, headers=headers)
 
-    def verify_email(self, token: str) -> requests.Response:
-        return self.post("/v1/auth/verify-email", {"token": token})
+    def verify_email(self, token: str, headers=None) -> requests.Response:
+        return self.post("/v1/auth/verify-email", {"token": token}, headers=headers)
 
-    def resend_verification(self, email: str) -> requests.Response:
-        return self.post("/v1/auth/resend-verification", {"email": email})
+    def resend_verification(self, email: str, headers=None) -> requests.Response:
+        return self.post("/v1/auth/resend-verification", {"email": email}, headers=headers)
 
     def login(self, email: str, password: str, device_name: str | None = None, headers=None) -> requests.Response:
         body = {"email": email, "password": password}
@@ -213,15 +231,86 @@ class App:
     def me(self, access: str | None, headers=None) -> requests.Response:
         return self.get("/v1/me", access=access, headers=headers)
 
-    def forgot(self, email: str) -> requests.Response:
-        return self.post("/v1/auth/password/forgot", {"email": email})
+    def forgot(self, email: str, headers=None) -> requests.Response:
+        return self.post("/v1/auth/password/forgot", {"email": email}, headers=headers)
 
-    def reset(self, token: str, password: str) -> requests.Response:
-        return self.post("/v1/auth/password/reset", {"token": token, "password": password})
+    def reset(self, token: str, password: str, headers=None) -> requests.Response:
+        return self.post("/v1/auth/password/reset", {"token": token, "password": password},
+                         headers=headers)
 
     def change_password(self, access: str, current: str, new: str) -> requests.Response:
         return self.post("/v1/auth/password/change",
                          {"current_password": current, "new_password": new}, access=access)
+
+    # ------------------------------------------------------------ profile
+
+    def patch_me(self, access: str | None, body, if_match=None, headers=None) -> requests.Response:
+        """PATCH /v1/me; `if_match` (an int, or a string sent as it is) becomes the If-Match header."""
+        merged = dict(headers or {})
+        if if_match is not None:
+            merged["If-Match"] = str(if_match)
+        return self.request("PATCH", "/v1/me", json_body=body, access=access, headers=merged)
+
+    def notification_preferences(self, access: str | None) -> requests.Response:
+        return self.get("/v1/me/notification-preferences", access=access)
+
+    def patch_notification_preferences(self, access: str | None, body) -> requests.Response:
+        return self.request("PATCH", "/v1/me/notification-preferences", json_body=body, access=access)
+
+    def reset_notification_preferences(self, access: str | None) -> requests.Response:
+        return self.request("DELETE", "/v1/me/notification-preferences", access=access)
+
+    # ------------------------------------------------------------ audit log
+
+    def audit(self, access: str | None, limit: int | None = None, cursor: str | None = None,
+              headers=None) -> requests.Response:
+        params = {}
+        if limit is not None:
+            params["limit"] = limit
+        if cursor is not None:
+            params["cursor"] = cursor
+        return self.get("/v1/me/audit", access=access, params=params or None, headers=headers)
+
+    def audit_pages(self, access: str, limit: int | None = None, max_pages: int = 100) -> list[list[dict]]:
+        """Every page of the caller's audit log, following `next_cursor` to the end."""
+        pages, cursor = [], None
+        for _ in range(max_pages):
+            resp = self.audit(access, limit=limit, cursor=cursor)
+            assert resp.status_code == 200, f"audit: {resp.status_code} {resp.text[:300]}"
+            body = resp.json()
+            pages.append(body["events"])
+            cursor = body["next_cursor"]
+            if cursor is None:
+                return pages
+        raise AssertionError(f"audit log still had a next_cursor after {max_pages} pages")
+
+    def audit_events(self, access: str) -> list[dict]:
+        """The caller's whole audit log, newest first."""
+        return [event for page in self.audit_pages(access, limit=100) for event in page]
+
+    # ------------------------------------------------------------ account status
+
+    def deactivate(self, access: str | None, password: str, headers=None) -> requests.Response:
+        return self.post("/v1/me/deactivate", {"password": password}, access=access, headers=headers)
+
+    def reactivate(self, email: str, password: str, headers=None) -> requests.Response:
+        return self.post("/v1/auth/reactivate", {"email": email, "password": password}, headers=headers)
+
+    def delete_me(self, access: str | None, password: str, headers=None) -> requests.Response:
+        return self.request("DELETE", "/v1/me", json_body={"password": password}, access=access,
+                            headers=headers)
+
+    def restore(self, email: str, password: str, headers=None) -> requests.Response:
+        return self.post("/v1/auth/restore", {"email": email, "password": password}, headers=headers)
+
+    # ------------------------------------------------------------ scheduled work
+
+    def run_cron(self, cron: str = SCHEDULED_CRON) -> requests.Response:
+        """Run the scheduled handler once, as the cron trigger would (workerd waits for it)."""
+        query = urllib.parse.quote_plus(cron, safe="*/")
+        resp = self.get(f"/cdn-cgi/handler/scheduled?cron={query}")
+        assert resp.status_code == 200, f"scheduled handler: {resp.status_code} {resp.text[:300]}"
+        return resp
 
     # ------------------------------------------------------------ development mailbox
 
@@ -232,6 +321,9 @@ class App:
         resp = self.mailbox(email)
         assert resp.status_code == 200, f"mailbox: {resp.status_code} {resp.text[:300]}"
         return resp.json()["messages"]
+
+    def count_mail(self, email: str, subject_contains: str) -> int:
+        return sum(subject_contains.lower() in m["subject"].lower() for m in self.messages(email))
 
     def wait_for_mail(self, email: str, subject_contains: str | None = None, timeout: float = 20,
                       count: int = 1) -> dict:
@@ -412,13 +504,14 @@ def spawn_app(**overrides) -> App:
 
 @pytest.fixture(scope="session")
 def app_factory():
-    """`app_factory(**overrides)` spawns a dedicated server, stopped at the end of the session.
-    Each one costs seconds: keep the whole suite at three or four servers at most."""
+    """`app_factory(**overrides)` spawns a dedicated server, stopped at the end of the session,
+    with `GENEROUS_RATE_LIMITS` under the overrides. Each one costs seconds: keep the whole suite
+    at about six servers."""
     apps: list[App] = []
 
     def factory(**overrides) -> App:
         try:
-            app = spawn_app(**overrides)
+            app = spawn_app(**{**GENEROUS_RATE_LIMITS, **overrides})
         except AppStartError as exc:
             pytest.fail(str(exc), pytrace=False)
         apps.append(app)
@@ -439,6 +532,50 @@ def app(app_factory) -> App:
 def short_reuse_window_app(app_factory) -> App:
     """A server whose refresh-token reuse window is 2 s, so 'after the window' is quick to reach."""
     return app_factory(REFRESH_REUSE_WINDOW_SECONDS=2)
+
+
+@pytest.fixture(scope="session")
+def lockout_app(app_factory) -> App:
+    """A server that locks an account after 5 failed logins for 3 s, doubling up to 6 s."""
+    return app_factory(LOCKOUT_THRESHOLD=5, LOCKOUT_BASE_SECONDS=3, LOCKOUT_MAX_SECONDS=6)
+
+
+@pytest.fixture(scope="session")
+def rate_limited_app(app_factory) -> App:
+    """A server with a few low limits (the others generous): login 3 per 4 s per IP, register 2
+    per minute per IP (/64 for IPv6), forgot and resend 2 per minute per e-mail. Lockout keeps its
+    default of 5 failures."""
+    return app_factory(RATE_LIMIT_LOGIN_IP="3/4", RATE_LIMIT_REGISTER_IP="2/60",
+                       RATE_LIMIT_FORGOT_EMAIL="2/60", RATE_LIMIT_RESEND_EMAIL="2/60")
+
+
+@pytest.fixture(scope="session")
+def purge_app(app_factory) -> App:
+    """A server whose cron purges a deleted account at once (no grace period) and an unverified
+    account once it is over 3 s old."""
+    return app_factory(DELETION_GRACE_SECONDS=0, UNVERIFIED_ACCOUNT_MAX_AGE_SECONDS=3)
+
+
+@pytest.fixture(scope="session")
+def fake_range_api_server():
+    server = FakeRangeApi()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def breach_app(app_factory, fake_range_api_server) -> App:
+    """A server that checks new passwords against the local fake range API, giving up after 500 ms."""
+    return app_factory(BREACHED_PASSWORDS_API_URL=fake_range_api_server.url,
+                       BREACHED_PASSWORDS_TIMEOUT_MS=500)
+
+
+@pytest.fixture
+def range_api(fake_range_api_server) -> FakeRangeApi:
+    """The fake range API behind `breach_app`, emptied and answering normally again for this test."""
+    fake_range_api_server.reset()
+    return fake_range_api_server
 
 
 @pytest.hookimpl(wrapper=True)

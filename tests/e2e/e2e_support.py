@@ -8,8 +8,11 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import secrets
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 import requests
@@ -20,12 +23,26 @@ USER_FIELDS = {"id", "email", "name", "status", "email_verified", "created_at", 
 TOKEN_RESPONSE_FIELDS = {"access_token", "token_type", "expires_in", "refresh_token", "session_id", "user"}
 SESSION_FIELDS = {"id", "device_name", "ip", "user_agent", "created_at", "last_used_at", "current"}
 USER_STATUSES = {"pending_verification", "active", "deactivated", "pending_deletion"}
+PROFILE_FIELDS = {"locale", "timezone", "avatar_url"}
+AUDIT_EVENT_FIELDS = {"id", "type", "ip", "user_agent", "session_id", "request_id", "created_at"}
 
 
 # ---------------------------------------------------------------- test data
 
 def unique_email(prefix: str = "u") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}@example.test"
+
+
+def client_ip() -> str:
+    """A random client address in 100.64.0.0/10 (shared address space): never one of the
+    per-request addresses the App picks by itself (198.18.0.0/15), so a test that names its client
+    has a rate-limit bucket of its own."""
+    return f"100.{64 + secrets.randbelow(64)}.{secrets.randbelow(256)}.{1 + secrets.randbelow(254)}"
+
+
+def from_ip(ip: str | None = None, **headers) -> dict:
+    """Request headers of a client at `ip` (a fresh `client_ip()` when omitted)."""
+    return {"CF-Connecting-IP": ip or client_ip(), **headers}
 
 
 def new_password(length: int = 20) -> str:
@@ -156,3 +173,34 @@ def shape(value):
     if isinstance(value, list):
         return [shape(v) for v in value]
     return type(value).__name__
+
+
+def without_request_id(problem: dict) -> dict:
+    return {k: v for k, v in problem.items() if k != "request_id"}
+
+
+def assert_rate_limited(resp: requests.Response) -> int:
+    """A 429 `rate_limited` problem with `Retry-After: <integer seconds >= 1>`; returns the seconds."""
+    assert_problem(resp, 429, "rate_limited")
+    retry_after = resp.headers.get("Retry-After", "")
+    assert re.fullmatch(r"[1-9][0-9]*", retry_after), f"Retry-After {retry_after!r}: {describe(resp)}"
+    return int(retry_after)
+
+
+def assert_not_rate_limited(resp: requests.Response) -> None:
+    assert resp.status_code != 429, f"rate limited: {describe(resp)}"
+
+
+# ---------------------------------------------------------------- concurrency
+
+def run_in_parallel(action, count: int) -> list:
+    """`action(i)` for i in range(count), all released at the same moment from their own threads;
+    the results in order of i."""
+    start = threading.Barrier(count)
+
+    def run(i):
+        start.wait(timeout=30)
+        return action(i)
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(run, range(count)))

@@ -1,5 +1,28 @@
-"""Answers that must not tell whether an address has an account."""
-from e2e_support import assert_json, assert_user, media_type, new_password, shape, unique_email
+"""Answers that must not tell whether an address has an account, with and without rate limits."""
+import time
+
+from e2e_support import (assert_json, assert_rate_limited, assert_user, from_ip, media_type,
+                         new_password, shape, unique_email, without_request_id)
+
+EMAIL_LIMIT = 2  # forgot and resend per e-mail on `rate_limited_app`
+
+
+def _until_limited(send, email: str) -> list:
+    """EMAIL_LIMIT + 1 requests for `email`, each from another IP."""
+    return [send(email, headers=from_ip()) for _ in range(EMAIL_LIMIT + 1)]
+
+
+def _assert_same_answers(*series) -> None:
+    """Each series: EMAIL_LIMIT accepted answers, then one refused; the same across series."""
+    for answers in series:
+        assert [a.status_code for a in answers] == [202] * EMAIL_LIMIT + [429], \
+            [(a.status_code, a.text[:200]) for a in answers]
+        assert_rate_limited(answers[-1])
+    accepted = {(media_type(a), a.content) for answers in series for a in answers[:-1]}
+    assert len(accepted) == 1, accepted
+    refused = [without_request_id(answers[-1].json()) for answers in series]
+    assert all(r == refused[0] for r in refused), refused
+    assert len({media_type(answers[-1]) for answers in series}) == 1
 
 
 def test_registering_an_existing_address_answers_like_a_new_one_and_mails_a_notice(app):
@@ -58,3 +81,45 @@ def test_resend_verification_answers_the_same_for_pending_verified_and_unknown_a
     assert [a.status_code for a in answers] == [202, 202, 202]
     assert len({media_type(a) for a in answers}) == 1
     assert len({a.content for a in answers}) == 1
+
+
+def test_forgot_password_is_limited_alike_for_known_and_unknown_addresses(rate_limited_app):
+    app = rate_limited_app
+    known, _password, _login = app.create_verified_user()
+
+    known_answers = _until_limited(app.forgot, known)
+    unknown_answers = _until_limited(app.forgot, unique_email())
+
+    _assert_same_answers(known_answers, unknown_answers)
+
+
+def test_resend_verification_is_limited_alike_for_pending_verified_and_unknown_addresses(rate_limited_app):
+    app = rate_limited_app
+    pending, _password, _user = app.register_unverified()
+    verified, _password2, _login = app.create_verified_user()
+
+    answers = [_until_limited(app.resend_verification, e) for e in (pending, verified, unique_email())]
+
+    _assert_same_answers(*answers)
+    # the registration's mail and one per accepted resend, none for the refused one
+    app.wait_for_mail(pending, "Verify", count=1 + EMAIL_LIMIT)
+    time.sleep(1)
+    assert app.count_mail(pending, "Verify") == 1 + EMAIL_LIMIT
+
+
+def test_registering_a_known_or_a_new_address_is_limited_alike(rate_limited_app):
+    app = rate_limited_app
+    known, _password, _login = app.create_verified_user()
+    headers = from_ip()  # 2 registrations per minute from one address
+
+    existing = app.register(known, new_password(), headers=headers)
+    fresh = app.register(unique_email(), new_password(), headers=headers)
+    refused_known = app.register(known, new_password(), headers=headers)
+    refused_new = app.register(unique_email(), new_password(), headers=headers)
+
+    assert shape(assert_json(existing, 201)) == shape(assert_json(fresh, 201))
+    for body in (existing.json(), fresh.json()):
+        assert_user(body["user"], status="pending_verification", email_verified=False)
+    assert_rate_limited(refused_known)
+    assert_rate_limited(refused_new)
+    assert without_request_id(refused_known.json()) == without_request_id(refused_new.json())

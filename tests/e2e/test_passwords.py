@@ -84,3 +84,34 @@ def test_a_password_change_without_a_token_is_refused(app):
                     {"current_password": new_password(), "new_password": new_password()})
 
     assert_problem(resp, 401, "invalid_token")
+
+
+def test_requesting_a_new_reset_invalidates_the_older_token(app):
+    email, _password, _login = app.create_verified_user()
+    assert_status(app.forgot(email), 202)
+    older = app.token_from_mail(app.wait_for_mail(email, "Reset"))
+    assert_status(app.forgot(email), 202)
+    newer = app.token_from_mail(app.wait_for_mail(email, "Reset", count=2))
+    assert newer != older
+    new = new_password()
+
+    with_older = app.reset(older, new_password())
+    with_newer = app.reset(newer, new)
+
+    assert_problem(with_older, 400)
+    assert_status(with_newer, 204)
+    assert_json(app.login(email, new), 200)
+
+
+def test_a_password_reset_marks_an_unverified_address_verified(app):
+    email, _password, _user = app.register_unverified()
+    assert_status(app.forgot(email), 202)
+    token = app.token_from_mail(app.wait_for_mail(email, "Reset"))
+    new = new_password()
+
+    resp = app.reset(token, new)
+
+    assert_status(resp, 204)
+    login = assert_json(app.login(email, new), 200)
+    assert login["user"]["email_verified"] is True
+    assert login["user"]["status"] == "active"

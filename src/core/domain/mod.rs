@@ -17,11 +17,26 @@ use std::fmt;
 pub enum ValidationError {
     EmailInvalid,
     EmailTooLong,
-    PasswordTooShort { min: usize },
-    PasswordTooLong { max: usize },
-    TextTooLong { field: &'static str, max: usize },
-    TextHasControlCharacters { field: &'static str },
-    InvalidId { field: &'static str },
+    PasswordTooShort {
+        min: usize,
+    },
+    PasswordTooLong {
+        max: usize,
+    },
+    TextTooLong {
+        field: &'static str,
+        max: usize,
+    },
+    TextHasControlCharacters {
+        field: &'static str,
+    },
+    InvalidId {
+        field: &'static str,
+    },
+    Invalid {
+        field: &'static str,
+        why: &'static str,
+    },
 }
 
 impl fmt::Display for ValidationError {
@@ -43,6 +58,7 @@ impl fmt::Display for ValidationError {
                 write!(f, "{field} must not contain control characters")
             }
             Self::InvalidId { field } => write!(f, "{field} is not a valid id"),
+            Self::Invalid { field, why } => write!(f, "{field} {why}"),
         }
     }
 }

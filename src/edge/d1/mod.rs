@@ -1,6 +1,7 @@
 //! D1 adapters: small named functions per table over the SQL constants of `core::sql`.
 //! Rows that must change together go in one `batch()` (D1's transaction).
 
+pub mod audit;
 pub mod mailbox;
 pub mod sessions;
 pub mod tokens;

@@ -16,6 +16,11 @@ pub struct UserRow {
     pub created_at: i64,
     pub version: i64,
     pub password_hash: String,
+    pub deletion_due_at: Option<i64>,
+    pub locale: Option<String>,
+    pub timezone: Option<String>,
+    pub avatar_url: Option<String>,
+    pub notification_prefs: Option<String>,
 }
 
 impl UserRow {
@@ -32,6 +37,10 @@ impl UserRow {
             email_verified: self.email_verified != 0,
             created_at: rfc3339(self.created_at),
             version: self.version,
+            locale: self.locale.clone(),
+            timezone: self.timezone.clone(),
+            avatar_url: self.avatar_url.clone(),
+            deletion_due_at: self.deletion_due_at.map(rfc3339),
         }
     }
 }
@@ -159,5 +168,78 @@ pub async fn set_password(
         &[s(password_hash), i(now), s(user_id)],
     )
     .await?;
+    Ok(())
+}
+
+/// A status move guarded in SQL (`users::DEACTIVATE`, `REACTIVATE`, `RESTORE`); `None` when
+/// the account was not in the expected state.
+pub async fn transition(
+    db: &D1Database,
+    sql: &str,
+    user_id: &str,
+    now: i64,
+) -> Result<Option<UserRow>, AppError> {
+    first(db, sql, &[i(now), s(user_id)]).await
+}
+
+pub async fn request_deletion(
+    db: &D1Database,
+    user_id: &str,
+    due_at: i64,
+    now: i64,
+) -> Result<Option<UserRow>, AppError> {
+    first(
+        db,
+        users::REQUEST_DELETION,
+        &[i(due_at), i(now), s(user_id)],
+    )
+    .await
+}
+
+fn change(c: &crate::core::profile::Change) -> [wasm_bindgen::JsValue; 2] {
+    match c {
+        None => [i(0), wasm_bindgen::JsValue::NULL],
+        Some(v) => [i(1), opt(v.as_deref())],
+    }
+}
+
+/// `None`: the version was stale (nothing changed).
+pub async fn patch_profile(
+    db: &D1Database,
+    user_id: &str,
+    expected_version: i64,
+    p: &crate::core::profile::ProfilePatch,
+    now: i64,
+) -> Result<Option<UserRow>, AppError> {
+    let mut args = Vec::with_capacity(11);
+    for c in [&p.name, &p.locale, &p.timezone, &p.avatar_url] {
+        args.extend(change(c));
+    }
+    args.extend([i(now), s(user_id), i(expected_version)]);
+    first(db, users::PATCH_PROFILE, &args).await
+}
+
+#[derive(Deserialize)]
+struct PrefsRow {
+    notification_prefs: Option<String>,
+}
+
+pub async fn patch_preferences(
+    db: &D1Database,
+    user_id: &str,
+    patch_json: &str,
+    now: i64,
+) -> Result<Option<String>, AppError> {
+    let row: Option<PrefsRow> = first(
+        db,
+        users::PATCH_PREFERENCES,
+        &[s(patch_json), i(now), s(user_id)],
+    )
+    .await?;
+    Ok(row.and_then(|r| r.notification_prefs))
+}
+
+pub async fn reset_preferences(db: &D1Database, user_id: &str, now: i64) -> Result<(), AppError> {
+    super::run(db, users::RESET_PREFERENCES, &[i(now), s(user_id)]).await?;
     Ok(())
 }

@@ -1,3 +1,4 @@
 //! Durable Object shells. Rules live in `core`; these decode, apply, and perform effects.
 
+pub mod rate_limiter;
 pub mod user_sessions;

@@ -15,6 +15,7 @@ use crate::core::config::Config;
 use crate::core::crypto::{b64url, b64url_decode, derive_token, opaque_token, token_hash};
 use crate::core::domain::{SessionId, UserId};
 use crate::core::error::AppError;
+use crate::core::lockout::{self, Attempt};
 use crate::core::session::{
     rotate, AccessStamp, RevokeReason, Rotation, RotationPolicy, SessionState, TokenState,
 };
@@ -46,6 +47,11 @@ CREATE TABLE IF NOT EXISTS refresh_tokens (
     next_kid TEXT
 );
 CREATE INDEX IF NOT EXISTS refresh_tokens_session ON refresh_tokens (session_id);
+CREATE TABLE IF NOT EXISTS lockout (
+    k INTEGER PRIMARY KEY CHECK (k = 1),
+    failures INTEGER NOT NULL,
+    locked_until INTEGER NOT NULL
+);
 ";
 
 /// Retry delay for a D1 mirror write that failed.
@@ -76,8 +82,17 @@ pub struct RotateReq {
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum RotateResp {
     Granted(Grant),
-    Reused,
+    Reused { session_id: String },
     Invalid,
+}
+
+/// The start of a login attempt, counted before the password is checked.
+#[derive(Serialize, Deserialize)]
+pub struct AttemptResp {
+    /// Check the password; `false`: locked, answer as a wrong password.
+    pub proceed: bool,
+    /// A failure of this attempt locks the account.
+    pub locks: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -168,6 +183,17 @@ impl Client {
     ) -> std::result::Result<RevokeResp, AppError> {
         self.call("revoke", user_id, req).await
     }
+
+    pub async fn login_attempt(&self, user_id: &str) -> std::result::Result<AttemptResp, AppError> {
+        self.call("attempt", user_id, &()).await
+    }
+
+    /// Forgets everything of a purged user (sessions, tokens, lockout).
+    pub async fn purge(&self, user_id: &str) -> std::result::Result<(), AppError> {
+        self.call::<(), serde_json::Value>("purge", user_id, &())
+            .await
+            .map(|_| ())
+    }
 }
 
 /// Refresh tokens are `<user id>.<43 base64url chars>`: the prefix routes the request to the
@@ -239,6 +265,8 @@ impl DurableObject for UserSessions {
             "create" => self.create(&user_id, &body).await,
             "rotate" => self.rotate(&user_id, &body).await,
             "revoke" => self.revoke(&body).await,
+            "attempt" => self.attempt(),
+            "purge" => self.purge().await,
             _ => Err(AppError::NotFound),
         };
         match result {
@@ -314,6 +342,9 @@ impl UserSessions {
             ],
         )
         .map_err(AppError::unexpected)?;
+        // A session is only created after a correct password: the failure count starts over.
+        sql.exec("DELETE FROM lockout", None)
+            .map_err(AppError::unexpected)?;
         self.prune(now);
 
         let grant = Grant {
@@ -421,7 +452,9 @@ impl UserSessions {
             Rotation::Reused => {
                 let s = session.as_ref().expect("reuse implies a session");
                 self.mark_revoked(Some(&s.id), None, RevokeReason::RefreshReuse, now)?;
-                RotateResp::Reused
+                RotateResp::Reused {
+                    session_id: s.id.clone(),
+                }
             }
             Rotation::Invalid => RotateResp::Invalid,
         };
@@ -434,7 +467,7 @@ impl UserSessions {
                     worker::console_warn!("user-sessions touch: {e}");
                 }
             }
-            RotateResp::Reused => self.flush_or_schedule().await?,
+            RotateResp::Reused { .. } => self.flush_or_schedule().await?,
             RotateResp::Invalid => {}
         }
         serde_json::to_string(&response).map_err(AppError::unexpected)
@@ -455,6 +488,59 @@ impl UserSessions {
         )?;
         self.flush_or_schedule().await?;
         serde_json::to_string(&RevokeResp { revoked, found }).map_err(AppError::unexpected)
+    }
+
+    /// Counts a login attempt before the password is checked (see `core::lockout`): read and
+    /// write without an await, so N parallel attempts count exactly N.
+    fn attempt(&self) -> std::result::Result<String, AppError> {
+        #[derive(Deserialize)]
+        struct Row {
+            failures: u32,
+            locked_until: i64,
+        }
+        let cfg = self.cfg()?;
+        let sql = self.sql();
+        let state = sql
+            .exec(
+                "SELECT failures, locked_until FROM lockout WHERE k = 1",
+                None,
+            )
+            .and_then(|c| c.to_array::<Row>())
+            .map_err(AppError::unexpected)?
+            .into_iter()
+            .next()
+            .map(|r| lockout::State {
+                failures: r.failures,
+                locked_until: r.locked_until,
+            })
+            .unwrap_or_default();
+        let (next, attempt) = lockout::begin(state, now_s(), cfg.lockout);
+        sql.exec(
+            "INSERT INTO lockout (k, failures, locked_until) VALUES (1, ?, ?) \
+             ON CONFLICT (k) DO UPDATE SET failures = excluded.failures, locked_until = excluded.locked_until",
+            vec![i64::from(next.failures).into(), next.locked_until.into()],
+        )
+        .map_err(AppError::unexpected)?;
+        let resp = match attempt {
+            Attempt::Proceed { locks } => AttemptResp {
+                proceed: true,
+                locks,
+            },
+            Attempt::Locked => AttemptResp {
+                proceed: false,
+                locks: false,
+            },
+        };
+        serde_json::to_string(&resp).map_err(AppError::unexpected)
+    }
+
+    async fn purge(&self) -> std::result::Result<String, AppError> {
+        self.state
+            .storage()
+            .delete_all()
+            .await
+            .map_err(AppError::unexpected)?;
+        Ok("{}".into())
     }
 
     fn exists(&self, session_id: &str) -> std::result::Result<bool, AppError> {

@@ -2,6 +2,8 @@
 
 use super::send_mail;
 use crate::core::api::{rfc3339, UserView};
+use crate::core::audit::Event;
+use crate::core::config::Limit;
 use crate::core::crypto::{looks_like_opaque_token, opaque_token, token_hash};
 use crate::core::domain::{DisplayName, Email, Password, UserStatus};
 use crate::core::error::AppError;
@@ -9,9 +11,11 @@ use crate::core::mail::Template;
 use crate::core::password;
 use crate::edge::auth::authenticate;
 use crate::edge::ctx::Ctx;
-use crate::edge::d1::{self, tokens::Purpose};
+use crate::edge::d1::{self, audit, tokens::Purpose};
 use crate::edge::http::{json, read_json};
+use crate::edge::passwords;
 use crate::edge::rand;
+use crate::edge::ratelimit::{enforce, Key};
 use serde::Deserialize;
 use serde_json::json;
 use worker::{Request, Response};
@@ -35,6 +39,8 @@ pub async fn register(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError
         Some(n) => DisplayName::parse(n)?,
         None => None,
     };
+    enforce(ctx, Limit::RegisterIp, Key::Client).await?;
+    passwords::check_new(ctx, &password, &email).await?;
     // Hashed in both cases, so the two answers take the same time.
     let hash = password::hash(&password, rand::bytes()?).map_err(AppError::unexpected)?;
     let user_id = rand::uuid()?;
@@ -53,6 +59,7 @@ pub async fn register(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError
     )
     .await?;
     let template = if created {
+        audit::record(ctx, &user_id, Event::Register, None).await;
         Template::VerifyEmail { token }
     } else {
         Template::AlreadyRegistered
@@ -66,6 +73,10 @@ pub async fn register(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError
         email_verified: false,
         created_at: rfc3339(ctx.now),
         version: 1,
+        locale: None,
+        timezone: None,
+        avatar_url: None,
+        deletion_due_at: None,
     };
     json(201, &json!({ "user": user }))
 }
@@ -82,12 +93,14 @@ pub fn invalid_email_token() -> AppError {
 
 pub async fn verify_email(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
     let body: TokenBody = read_json(req).await?;
+    enforce(ctx, Limit::VerifyIp, Key::Client).await?;
     if !looks_like_opaque_token(&body.token) {
         return Err(invalid_email_token());
     }
     let user = d1::users::verify_email(&ctx.db()?, &token_hash(&body.token), ctx.now)
         .await?
         .ok_or_else(invalid_email_token)?;
+    audit::record(ctx, &user.id, Event::EmailVerified, None).await;
     json(200, &json!({ "user": user.view() }))
 }
 
@@ -105,6 +118,8 @@ pub fn accepted() -> Result<Response, AppError> {
 pub async fn resend_verification(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
     let body: EmailBody = read_json(req).await?;
     let email = Email::parse(&body.email)?;
+    enforce(ctx, Limit::ResendIp, Key::Client).await?;
+    enforce(ctx, Limit::ResendEmail, Key::Email(&email)).await?;
     let db = ctx.db()?;
     if let Some(user) = d1::users::by_email(&db, email.as_str()).await? {
         if user.status() == UserStatus::PendingVerification && user.email_verified == 0 {

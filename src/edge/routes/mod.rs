@@ -3,7 +3,9 @@
 pub mod accounts;
 pub mod dev;
 pub mod health;
+pub mod lifecycle;
 pub mod password;
+pub mod profile;
 pub mod sessions;
 pub mod tokens;
 

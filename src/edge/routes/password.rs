@@ -2,7 +2,9 @@
 
 use super::accounts::{accepted, invalid_email_token, EmailBody};
 use super::send_mail;
-use super::tokens::check_credentials;
+use super::tokens::revoke_sessions;
+use crate::core::audit::Event;
+use crate::core::config::Limit;
 use crate::core::crypto::{looks_like_opaque_token, opaque_token, token_hash};
 use crate::core::domain::{Email, Password};
 use crate::core::error::AppError;
@@ -11,10 +13,11 @@ use crate::core::password;
 use crate::core::session::RevokeReason;
 use crate::edge::auth::authenticate;
 use crate::edge::ctx::Ctx;
-use crate::edge::d1::{self, tokens::Purpose};
+use crate::edge::d1::{self, audit, tokens::Purpose};
 use crate::edge::http::{no_content, read_json};
-use crate::edge::objects::user_sessions::{Client, RevokeReq};
+use crate::edge::passwords;
 use crate::edge::rand;
+use crate::edge::ratelimit::{enforce, Key};
 use serde::Deserialize;
 use worker::{Request, Response};
 
@@ -22,6 +25,8 @@ use worker::{Request, Response};
 pub async fn forgot(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
     let body: EmailBody = read_json(req).await?;
     let email = Email::parse(&body.email)?;
+    enforce(ctx, Limit::ForgotIp, Key::Client).await?;
+    enforce(ctx, Limit::ForgotEmail, Key::Email(&email)).await?;
     let db = ctx.db()?;
     if let Some(user) = d1::users::by_email(&db, email.as_str()).await? {
         let token = opaque_token(rand::bytes()?);
@@ -35,6 +40,7 @@ pub async fn forgot(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> 
         )
         .await?;
         send_mail(ctx, email.as_str(), Template::PasswordReset { token }).await?;
+        audit::record(ctx, &user.id, Event::PasswordResetRequested, None).await;
     }
     accepted()
 }
@@ -51,6 +57,7 @@ struct ResetBody {
 pub async fn reset(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
     let body: ResetBody = read_json(req).await?;
     let password = Password::parse_new(body.password)?;
+    enforce(ctx, Limit::ResetIp, Key::Client).await?;
     if !looks_like_opaque_token(&body.token) {
         return Err(invalid_email_token());
     }
@@ -59,11 +66,16 @@ pub async fn reset(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
     let user_id = d1::tokens::peek(&db, Purpose::PasswordReset, &hash, ctx.now)
         .await?
         .ok_or_else(invalid_email_token)?;
-    revoke_all(ctx, &user_id, None, RevokeReason::PasswordReset).await?;
+    let user = d1::users::by_id(&db, &user_id)
+        .await?
+        .ok_or_else(invalid_email_token)?;
+    passwords::check_new(ctx, &password, &Email::parse(&user.email)?).await?;
+    revoke_sessions(ctx, &user_id, None, None, RevokeReason::PasswordReset).await?;
     let phc = password::hash(&password, rand::bytes()?).map_err(AppError::unexpected)?;
     d1::users::reset_password(&db, &hash, &phc, ctx.now)
         .await?
         .ok_or_else(invalid_email_token)?;
+    audit::record(ctx, &user_id, Event::PasswordReset, None).await;
     no_content()
 }
 
@@ -80,10 +92,12 @@ pub async fn change(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> 
     let current = Password::parse_presented(body.current_password)?;
     let new = Password::parse_new(body.new_password)?;
     let email = Email::parse(&authed.user.email)?;
-    check_credentials(ctx, &email, &current).await?;
-    revoke_all(
+    passwords::check(ctx, &authed.user, &current).await?;
+    passwords::check_new(ctx, &new, &email).await?;
+    revoke_sessions(
         ctx,
         &authed.user.id,
+        None,
         Some(&authed.session_id),
         RevokeReason::PasswordChange,
     )
@@ -91,24 +105,12 @@ pub async fn change(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> 
     let phc = password::hash(&new, rand::bytes()?).map_err(AppError::unexpected)?;
     d1::users::set_password(&ctx.db()?, &authed.user.id, &phc, ctx.now).await?;
     send_mail(ctx, email.as_str(), Template::PasswordChanged).await?;
+    audit::record(
+        ctx,
+        &authed.user.id,
+        Event::PasswordChanged,
+        Some(&authed.session_id),
+    )
+    .await;
     no_content()
-}
-
-async fn revoke_all(
-    ctx: &Ctx,
-    user_id: &str,
-    except: Option<&str>,
-    reason: RevokeReason,
-) -> Result<(), AppError> {
-    Client::for_user(&ctx.env, user_id)?
-        .revoke(
-            user_id,
-            &RevokeReq {
-                session_id: None,
-                except: except.map(str::to_owned),
-                reason,
-            },
-        )
-        .await?;
-    Ok(())
 }

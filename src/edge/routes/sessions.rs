@@ -1,14 +1,15 @@
 //! A user's devices: list and revoke.
 
+use super::tokens::revoke_sessions;
 use crate::core::api::{rfc3339, SessionView};
+use crate::core::audit::Event;
 use crate::core::domain::SessionId;
 use crate::core::error::AppError;
 use crate::core::session::RevokeReason;
 use crate::edge::auth::authenticate;
 use crate::edge::ctx::Ctx;
-use crate::edge::d1;
+use crate::edge::d1::{self, audit};
 use crate::edge::http::{json, no_content};
-use crate::edge::objects::user_sessions::{Client, RevokeReq};
 use serde_json::json;
 use worker::{Request, Response};
 
@@ -37,18 +38,9 @@ pub async fn revoke(req: &Request, ctx: &Ctx, id: &str) -> Result<Response, AppE
     let id = SessionId::parse(id)
         .map_err(|_| AppError::NotFound)?
         .to_string();
-    let resp = Client::for_user(&ctx.env, &authed.user.id)?
-        .revoke(
-            &authed.user.id,
-            &RevokeReq {
-                session_id: Some(id),
-                except: None,
-                reason: RevokeReason::Revoked,
-            },
-        )
-        .await?;
-    if !resp.found {
+    if !revoke_sessions(ctx, &authed.user.id, Some(&id), None, RevokeReason::Revoked).await? {
         return Err(AppError::NotFound);
     }
+    audit::record(ctx, &authed.user.id, Event::SessionRevoked, Some(&id)).await;
     no_content()
 }

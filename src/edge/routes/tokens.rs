@@ -1,54 +1,60 @@
 //! Login, refresh and logout: where sessions begin, rotate and end.
 
 use crate::core::api::TokenResponse;
+use crate::core::audit::Event;
+use crate::core::config::Limit;
 use crate::core::domain::{DeviceName, Email, Password, UserStatus};
 use crate::core::error::AppError;
-use crate::core::password;
 use crate::core::session::RevokeReason;
 use crate::core::token::{sign, AccessClaims};
 use crate::edge::auth::authenticate;
 use crate::edge::ctx::Ctx;
-use crate::edge::d1::{self, users::UserRow};
+use crate::edge::d1::{self, audit, users::UserRow};
 use crate::edge::http::{json, no_content, read_json};
 use crate::edge::objects::user_sessions::{
     split_refresh_token, Client, CreateReq, Grant, RevokeReq, RotateResp,
 };
+use crate::edge::passwords;
+use crate::edge::ratelimit::{enforce, Key};
 use serde::Deserialize;
 use worker::{Request, Response};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct LoginBody {
-    email: String,
-    password: String,
+pub struct CredentialsBody {
+    pub email: String,
+    pub password: String,
     #[serde(default)]
-    device_name: Option<String>,
+    pub device_name: Option<String>,
 }
 
-/// Checks e-mail and password. Unknown e-mails are checked against a dummy hash so both
-/// failures cost the same; both answer `invalid_credentials`. Account state is only revealed
-/// to someone who knows the password.
-pub async fn check_credentials(
+/// Rate limits, then the user and a lockout-counted password check. Unknown e-mails cost the
+/// same hashing and get the same answer as a wrong password.
+pub async fn authenticate_credentials(
     ctx: &Ctx,
-    email: &Email,
-    password: &Password,
+    email: &str,
+    password: String,
 ) -> Result<UserRow, AppError> {
-    let user = d1::users::by_email(&ctx.db()?, email.as_str()).await?;
-    let hash = user
-        .as_ref()
-        .map_or(password::DUMMY_PHC, |u| u.password_hash.as_str());
-    let ok = password::verify(password, hash);
-    match user {
-        Some(u) if ok => Ok(u),
-        _ => Err(AppError::InvalidCredentials),
+    let email = Email::parse(email)?;
+    let password = Password::parse_presented(password)?;
+    enforce(ctx, Limit::LoginIp, Key::Client).await?;
+    enforce(ctx, Limit::LoginEmail, Key::Email(&email)).await?;
+    match d1::users::by_email(&ctx.db()?, email.as_str()).await? {
+        None => Err(passwords::check_unknown(&password)),
+        Some(user) => {
+            passwords::check(ctx, &user, &password).await?;
+            Ok(user)
+        }
     }
 }
 
+/// What a correct password may still not do. Only revealed to someone who knows it.
 pub fn require_usable(user: &UserRow) -> Result<(), AppError> {
     match user.status() {
         UserStatus::Active if user.email_verified != 0 => Ok(()),
         UserStatus::Active | UserStatus::PendingVerification => Err(AppError::EmailNotVerified),
-        UserStatus::Deactivated | UserStatus::PendingDeletion => Err(AppError::AccountDeactivated),
+        UserStatus::Deactivated => Err(AppError::AccountDeactivated),
+        UserStatus::PendingDeletion => Err(AppError::AccountPendingDeletion),
     }
 }
 
@@ -77,16 +83,16 @@ fn token_response(ctx: &Ctx, user: &UserRow, grant: Grant) -> Result<TokenRespon
     })
 }
 
-pub async fn login(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
-    let body: LoginBody = read_json(req).await?;
-    let email = Email::parse(&body.email)?;
-    let password = Password::parse_presented(body.password)?;
-    let device_name = match body.device_name.as_deref() {
+/// Opens a session for an authenticated, usable user and answers with its tokens.
+pub async fn start_session(
+    ctx: &Ctx,
+    user: &UserRow,
+    device_name: Option<&str>,
+) -> Result<Response, AppError> {
+    let device_name = match device_name {
         Some(d) => DeviceName::parse(d)?,
         None => None,
     };
-    let user = check_credentials(ctx, &email, &password).await?;
-    require_usable(&user)?;
     let grant = Client::for_user(&ctx.env, &user.id)?
         .create(
             &user.id,
@@ -97,7 +103,24 @@ pub async fn login(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
             },
         )
         .await?;
-    json(200, &token_response(ctx, &user, grant)?)
+    audit::record(
+        ctx,
+        &user.id,
+        Event::LoginSucceeded,
+        Some(&grant.session_id),
+    )
+    .await;
+    json(200, &token_response(ctx, user, grant)?)
+}
+
+pub async fn login(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
+    let body: CredentialsBody = read_json(req).await?;
+    if let Some(d) = body.device_name.as_deref() {
+        DeviceName::parse(d)?;
+    }
+    let user = authenticate_credentials(ctx, &body.email, body.password).await?;
+    require_usable(&user)?;
+    start_session(ctx, &user, body.device_name.as_deref()).await
 }
 
 #[derive(Deserialize)]
@@ -108,6 +131,7 @@ struct RefreshBody {
 
 pub async fn refresh(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
     let body: RefreshBody = read_json(req).await?;
+    enforce(ctx, Limit::RefreshIp, Key::Client).await?;
     let user_id = split_refresh_token(&body.refresh_token)
         .ok_or(AppError::InvalidRefreshToken)?
         .to_string();
@@ -116,7 +140,10 @@ pub async fn refresh(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError>
         .await?;
     let grant = match outcome {
         RotateResp::Granted(g) => g,
-        RotateResp::Reused => return Err(AppError::RefreshTokenReused),
+        RotateResp::Reused { session_id } => {
+            audit::record(ctx, &user_id, Event::RefreshTokenReused, Some(&session_id)).await;
+            return Err(AppError::RefreshTokenReused);
+        }
         RotateResp::Invalid => return Err(AppError::InvalidRefreshToken),
     };
     let user = d1::users::by_id(&ctx.db()?, &user_id)
@@ -128,15 +155,42 @@ pub async fn refresh(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError>
 
 pub async fn logout(req: &Request, ctx: &Ctx) -> Result<Response, AppError> {
     let authed = authenticate(req, ctx).await?;
-    Client::for_user(&ctx.env, &authed.user.id)?
+    revoke_sessions(
+        ctx,
+        &authed.user.id,
+        Some(&authed.session_id),
+        None,
+        RevokeReason::Logout,
+    )
+    .await?;
+    audit::record(
+        ctx,
+        &authed.user.id,
+        Event::Logout,
+        Some(&authed.session_id),
+    )
+    .await;
+    no_content()
+}
+
+/// Revokes one session (`only`) or all of a user's sessions but `except`; `false` when `only`
+/// names a session the user does not have.
+pub async fn revoke_sessions(
+    ctx: &Ctx,
+    user_id: &str,
+    only: Option<&str>,
+    except: Option<&str>,
+    reason: RevokeReason,
+) -> Result<bool, AppError> {
+    let resp = Client::for_user(&ctx.env, user_id)?
         .revoke(
-            &authed.user.id,
+            user_id,
             &RevokeReq {
-                session_id: Some(authed.session_id),
-                except: None,
-                reason: RevokeReason::Logout,
+                session_id: only.map(str::to_owned),
+                except: except.map(str::to_owned),
+                reason,
             },
         )
         .await?;
-    no_content()
+    Ok(resp.found)
 }

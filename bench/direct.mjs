@@ -1,0 +1,146 @@
+// Runs the built Edgeward Worker (build/worker/shim.mjs + build/index_bg.wasm) in workerd through
+// Miniflare's Node API, without `wrangler dev` and its proxy in front, on 127.0.0.1:PORT.
+// Bindings come from wrangler.toml (read with wrangler's own config reader): D1 `DB` (the SQL
+// files in migrations/ applied through the binding at start), the Durable Object
+// `USER_SESSIONS` -> class `UserSessions` on SQLite storage, the queue producer `EMAIL` and the
+// consumers of `edgeward-email` and its dead-letter queue, and [vars]; JWT_SIGNING_KEYS from
+// the env file (a `NAME='value'` line, as written by scripts/gen-key.mjs).
+//
+//   node bench/direct.mjs --port 0 --state DIR --env-file FILE [--config wrangler.toml]
+//
+// --config defaults to the repository's wrangler.toml; bench/run passes the copy it makes next
+// to its snapshot of build/ and migrations/ (see bench/README.md), so that someone rebuilding
+// the repository meanwhile does not change what is measured.
+//
+// Prints `ready http://127.0.0.1:PORT` once the Worker answers, then serves until SIGTERM or
+// SIGINT (or stdin closing, with --exit-on-stdin-close). bench/run starts it like a server and
+// drives the same wrk load against it as against `wrangler dev`.
+import { readFileSync, readdirSync, mkdirSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import * as miniflare from "miniflare";
+import { unstable_readConfig, unstable_splitSqlQuery } from "wrangler";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+
+function arg(name, fallback) {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : fallback;
+}
+const port = Number(arg("port", "0"));
+const state = arg("state");
+const envFile = arg("env-file");
+if (!state || !envFile) {
+  console.error("usage: node bench/direct.mjs --port N --state DIR --env-file FILE");
+  process.exit(2);
+}
+
+// NAME='value' / NAME="value" / NAME=value lines (the format of .dev.vars and --env-file).
+function readEnvFile(file) {
+  const out = {};
+  for (const line of readFileSync(file, "utf8").split("\n")) {
+    const m = line.match(/^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/);
+    if (!m) continue;
+    let v = m[2];
+    if ((v.startsWith("'") && v.endsWith("'")) || (v.startsWith('"') && v.endsWith('"'))) {
+      v = v.slice(1, -1);
+    }
+    out[m[1]] = v;
+  }
+  return out;
+}
+
+const configPath = path.resolve(arg("config", path.join(ROOT, "wrangler.toml")));
+const configDir = path.dirname(configPath);
+const config = unstable_readConfig({ config: configPath }, { hideWarnings: true });
+// main is build/worker/shim.mjs, which re-exports ../index.js, which imports ./index_bg.wasm.
+const main = path.resolve(configDir, config.main);
+const buildDir = path.resolve(path.dirname(main), "..");
+const sqliteClasses = new Set(config.migrations.flatMap((m) => m.new_sqlite_classes ?? []));
+
+const durableObjects = Object.fromEntries(
+  config.durable_objects.bindings.map((b) => [
+    b.name,
+    { className: b.class_name, useSQLite: sqliteClasses.has(b.class_name) },
+  ]),
+);
+const d1Databases = Object.fromEntries(config.d1_databases.map((d) => [d.binding, d.database_id]));
+const queueProducers = Object.fromEntries(
+  config.queues.producers.map((p) => [p.binding, { queueName: p.queue }]),
+);
+const queueConsumers = Object.fromEntries(
+  config.queues.consumers.map((c) => [
+    c.queue,
+    {
+      maxBatchSize: c.max_batch_size,
+      maxBatchTimeout: c.max_batch_timeout,
+      maxRetries: c.max_retries,
+      deadLetterQueue: c.dead_letter_queue,
+    },
+  ]),
+);
+const bindings = { ...config.vars, ...readEnvFile(envFile) };
+
+mkdirSync(state, { recursive: true });
+const v4 = {
+  host: "127.0.0.1",
+  port,
+  // No dev registry: this instance is on its own, like a deployed Worker.
+  unsafeDevRegistryPath: undefined,
+  resourcePersistencePath: path.resolve(state),
+  rootPath: ROOT,
+  name: config.name,
+  // The Worker as built: the shim re-exports build/index.js, which imports index_bg.wasm
+  // (wrangler bundles the same three files; the wasm is a CompiledWasm module).
+  modules: [
+    { type: "ESModule", path: main },
+    { type: "ESModule", path: path.join(buildDir, "index.js") },
+    { type: "CompiledWasm", path: path.join(buildDir, "index_bg.wasm") },
+  ],
+  modulesRoot: buildDir,
+  compatibilityDate: config.compatibility_date,
+  compatibilityFlags: config.compatibility_flags,
+  bindings,
+  d1Databases,
+  durableObjects,
+  queueProducers,
+  queueConsumers,
+};
+const opts = miniflare.convertV4MiniflareOptions ? miniflare.convertV4MiniflareOptions(v4) : v4;
+const quietLog = new miniflare.Log(miniflare.LogLevel.ERROR);
+const mf = new miniflare.Miniflare({ ...opts, log: quietLog, logRequests: false });
+
+let stopping = false;
+async function stop(code = 0) {
+  if (stopping) return;
+  stopping = true;
+  try {
+    await mf.dispose();
+  } finally {
+    process.exit(code);
+  }
+}
+process.on("SIGTERM", () => stop(0));
+process.on("SIGINT", () => stop(0));
+if (process.argv.includes("--exit-on-stdin-close")) {
+  process.stdin.on("end", () => stop(0));
+  process.stdin.resume();
+}
+
+try {
+  const url = await mf.ready;
+  // Migrations, in file order, split into statements the way `wrangler d1 migrations` does.
+  const db = await mf.getD1Database("DB");
+  const dir = path.resolve(configDir, config.d1_databases[0].migrations_dir ?? "migrations");
+  for (const file of readdirSync(dir).filter((f) => f.endsWith(".sql")).sort()) {
+    const statements = unstable_splitSqlQuery(readFileSync(path.join(dir, file), "utf8"));
+    await db.batch(statements.map((s) => db.prepare(s)));
+  }
+  const health = await fetch(new URL("/health", url));
+  if (health.status !== 200) throw new Error(`GET /health answered ${health.status}`);
+  await health.arrayBuffer();
+  console.log(`ready ${url.origin}`);
+} catch (e) {
+  console.error("direct.mjs: failed to start the Worker:", e);
+  await stop(1);
+}

@@ -1,0 +1,140 @@
+//! Progressive account lockout. Every login attempt is counted as a failure when it starts
+//! (so parallel guesses cannot all slip through before the first failure is recorded); a
+//! success resets the count. The state lives in the user's `UserSessions` object.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// Consecutive failures that lock the account.
+    pub threshold: u32,
+    /// First lock duration; doubled by each further failure.
+    pub base_s: i64,
+    pub max_s: i64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    pub failures: u32,
+    pub locked_until: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// Check the password. `locks` tells that this attempt started a lock (if it fails).
+    Proceed { locks: bool },
+    /// The account is locked: answer as a wrong password, without checking it.
+    Locked,
+}
+
+fn wait(policy: Policy, failures: u32) -> i64 {
+    let doublings = failures.saturating_sub(policy.threshold).min(30);
+    policy
+        .base_s
+        .saturating_mul(1i64 << doublings)
+        .min(policy.max_s)
+}
+
+/// Registers the start of an attempt at `now`; returns the new state and what to do.
+pub fn begin(state: State, now: i64, policy: Policy) -> (State, Attempt) {
+    let was_locked = now < state.locked_until;
+    let failures = state.failures.saturating_add(1);
+    let locked_until = if failures >= policy.threshold {
+        now + wait(policy, failures)
+    } else {
+        state.locked_until
+    };
+    let next = State {
+        failures,
+        locked_until,
+    };
+    let attempt = if was_locked {
+        Attempt::Locked
+    } else {
+        Attempt::Proceed {
+            locks: failures >= policy.threshold,
+        }
+    };
+    (next, attempt)
+}
+
+/// A correct password: the slate is clean.
+pub fn succeed() -> State {
+    State::default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P: Policy = Policy {
+        threshold: 5,
+        base_s: 60,
+        max_s: 900,
+    };
+
+    #[test]
+    fn the_fifth_failure_locks_and_the_sixth_attempt_is_refused_unchecked() {
+        let mut s = State::default();
+        for i in 1..=4 {
+            let (n, a) = begin(s, 100, P);
+            assert_eq!(a, Attempt::Proceed { locks: false }, "attempt {i}");
+            s = n;
+        }
+        let (s5, a5) = begin(s, 100, P);
+        assert_eq!(a5, Attempt::Proceed { locks: true });
+        assert_eq!(s5.locked_until, 160);
+        let (s6, a6) = begin(s5, 101, P);
+        assert_eq!(a6, Attempt::Locked);
+        assert_eq!(s6.failures, 6);
+        assert_eq!(
+            s6.locked_until,
+            101 + 120,
+            "each further failure doubles the wait"
+        );
+    }
+
+    #[test]
+    fn the_wait_is_capped() {
+        let s = State {
+            failures: 40,
+            locked_until: 0,
+        };
+        let (n, _) = begin(s, 1_000, P);
+        assert_eq!(n.locked_until, 1_000 + 900);
+    }
+
+    #[test]
+    fn after_the_lock_one_guess_is_allowed_and_a_failure_locks_longer() {
+        let s = State {
+            failures: 5,
+            locked_until: 160,
+        };
+        let (n, a) = begin(s, 160, P);
+        assert_eq!(a, Attempt::Proceed { locks: true });
+        assert_eq!(n.locked_until, 160 + 120);
+    }
+
+    #[test]
+    fn n_parallel_attempts_count_exactly_n() {
+        let mut s = State::default();
+        let mut checked = 0;
+        for _ in 0..20 {
+            let (n, a) = begin(s, 100, P);
+            if matches!(a, Attempt::Proceed { .. }) {
+                checked += 1;
+            }
+            s = n;
+        }
+        assert_eq!(s.failures, 20);
+        assert_eq!(
+            checked, 5,
+            "only the first five guesses reach the password check"
+        );
+    }
+
+    #[test]
+    fn success_resets() {
+        assert_eq!(succeed(), State::default());
+    }
+}

@@ -1,0 +1,169 @@
+//! Rate-limit arithmetic (GCRA, the generic cell rate algorithm): a burst of `limit`
+//! requests, then one more every `period / limit`. The state is one number, the theoretical
+//! arrival time, kept by the `RateLimiter` Durable Object of each key.
+
+use std::net::IpAddr;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rule {
+    pub limit: u32,
+    pub period_s: u32,
+}
+
+impl Rule {
+    /// `"N/S"` (N requests per S seconds) or `"off"` (`None`).
+    pub fn parse(s: &str) -> Result<Option<Self>, String> {
+        let s = s.trim();
+        if s.eq_ignore_ascii_case("off") {
+            return Ok(None);
+        }
+        let (n, p) = s
+            .split_once('/')
+            .ok_or_else(|| format!("expected N/SECONDS or off, got {s:?}"))?;
+        let limit: u32 = n
+            .trim()
+            .parse()
+            .map_err(|_| format!("bad count in {s:?}"))?;
+        let period_s: u32 = p
+            .trim()
+            .parse()
+            .map_err(|_| format!("bad period in {s:?}"))?;
+        if limit == 0 || period_s == 0 || period_s > 86_400 * 7 {
+            return Err(format!(
+                "count and period must be positive (period at most a week): {s:?}"
+            ));
+        }
+        Ok(Some(Self { limit, period_s }))
+    }
+
+    fn interval_ms(self) -> i64 {
+        (i64::from(self.period_s) * 1000 / i64::from(self.limit)).max(1)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Allow { tat_ms: i64 },
+    Deny { retry_after_s: u64 },
+}
+
+/// One request at `now_ms` against the stored theoretical arrival time (`None`: a fresh key).
+pub fn check(tat_ms: Option<i64>, now_ms: i64, rule: Rule) -> Decision {
+    let interval = rule.interval_ms();
+    let burst = i64::from(rule.period_s) * 1000 - interval;
+    let tat = tat_ms.unwrap_or(now_ms).max(now_ms);
+    let ahead = tat - now_ms;
+    if ahead > burst {
+        let wait_ms = ahead - burst;
+        Decision::Deny {
+            retry_after_s: ((wait_ms + 999) / 1000).max(1) as u64,
+        }
+    } else {
+        Decision::Allow {
+            tat_ms: tat + interval,
+        }
+    }
+}
+
+/// The client part of a key: the address itself for IPv4, the /64 prefix for IPv6 (one
+/// subscriber usually holds a whole /64). Unparsable input is grouped under one key.
+pub fn client_key(ip: Option<&str>) -> String {
+    match ip.and_then(|s| s.trim().parse::<IpAddr>().ok()) {
+        Some(IpAddr::V4(v4)) => v4.to_string(),
+        Some(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+        None => "unknown".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RULE: Rule = Rule {
+        limit: 3,
+        period_s: 6,
+    };
+
+    fn run(n: usize, now: i64, mut tat: Option<i64>) -> (Vec<bool>, Option<i64>) {
+        let mut out = vec![];
+        for _ in 0..n {
+            match check(tat, now, RULE) {
+                Decision::Allow { tat_ms } => {
+                    tat = Some(tat_ms);
+                    out.push(true)
+                }
+                Decision::Deny { .. } => out.push(false),
+            }
+        }
+        (out, tat)
+    }
+
+    #[test]
+    fn a_burst_of_limit_passes_then_requests_are_denied() {
+        let (out, _) = run(5, 0, None);
+        assert_eq!(out, [true, true, true, false, false]);
+    }
+
+    #[test]
+    fn one_more_request_is_allowed_per_interval() {
+        let (_, tat) = run(3, 0, None);
+        assert!(matches!(
+            check(tat, 1_999, RULE),
+            Decision::Deny { retry_after_s: 1 }
+        ));
+        assert!(matches!(check(tat, 2_000, RULE), Decision::Allow { .. }));
+    }
+
+    #[test]
+    fn retry_after_says_when_the_next_request_passes() {
+        let (_, tat) = run(3, 0, None);
+        let Decision::Deny { retry_after_s } = check(tat, 0, RULE) else {
+            panic!("denied")
+        };
+        assert_eq!(retry_after_s, 2);
+        assert!(matches!(check(tat, 2_000, RULE), Decision::Allow { .. }));
+    }
+
+    #[test]
+    fn an_idle_key_recovers_its_whole_burst() {
+        let (_, tat) = run(3, 0, None);
+        let (out, _) = run(3, 60_000, tat);
+        assert_eq!(out, [true, true, true]);
+    }
+
+    #[test]
+    fn rules_parse_and_off_disables() {
+        assert_eq!(
+            Rule::parse("20/60"),
+            Ok(Some(Rule {
+                limit: 20,
+                period_s: 60
+            }))
+        );
+        assert_eq!(Rule::parse("off"), Ok(None));
+        assert!(Rule::parse("0/60").is_err());
+        assert!(Rule::parse("ten").is_err());
+    }
+
+    #[test]
+    fn ipv6_clients_are_grouped_by_64() {
+        assert_eq!(
+            client_key(Some("2001:db8:1:2:aaaa::1")),
+            client_key(Some("2001:db8:1:2:bbbb::2"))
+        );
+        assert_ne!(
+            client_key(Some("2001:db8:1:2::1")),
+            client_key(Some("2001:db8:1:3::1"))
+        );
+        assert_eq!(client_key(Some("203.0.113.7")), "203.0.113.7");
+        assert_eq!(client_key(Some("::ffff:203.0.113.7")), "203.0.113.7");
+        assert_eq!(client_key(None), "unknown");
+        assert_eq!(client_key(Some("not an ip")), "unknown");
+    }
+}

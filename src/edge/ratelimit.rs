@@ -1,0 +1,65 @@
+//! Applying the configured rate limits of a route: one `RateLimiter` object per rule and key.
+
+use crate::core::config::Limit;
+use crate::core::domain::Email;
+use crate::core::error::AppError;
+use crate::core::ratelimit::client_key;
+use crate::edge::ctx::Ctx;
+use crate::edge::objects::rate_limiter::{CheckReq, CheckResp};
+use worker::{Method, Request, RequestInit};
+
+/// What a limit is keyed by.
+pub enum Key<'a> {
+    Client,
+    Email(&'a Email),
+}
+
+/// Counts this request against `limit` for `key`; 429 when over. A limiter that cannot be
+/// reached fails open (logged): an outage of the limiter must not take logins down with it.
+pub async fn enforce(ctx: &Ctx, limit: Limit, key: Key<'_>) -> Result<(), AppError> {
+    let Some(rule) = ctx.cfg.rate_limit(limit) else {
+        return Ok(());
+    };
+    let (_, _, prefix) = limit.spec();
+    let subject = match key {
+        Key::Client => client_key(ctx.ip.as_deref()),
+        Key::Email(e) => e.as_str().to_owned(),
+    };
+    let name = format!("{prefix}:{subject}");
+    match ask(ctx, &name, rule.limit, rule.period_s).await {
+        Ok(r) if r.allowed => Ok(()),
+        Ok(r) => Err(AppError::RateLimited {
+            retry_after_s: r.retry_after_s.max(1),
+        }),
+        Err(e) => {
+            worker::console_error!(
+                "{}",
+                serde_json::json!({"level": "error", "msg": "rate limiter unavailable", "limit": prefix, "error": e.to_string()})
+            );
+            Ok(())
+        }
+    }
+}
+
+async fn ask(ctx: &Ctx, name: &str, limit: u32, period_s: u32) -> Result<CheckResp, AppError> {
+    let ns = ctx
+        .env
+        .durable_object("RATE_LIMITER")
+        .map_err(AppError::unexpected)?;
+    let stub = ns
+        .id_from_name(name)
+        .and_then(|id| id.get_stub())
+        .map_err(AppError::unexpected)?;
+    let body =
+        serde_json::to_string(&CheckReq { limit, period_s }).map_err(AppError::unexpected)?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_body(Some(wasm_bindgen::JsValue::from_str(&body)));
+    let req = Request::new_with_init("https://rate-limiter/check", &init)
+        .map_err(AppError::unexpected)?;
+    let mut resp = stub
+        .fetch_with_request(req)
+        .await
+        .map_err(AppError::unexpected)?;
+    resp.json().await.map_err(AppError::unexpected)
+}

@@ -1,0 +1,103 @@
+//! Account life cycle: deactivate / reactivate, delete (with a grace period) / restore.
+
+use super::tokens::{authenticate_credentials, revoke_sessions, start_session, CredentialsBody};
+use crate::core::audit::Event;
+use crate::core::domain::{Password, UserStatus};
+use crate::core::error::AppError;
+use crate::core::session::RevokeReason;
+use crate::core::sql::users;
+use crate::edge::auth::authenticate;
+use crate::edge::ctx::Ctx;
+use crate::edge::d1::{self, audit, users::UserRow};
+use crate::edge::http::{json, read_json};
+use crate::edge::passwords;
+use serde::Deserialize;
+use serde_json::json;
+use worker::{Request, Response};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordBody {
+    password: String,
+}
+
+/// Bearer + the password again: what an irreversible-looking step deserves.
+async fn confirm(req: &mut Request, ctx: &Ctx) -> Result<(UserRow, String), AppError> {
+    let authed = authenticate(req, ctx).await?;
+    let body: PasswordBody = read_json(req).await?;
+    let password = Password::parse_presented(body.password)?;
+    passwords::check(ctx, &authed.user, &password).await?;
+    Ok((authed.user, authed.session_id))
+}
+
+fn conflict(code: &'static str, detail: &str) -> AppError {
+    AppError::Conflict {
+        code,
+        detail: detail.into(),
+    }
+}
+
+/// The account stops working (login answers 403 `account_deactivated`) until reactivated.
+pub async fn deactivate(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
+    let (user, session_id) = confirm(req, ctx).await?;
+    let user = d1::users::transition(&ctx.db()?, users::DEACTIVATE, &user.id, ctx.now)
+        .await?
+        .ok_or_else(|| {
+            conflict(
+                "account_not_active",
+                "only an active account can be deactivated",
+            )
+        })?;
+    revoke_sessions(ctx, &user.id, None, None, RevokeReason::AccountDeactivated).await?;
+    audit::record(ctx, &user.id, Event::AccountDeactivated, Some(&session_id)).await;
+    json(200, &json!({ "user": user.view() }))
+}
+
+/// Self-service reactivation: the e-mail and password of a deactivated account.
+pub async fn reactivate(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
+    let body: CredentialsBody = read_json(req).await?;
+    let user = authenticate_credentials(ctx, &body.email, body.password).await?;
+    if user.status() != UserStatus::Deactivated {
+        return Err(conflict(
+            "account_not_deactivated",
+            "this account is not deactivated",
+        ));
+    }
+    let user = d1::users::transition(&ctx.db()?, users::REACTIVATE, &user.id, ctx.now)
+        .await?
+        .ok_or_else(|| conflict("account_not_deactivated", "this account is not deactivated"))?;
+    audit::record(ctx, &user.id, Event::AccountReactivated, None).await;
+    start_session(ctx, &user, body.device_name.as_deref()).await
+}
+
+/// Schedules deletion after the grace period; a cron step purges it then.
+pub async fn delete(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
+    let (user, session_id) = confirm(req, ctx).await?;
+    let due = ctx.now + ctx.cfg.deletion_grace_s;
+    let user = d1::users::request_deletion(&ctx.db()?, &user.id, due, ctx.now)
+        .await?
+        .ok_or_else(|| conflict("account_not_active", "this account cannot be deleted now"))?;
+    revoke_sessions(ctx, &user.id, None, None, RevokeReason::AccountDeleted).await?;
+    audit::record(ctx, &user.id, Event::DeletionRequested, Some(&session_id)).await;
+    json(202, &json!({ "user": user.view() }))
+}
+
+/// Cancels a pending deletion during the grace period.
+pub async fn restore(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
+    let body: CredentialsBody = read_json(req).await?;
+    let user = authenticate_credentials(ctx, &body.email, body.password).await?;
+    let not_pending = || {
+        conflict(
+            "account_not_pending_deletion",
+            "this account is not scheduled for deletion",
+        )
+    };
+    if user.status() != UserStatus::PendingDeletion {
+        return Err(not_pending());
+    }
+    let user = d1::users::transition(&ctx.db()?, users::RESTORE, &user.id, ctx.now)
+        .await?
+        .ok_or_else(not_pending)?;
+    audit::record(ctx, &user.id, Event::AccountRestored, None).await;
+    start_session(ctx, &user, body.device_name.as_deref()).await
+}
