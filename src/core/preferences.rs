@@ -38,33 +38,68 @@ impl Default for Preferences {
     }
 }
 
+/// Present keys must hold a value: `null` is refused rather than read as "absent".
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
 /// A validated partial update: only known keys, only booleans.
 #[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PreferencesPatch {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub email: Option<EmailPatch>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub push: Option<PushPatch>,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct EmailPatch {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub security_alerts: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub product_updates: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub weekly_digest: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PushPatch {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub tips_received: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub job_updates: Option<bool>,
 }
 
@@ -119,6 +154,10 @@ mod tests {
             serde_json::from_str::<PreferencesPatch>(r#"{"push":{"job_updates":"yes"}}"#).is_err()
         );
         assert!(serde_json::from_str::<PreferencesPatch>(r#"{"sms":{}}"#).is_err());
+        assert!(
+            serde_json::from_str::<PreferencesPatch>(r#"{"push":{"job_updates":null}}"#).is_err()
+        );
+        assert!(serde_json::from_str::<PreferencesPatch>(r#"{"email":null}"#).is_err());
         let ok: PreferencesPatch =
             serde_json::from_str(r#"{"push":{"job_updates":false}}"#).unwrap();
         assert_eq!(

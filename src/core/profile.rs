@@ -192,9 +192,24 @@ mod tests {
         ] {
             assert!(TimeZone::parse(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "Europe/", "/Paris", "../etc", "Europe Paris"] {
+        for bad in [
+            "",
+            "Europe/",
+            "/Paris",
+            "../etc",
+            "Europe Paris",
+            "Mars/Olympus",
+            "Europe/Atlantis",
+        ] {
             assert!(TimeZone::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_zone_list_is_sorted_for_binary_search() {
+        let zones: Vec<&str> = IANA_ZONES.lines().collect();
+        assert!(zones.len() > 500);
+        assert!(zones.windows(2).all(|w| w[0] < w[1]));
     }
 
     #[test]
