@@ -105,10 +105,21 @@ const v4 = {
   durableObjects,
   queueProducers,
   queueConsumers,
+  // Nothing leaves 127.0.0.1: any outbound fetch() of the Worker gets a 502 from here.
+  outboundService: () => new Response("bench/direct.mjs: outbound requests are blocked", { status: 502 }),
 };
 const opts = miniflare.convertV4MiniflareOptions ? miniflare.convertV4MiniflareOptions(v4) : v4;
 const quietLog = new miniflare.Log(miniflare.LogLevel.ERROR);
-const mf = new miniflare.Miniflare({ ...opts, log: quietLog, logRequests: false });
+const mf = new miniflare.Miniflare({
+  ...opts,
+  log: quietLog,
+  logRequests: false,
+  // Like `wrangler dev --log-level error`: the Worker logs one JSON line per request at info
+  // level; only its warnings and errors are written out.
+  handleStructuredLogs: ({ level, message }) => {
+    if (level === "error" || level === "warn") console.error(message);
+  },
+});
 
 let stopping = false;
 async function stop(code = 0) {

@@ -13,7 +13,10 @@ const meta = read("meta.json");
 const rows = {};
 for (const f of readdirSync(dir)) {
   const m = /^(proxy|direct)-(\w+)-c(\d+)\.json$/.exec(f);
-  if (m) rows[`${m[1]}/${m[2]}/${m[3]}`] = read(f);
+  if (m) {
+    const ctx = f.replace(/\.json$/, ".ctx.json");
+    rows[`${m[1]}/${m[2]}/${m[3]}`] = { ...read(f), ...(existsSync(path.join(dir, ctx)) ? read(ctx) : {}) };
+  }
 }
 const concurrency = meta.concurrency.split(/\s+/).map(Number);
 
@@ -48,16 +51,20 @@ for (const [target, label] of TARGETS) {
   if (!concurrency.some((c) => rows[`${target}/health/${c}`] || rows[`${target}/me/${c}`])) continue;
   p(`## HTTP load: ${label}`);
   p();
-  p(`| endpoint | c | req/s | p50 ms | p99 ms | errors | requests |`);
-  p(`|---|--:|--:|--:|--:|--:|--:|`);
+  p(`| endpoint | c | req/s | p50 ms | p99 ms | errors | requests | load¹ |`);
+  p(`|---|--:|--:|--:|--:|--:|--:|--:|`);
   for (const [scenario, name] of SCENARIOS) {
     for (const c of concurrency) {
       const r = rows[`${target}/${scenario}/${c}`];
       if (!r) continue;
       const err = r.errors ? `**${r.errors}** (${[r.statuses, r.socket_errors ? `socket ${r.socket_errors}` : ""].filter(Boolean).join("; ")})` : "0";
-      p(`| ${name} | ${c} | ${fmt(r.rps)} | ${fmt(r.p50_ms)} | ${fmt(r.p99_ms)} | ${err} | ${r.requests} |`);
+      const load = r.load1 === undefined ? "–" : `${fmt(r.load1, 2)}${r.foreign_procs ? ` (+${r.foreign_procs})` : ""}`;
+      p(`| ${name} | ${c} | ${fmt(r.rps)} | ${fmt(r.p50_ms)} | ${fmt(r.p99_ms)} | ${err} | ${r.requests} | ${load} |`);
     }
   }
+  p();
+  p(`¹ 1-minute load average when the row started; (+N): N processes not started by bench/run were ` +
+    `running then (workerd, wrangler, cargo, rustc, pytest), i.e. the 2 cores were shared.`);
   p();
   const samples = Object.entries(rows).filter(([k, r]) => k.startsWith(`${target}/`) && r.sample);
   for (const [k, r] of samples) p(`- ${k}: first error body: \`${r.sample.replace(/`/g, "'").slice(0, 300)}\``);

@@ -9,6 +9,13 @@ pub fn rfc3339(unix_s: i64) -> String {
         .to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
+/// Milliseconds, for realtime events where order within a second matters.
+pub fn rfc3339_ms(unix_ms: i64) -> String {
+    DateTime::<Utc>::from_timestamp_millis(unix_ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct UserView {
     pub id: String,

@@ -66,6 +66,8 @@ pub struct Config {
     /// Base URL of the k-anonymity range API, `None` when the check is off.
     pub breached_api_url: Option<String>,
     pub breached_timeout_ms: u32,
+    /// Origins allowed to open WebSockets (`None`: any).
+    pub allowed_origins: Option<Vec<String>>,
 }
 
 /// The rate-limited actions and what they are keyed by.
@@ -163,6 +165,7 @@ pub mod vars {
     pub const AUDIT_RETENTION_SECONDS: &str = "AUDIT_RETENTION_SECONDS";
     pub const BREACHED_PASSWORDS_API_URL: &str = "BREACHED_PASSWORDS_API_URL";
     pub const BREACHED_PASSWORDS_TIMEOUT_MS: &str = "BREACHED_PASSWORDS_TIMEOUT_MS";
+    pub const ALLOWED_ORIGINS: &str = "ALLOWED_ORIGINS";
 
     /// Every name the Worker reads, for documentation tests.
     pub const ALL: &[&str] = &[
@@ -190,6 +193,7 @@ pub mod vars {
         AUDIT_RETENTION_SECONDS,
         BREACHED_PASSWORDS_API_URL,
         BREACHED_PASSWORDS_TIMEOUT_MS,
+        ALLOWED_ORIGINS,
     ];
 }
 
@@ -324,11 +328,35 @@ impl Config {
             )?,
             breached_api_url,
             breached_timeout_ms: seconds(BREACHED_PASSWORDS_TIMEOUT_MS, 1_500, 50, 10_000)? as u32,
+            allowed_origins: match get(ALLOWED_ORIGINS).as_deref() {
+                Some("*") => None,
+                Some(list) => Some(
+                    list.split(',')
+                        .map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase())
+                        .filter(|o| !o.is_empty())
+                        .collect(),
+                ),
+                None => Some(vec![
+                    "http://127.0.0.1:8787".into(),
+                    "http://localhost:8787".into(),
+                ]),
+            },
         })
     }
 
     pub fn rate_limit(&self, limit: Limit) -> Option<Rule> {
         self.rate_limits[limit.index()]
+    }
+
+    /// A browser's `Origin` may open a WebSocket; no `Origin` (a non-browser client) may too.
+    pub fn origin_allowed(&self, origin: Option<&str>) -> bool {
+        match (origin, &self.allowed_origins) {
+            (None, _) | (_, None) => true,
+            (Some(o), Some(list)) => {
+                let o = o.trim().trim_end_matches('/').to_ascii_lowercase();
+                list.contains(&o)
+            }
+        }
     }
 
     pub fn is_development(&self) -> bool {
@@ -408,6 +436,22 @@ pub(crate) mod tests {
         );
         let c = Config::from_lookup(lookup(&[("BREACHED_PASSWORDS_API_URL", "off")])).unwrap();
         assert_eq!(c.breached_api_url, None);
+    }
+
+    #[test]
+    fn origins_are_matched_exactly_and_absent_origins_pass() {
+        let c = Config::from_lookup(lookup(&[(
+            "ALLOWED_ORIGINS",
+            "https://app.example.test, http://localhost:3000",
+        )]))
+        .unwrap();
+        assert!(c.origin_allowed(Some("https://app.example.test")));
+        assert!(c.origin_allowed(Some("HTTPS://APP.example.test/")));
+        assert!(!c.origin_allowed(Some("https://evil.example")));
+        assert!(!c.origin_allowed(Some("https://app.example.test.evil.example")));
+        assert!(c.origin_allowed(None));
+        let any = Config::from_lookup(lookup(&[("ALLOWED_ORIGINS", "*")])).unwrap();
+        assert!(any.origin_allowed(Some("https://evil.example")));
     }
 
     #[test]

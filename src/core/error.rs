@@ -20,6 +20,13 @@ pub enum AppError {
     WeakPassword(String),
     PreconditionRequired,
     InvalidToken,
+    InvalidTicket,
+    InsufficientCredits,
+    Unprocessable {
+        code: &'static str,
+        detail: String,
+    },
+    UpgradeRequired,
     SessionRevoked,
     RefreshTokenReused,
     InvalidRefreshToken,
@@ -41,6 +48,10 @@ impl AppError {
         match self {
             Self::InvalidRequest(_) | Self::WeakPassword(_) => 400,
             Self::PreconditionRequired => 428,
+            Self::InvalidTicket => 401,
+            Self::InsufficientCredits => 402,
+            Self::Unprocessable { .. } => 422,
+            Self::UpgradeRequired => 426,
             Self::UnsupportedMediaType => 415,
             Self::PayloadTooLarge => 413,
             Self::NotFound => 404,
@@ -76,6 +87,10 @@ impl AppError {
             Self::WeakPassword(_) => "weak_password",
             Self::PreconditionRequired => "precondition_required",
             Self::InvalidToken => "invalid_token",
+            Self::InvalidTicket => "invalid_ticket",
+            Self::InsufficientCredits => "insufficient_credits",
+            Self::Unprocessable { code, .. } => code,
+            Self::UpgradeRequired => "upgrade_required",
             Self::SessionRevoked => "session_revoked",
             Self::RefreshTokenReused => "refresh_token_reused",
             Self::InvalidRefreshToken => "invalid_refresh_token",
@@ -101,6 +116,10 @@ impl AppError {
             Self::WeakPassword(_) => "Weak password",
             Self::PreconditionRequired => "Precondition required",
             Self::InvalidToken => "Invalid access token",
+            Self::InvalidTicket => "Invalid ticket",
+            Self::InsufficientCredits => "Insufficient credits",
+            Self::Unprocessable { .. } => "Unprocessable request",
+            Self::UpgradeRequired => "Upgrade required",
             Self::SessionRevoked => "Session revoked",
             Self::RefreshTokenReused => "Refresh token reused",
             Self::InvalidRefreshToken => "Invalid refresh token",
@@ -125,7 +144,12 @@ impl AppError {
             Self::PreconditionRequired => {
                 "send the user's version in If-Match (or `version` in the body)".into()
             }
-            Self::Conflict { detail, .. } => detail.clone(),
+            Self::Conflict { detail, .. } | Self::Unprocessable { detail, .. } => detail.clone(),
+            Self::InvalidTicket => {
+                "the ticket is missing, unknown, expired or already used; get a new one".into()
+            }
+            Self::InsufficientCredits => "the balance does not cover this amount".into(),
+            Self::UpgradeRequired => "this endpoint speaks WebSocket only".into(),
             Self::UnsupportedMediaType => "the request body must be application/json".into(),
             Self::PayloadTooLarge => "the request body exceeds 1 MiB".into(),
             Self::NotFound => "no such resource".into(),
@@ -154,6 +178,7 @@ impl AppError {
     pub fn www_authenticate(&self) -> Option<String> {
         match self {
             Self::InvalidCredentials => Some(r#"Bearer realm="edgeward""#.into()),
+            Self::InvalidTicket => Some(r#"Bearer realm="edgeward", error="invalid_token", error_description="invalid_ticket""#.into()),
             Self::InvalidToken | Self::SessionRevoked => Some(format!(
                 r#"Bearer realm="edgeward", error="invalid_token", error_description="{}""#,
                 self.code()

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod audit;
 pub mod config;
+pub mod credits;
 pub mod crypto;
 pub mod domain;
 pub mod error;
@@ -14,6 +15,7 @@ pub mod password_policy;
 pub mod preferences;
 pub mod profile;
 pub mod ratelimit;
+pub mod realtime;
 pub mod routes;
 pub mod session;
 pub mod sql;

@@ -134,6 +134,79 @@ pub mod audit {
     pub const PURGE_OLD: &str = "DELETE FROM audit_events WHERE seq IN (SELECT seq FROM audit_events WHERE created_at < ? LIMIT ?)";
 }
 
+pub mod streams {
+    pub const COLUMNS: &str =
+        "id, owner_id, title, description, status, created_at, updated_at, ended_at";
+
+    pub const INSERT: &str = "INSERT INTO streams (id, owner_id, title, description, status, created_at, updated_at) \
+         VALUES (?, ?, ?, ?, 'live', ?, ?) RETURNING id, owner_id, title, description, status, created_at, updated_at, ended_at";
+
+    pub const BY_ID: &str = "SELECT id, owner_id, title, description, status, created_at, updated_at, ended_at FROM streams WHERE id = ?";
+
+    /// Live streams, newest first, below a cursor (created_at, id).
+    pub const LIST_LIVE: &str = "SELECT id, owner_id, title, description, status, created_at, updated_at, ended_at FROM streams \
+         WHERE status = 'live' AND (created_at < ? OR (created_at = ? AND id < ?)) ORDER BY created_at DESC, id DESC LIMIT ?";
+
+    /// Owner-only update, in the statement itself.
+    pub const UPDATE: &str = "UPDATE streams SET title = COALESCE(?, title), \
+         description = CASE WHEN ? = 1 THEN ? ELSE description END, updated_at = ? \
+         WHERE id = ? AND owner_id = ? RETURNING id, owner_id, title, description, status, created_at, updated_at, ended_at";
+
+    pub const END: &str = "UPDATE streams SET status = 'ended', ended_at = COALESCE(ended_at, ?), updated_at = ? \
+         WHERE id = ? AND owner_id = ? RETURNING id, owner_id, title, description, status, created_at, updated_at, ended_at";
+}
+
+pub mod credits {
+    /// Adds a positive amount to a balance, creating it.
+    pub const CREDIT: &str = "INSERT INTO balances (user_id, balance, updated_at) VALUES (?, ?, ?) \
+         ON CONFLICT (user_id) DO UPDATE SET balance = balances.balance + excluded.balance, updated_at = excluded.updated_at";
+
+    /// Makes sure a balance row exists, so that DEBIT always has a row to check.
+    pub const ENSURE: &str = "INSERT INTO balances (user_id, balance, updated_at) VALUES (?, 0, ?) ON CONFLICT (user_id) DO NOTHING";
+
+    /// Subtracts; a negative result violates the CHECK and aborts the whole batch, which is
+    /// how an overdraft is refused atomically.
+    pub const DEBIT: &str =
+        "UPDATE balances SET balance = balance - ?, updated_at = ? WHERE user_id = ?";
+
+    pub const INSERT_ENTRY: &str = "INSERT INTO ledger (id, user_id, kind, amount, ref_id, created_at) VALUES (?, ?, ?, ?, ?, ?)";
+
+    pub const BALANCE: &str = "SELECT balance FROM balances WHERE user_id = ?";
+
+    pub const ENTRIES: &str = "SELECT seq, id, kind, amount, ref_id, created_at FROM ledger \
+         WHERE user_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?";
+
+    /// Records the first response of an idempotent request in the batch of its effects; the
+    /// body embeds the caller's balance after them. A second insert of the key fails the batch.
+    pub const REMEMBER: &str = "INSERT INTO idempotency_keys (user_id, scope, key, fingerprint, status, body, created_at) \
+         SELECT ?, ?, ?, ?, ?, json_set(?, '$.balance', (SELECT balance FROM balances WHERE user_id = ?)), ? RETURNING status, body";
+
+    pub const RECALL: &str = "SELECT fingerprint, status, body FROM idempotency_keys WHERE user_id = ? AND scope = ? AND key = ?";
+
+    pub const PURGE_OLD_KEYS: &str = "DELETE FROM idempotency_keys WHERE rowid IN (SELECT rowid FROM idempotency_keys WHERE created_at < ? LIMIT ?)";
+}
+
+pub mod tips {
+    pub const INSERT: &str = "INSERT INTO tips (id, stream_id, from_user_id, to_user_id, amount, message, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)";
+
+    pub const SENT: &str = "SELECT id, stream_id, from_user_id, to_user_id, amount, message, created_at FROM tips \
+         WHERE from_user_id = ? AND (created_at < ? OR (created_at = ? AND id < ?)) ORDER BY created_at DESC, id DESC LIMIT ?";
+
+    pub const RECEIVED: &str = "SELECT id, stream_id, from_user_id, to_user_id, amount, message, created_at FROM tips \
+         WHERE to_user_id = ? AND (created_at < ? OR (created_at = ? AND id < ?)) ORDER BY created_at DESC, id DESC LIMIT ?";
+}
+
+pub mod tickets {
+    pub const INSERT: &str =
+        "INSERT INTO realtime_tickets (hash, user_id, session_id, expires_at) VALUES (?, ?, ?, ?)";
+
+    /// Single use, one statement.
+    pub const REDEEM: &str = "UPDATE realtime_tickets SET used_at = ? WHERE hash = ? AND used_at IS NULL AND expires_at > ? \
+         RETURNING user_id, session_id";
+
+    pub const PURGE_DEAD: &str = "DELETE FROM realtime_tickets WHERE hash IN (SELECT hash FROM realtime_tickets WHERE expires_at < ? LIMIT ?)";
+}
+
 pub mod dev_mailbox {
     pub const INSERT: &str =
         "INSERT INTO dev_mailbox (id, to_email, subject, text_body, html_body, created_at) \
@@ -212,6 +285,26 @@ mod tests {
             audit::PAGE,
             audit::ANONYMISE_IF_DUE,
             audit::PURGE_OLD,
+            streams::INSERT,
+            streams::BY_ID,
+            streams::LIST_LIVE,
+            streams::UPDATE,
+            streams::END,
+            credits::CREDIT,
+            credits::ENSURE,
+            credits::DEBIT,
+            credits::INSERT_ENTRY,
+            credits::BALANCE,
+            credits::ENTRIES,
+            credits::REMEMBER,
+            credits::RECALL,
+            credits::PURGE_OLD_KEYS,
+            tips::INSERT,
+            tips::SENT,
+            tips::RECEIVED,
+            tickets::INSERT,
+            tickets::REDEEM,
+            tickets::PURGE_DEAD,
             email_tokens::INSERT,
             email_tokens::INSERT_FOR_NEW_USER,
             email_tokens::REDEEM,
@@ -350,6 +443,55 @@ mod tests {
             merged,
             r#"{"email":{"weekly_digest":true},"push":{"job_updates":false}}"#
         );
+    }
+
+    #[test]
+    fn an_overdraft_fails_the_batch_and_moves_nothing() {
+        let mut db = migrated();
+        let tx = db.transaction().unwrap();
+        tx.execute(super::credits::CREDIT, rusqlite::params!["a", 5, 1])
+            .unwrap();
+        tx.commit().unwrap();
+        let tip = |db: &mut Connection, from: &str, amount: i64| -> rusqlite::Result<()> {
+            let tx = db.transaction()?;
+            tx.execute(super::credits::ENSURE, rusqlite::params![from, 2])?;
+            tx.execute(super::credits::DEBIT, rusqlite::params![amount, 2, from])?;
+            tx.execute(super::credits::CREDIT, rusqlite::params!["b", amount, 2])?;
+            tx.commit()
+        };
+        assert!(tip(&mut db, "a", 3).is_ok());
+        assert!(tip(&mut db, "a", 3).is_err(), "2 left, 3 asked");
+        assert!(
+            tip(&mut db, "c", 1).is_err(),
+            "a user without credits cannot go negative either"
+        );
+        let balance = |u: &str| -> i64 {
+            db.query_row(super::credits::BALANCE, [u], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!((balance("a"), balance("b")), (2, 3));
+    }
+
+    #[test]
+    fn the_remembered_body_embeds_the_balance_after() {
+        let db = migrated();
+        db.execute(super::credits::CREDIT, rusqlite::params!["a", 7, 1])
+            .unwrap();
+        let (status, body): (i64, String) = db
+            .query_row(
+                super::credits::REMEMBER,
+                rusqlite::params!["a", "grant", "k1", "fp", 201, r#"{"granted":7}"#, "a", 1],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(status, 201);
+        assert_eq!(body, r#"{"granted":7,"balance":7}"#);
+        let again = db.query_row(
+            super::credits::REMEMBER,
+            rusqlite::params!["a", "grant", "k1", "fp", 201, "{}", "a", 1],
+            |r| r.get::<_, i64>(0),
+        );
+        assert!(again.is_err(), "a key is remembered once");
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod passwords;
 mod queue;
 mod rand;
 mod ratelimit;
+mod realtime;
 mod router;
 mod routes;
 

@@ -5,7 +5,10 @@ use crate::core::routes::{resolve, Match, Route};
 use crate::edge::ctx::Ctx;
 use crate::edge::http::problem;
 use crate::edge::rand;
-use crate::edge::routes::{accounts, dev, health, lifecycle, password, profile, sessions, tokens};
+use crate::edge::routes::{
+    accounts, credits, dev, health, lifecycle, password, profile, realtime, sessions, streams,
+    tokens,
+};
 use worker::{Date, Env, Request, Response};
 
 fn request_id(req: &Request) -> String {
@@ -48,12 +51,14 @@ pub async fn handle(mut req: Request, env: Env) -> Response {
             (problem(&e, &request_id), cause)
         }
     };
-    let headers = response.headers_mut();
-    let _ = headers.set("x-request-id", &request_id);
-    if !headers.has("cache-control").unwrap_or(false) {
-        let _ = headers.set("cache-control", "no-store");
-    }
     let status = response.status_code();
+    if status != 101 {
+        let headers = response.headers_mut();
+        let _ = headers.set("x-request-id", &request_id);
+        if !headers.has("cache-control").unwrap_or(false) {
+            let _ = headers.set("cache-control", "no-store");
+        }
+    }
     let mut line = serde_json::json!({
         "level": if status >= 500 { "error" } else { "info" },
         "msg": "request",
@@ -85,6 +90,7 @@ async fn dispatch(
         _ => {}
     }
     let ctx = Ctx::new(req, env, request_id)?;
+    let id = param.unwrap_or_default();
     match route {
         Route::Health | Route::Ready | Route::OpenApi => unreachable!("answered above"),
         Route::Jwks => health::jwks(&ctx),
@@ -96,7 +102,7 @@ async fn dispatch(
         Route::Refresh => tokens::refresh(req, &ctx).await,
         Route::Logout => tokens::logout(req, &ctx).await,
         Route::ListSessions => sessions::list(req, &ctx).await,
-        Route::RevokeSession => sessions::revoke(req, &ctx, param.unwrap_or_default()).await,
+        Route::RevokeSession => sessions::revoke(req, &ctx, id).await,
         Route::ForgotPassword => password::forgot(req, &ctx).await,
         Route::ResetPassword => password::reset(req, &ctx).await,
         Route::ChangePassword => password::change(req, &ctx).await,
@@ -109,6 +115,18 @@ async fn dispatch(
         Route::PatchPreferences => profile::patch_preferences(req, &ctx).await,
         Route::ResetPreferences => profile::reset_preferences(req, &ctx).await,
         Route::Audit => profile::list_audit(req, &ctx).await,
+        Route::Credits => credits::get(req, &ctx).await,
+        Route::DevCredits => credits::dev_grant(req, &ctx).await,
+        Route::CreateStream => streams::create(req, &ctx).await,
+        Route::ListStreams => streams::list(req, &ctx).await,
+        Route::GetStream => streams::get(req, &ctx, id).await,
+        Route::PatchStream => streams::patch(req, &ctx, id).await,
+        Route::EndStream => streams::end(req, &ctx, id).await,
+        Route::StreamChat => streams::chat(req, &ctx, id).await,
+        Route::Tip => credits::tip(req, &ctx, id).await,
+        Route::ListTips => credits::list_tips(req, &ctx).await,
+        Route::RealtimeTicket => realtime::ticket(req, &ctx).await,
+        Route::RealtimeMe => realtime::me(req, &ctx).await,
         Route::DevMailbox => dev::mailbox(req, &ctx).await,
     }
 }

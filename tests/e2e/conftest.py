@@ -7,7 +7,8 @@ e-mails keep them independent) and only tests that need other settings get a ded
 `short_reuse_window_app`, `lockout_app`, `rate_limited_app`, `purge_app` and `breach_app` (six in
 all, each started only when a selected test asks for it). Every server gets generous rate limits
 (`GENEROUS_RATE_LIMITS`) unless a fixture sets its own, so ordinary tests never meet them.
-Set EDGEWARD_E2E_KEEP_LOGS=1 to keep each server's wrangler log after the run.
+Set EDGEWARD_E2E_KEEP_LOGS=1 to keep each server's wrangler log after the run, and
+EDGEWARD_E2E_LOG_LEVEL=log (default warn) to have the Worker's own log lines in it.
 """
 from __future__ import annotations
 
@@ -347,6 +348,86 @@ class App:
         assert match, f"no ?token= link in mail text: {msg['text']!r}"
         return urllib.parse.unquote(match.group(1))
 
+    # ------------------------------------------------------------ credits, streams, tips, realtime
+
+    @staticmethod
+    def _page_params(limit: int | None, cursor: str | None, **extra) -> dict | None:
+        params = {k: v for k, v in extra.items() if v is not None}
+        if limit is not None:
+            params["limit"] = limit
+        if cursor is not None:
+            params["cursor"] = cursor
+        return params or None
+
+    def grant_credits(self, access: str | None, amount, idempotency_key: str | None = None) -> requests.Response:
+        """POST /v1/dev/credits (development only)."""
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key is not None else None
+        return self.post("/v1/dev/credits", {"amount": amount}, access=access, headers=headers)
+
+    def credits(self, access: str | None, limit: int | None = None, cursor: str | None = None) -> requests.Response:
+        return self.get("/v1/credits", access=access, params=self._page_params(limit, cursor))
+
+    def credit_ledger(self, access: str, limit: int | None = None, max_pages: int = 100) -> tuple[int, list[dict]]:
+        """(balance, every ledger entry newest first), following `next_cursor` to the end."""
+        entries, cursor, balance = [], None, None
+        for _ in range(max_pages):
+            resp = self.credits(access, limit=limit, cursor=cursor)
+            assert resp.status_code == 200, f"credits: {resp.status_code} {resp.text[:300]}"
+            body = resp.json()
+            balance = body["balance"] if balance is None else balance
+            entries.extend(body["entries"])
+            cursor = body["next_cursor"]
+            if cursor is None:
+                return balance, entries
+        raise AssertionError(f"credits still had a next_cursor after {max_pages} pages")
+
+    def balance(self, access: str) -> int:
+        resp = self.credits(access)
+        assert resp.status_code == 200, f"credits: {resp.status_code} {resp.text[:300]}"
+        return resp.json()["balance"]
+
+    def create_stream(self, access: str | None, body) -> requests.Response:
+        return self.post("/v1/streams", body, access=access)
+
+    def streams(self, access: str | None, limit: int | None = None, cursor: str | None = None) -> requests.Response:
+        return self.get("/v1/streams", access=access, params=self._page_params(limit, cursor))
+
+    def stream(self, access: str | None, id: str) -> requests.Response:
+        return self.get(f"/v1/streams/{urllib.parse.quote(id, safe='')}", access=access)
+
+    def patch_stream(self, access: str | None, id: str, body) -> requests.Response:
+        return self.request("PATCH", f"/v1/streams/{urllib.parse.quote(id, safe='')}", json_body=body,
+                            access=access)
+
+    def end_stream(self, access: str | None, id: str) -> requests.Response:
+        return self.post(f"/v1/streams/{urllib.parse.quote(id, safe='')}/end", access=access)
+
+    def tip(self, access: str | None, stream_id: str, body, idempotency_key: str | None) -> requests.Response:
+        """POST /v1/streams/{id}/tips; no Idempotency-Key header when `idempotency_key` is None."""
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key is not None else None
+        return self.post(f"/v1/streams/{urllib.parse.quote(stream_id, safe='')}/tips", body,
+                         access=access, headers=headers)
+
+    def tips(self, access: str | None, direction: str | None = None, limit: int | None = None,
+             cursor: str | None = None) -> requests.Response:
+        return self.get("/v1/tips", access=access,
+                        params=self._page_params(limit, cursor, direction=direction))
+
+    def realtime_ticket(self, access: str | None) -> requests.Response:
+        return self.post("/v1/realtime/tickets", access=access)
+
+    def new_ticket(self, access: str) -> str:
+        resp = self.realtime_ticket(access)
+        assert resp.status_code == 201, f"realtime ticket: {resp.status_code} {resp.text[:300]}"
+        return resp.json()["ticket"]
+
+    def ws_url(self, path: str, ticket: str | None = None) -> str:
+        """The ws:// URL of `path`, with `?ticket=` (URL-encoded) when a ticket is given."""
+        url = "ws" + self.base_url[len("http"):] + path
+        if ticket is not None:
+            url += "?ticket=" + urllib.parse.quote(ticket, safe="")
+        return url
+
     # ------------------------------------------------------------ conveniences
 
     def register_unverified(self, name: str | None = None) -> tuple[str, str, dict]:
@@ -478,7 +559,8 @@ def spawn_app(**overrides) -> App:
         proc = subprocess.Popen(
             [str(WRANGLER), "dev", "--ip", "127.0.0.1", "--port", str(port),
              "--inspector-port", str(inspector_port), "--persist-to", str(state_dir),
-             "--env-file", str(env_file), "--show-interactive-dev-session=false", "--log-level", "warn"],
+             "--env-file", str(env_file), "--show-interactive-dev-session=false",
+             "--log-level", os.environ.get("EDGEWARD_E2E_LOG_LEVEL", "warn")],
             cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, start_new_session=True)
         tail: collections.deque = collections.deque(maxlen=400)

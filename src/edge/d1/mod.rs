@@ -2,8 +2,11 @@
 //! Rows that must change together go in one `batch()` (D1's transaction).
 
 pub mod audit;
+pub mod credits;
 pub mod mailbox;
 pub mod sessions;
+pub mod streams;
+pub mod tickets;
 pub mod tokens;
 pub mod users;
 

@@ -264,7 +264,7 @@ impl DurableObject for UserSessions {
         let result = match op.as_str() {
             "create" => self.create(&user_id, &body).await,
             "rotate" => self.rotate(&user_id, &body).await,
-            "revoke" => self.revoke(&body).await,
+            "revoke" => self.revoke(&user_id, &body).await,
             "attempt" => self.attempt(),
             "purge" => self.purge().await,
             _ => Err(AppError::NotFound),
@@ -467,13 +467,17 @@ impl UserSessions {
                     worker::console_warn!("user-sessions touch: {e}");
                 }
             }
-            RotateResp::Reused { .. } => self.flush_or_schedule().await?,
+            RotateResp::Reused { session_id } => {
+                self.flush_or_schedule().await?;
+                self.announce(user_id, std::slice::from_ref(session_id))
+                    .await;
+            }
             RotateResp::Invalid => {}
         }
         serde_json::to_string(&response).map_err(AppError::unexpected)
     }
 
-    async fn revoke(&self, body: &str) -> std::result::Result<String, AppError> {
+    async fn revoke(&self, user_id: &str, body: &str) -> std::result::Result<String, AppError> {
         let req: RevokeReq = serde_json::from_str(body).map_err(AppError::unexpected)?;
         let now = now_s();
         let found = match &req.session_id {
@@ -487,7 +491,12 @@ impl UserSessions {
             now,
         )?;
         self.flush_or_schedule().await?;
-        serde_json::to_string(&RevokeResp { revoked, found }).map_err(AppError::unexpected)
+        self.announce(user_id, &revoked).await;
+        serde_json::to_string(&RevokeResp {
+            revoked: revoked.len(),
+            found,
+        })
+        .map_err(AppError::unexpected)
     }
 
     /// Counts a login attempt before the password is checked (see `core::lockout`): read and
@@ -567,19 +576,37 @@ impl UserSessions {
         except: Option<&str>,
         reason: RevokeReason,
         now: i64,
-    ) -> std::result::Result<usize, AppError> {
-        let cursor = match only {
-            Some(id) => self.sql().exec(
-                "UPDATE sessions SET revoked_at = ?, revoked_reason = ?, mirrored = 0 WHERE id = ? AND revoked_at IS NULL",
-                vec![now.into(), reason.as_str().into(), id.into()],
-            ),
-            None => self.sql().exec(
-                "UPDATE sessions SET revoked_at = ?, revoked_reason = ?, mirrored = 0 WHERE revoked_at IS NULL AND id IS NOT ?",
-                vec![now.into(), reason.as_str().into(), opt_val(except)],
-            ),
+    ) -> std::result::Result<Vec<String>, AppError> {
+        #[derive(Deserialize)]
+        struct Id {
+            id: String,
         }
+        let sql = self.sql();
+        let (filter, arg) = match only {
+            Some(id) => ("id = ?", SqlStorageValue::from(id)),
+            None => ("id IS NOT ?", opt_val(except)),
+        };
+        let ids: Vec<Id> = sql
+            .exec(
+                &format!("SELECT id FROM sessions WHERE revoked_at IS NULL AND {filter}"),
+                vec![arg.clone()],
+            )
+            .and_then(|c| c.to_array())
+            .map_err(AppError::unexpected)?;
+        sql.exec(
+            &format!("UPDATE sessions SET revoked_at = ?, revoked_reason = ?, mirrored = 0 WHERE revoked_at IS NULL AND {filter}"),
+            vec![now.into(), reason.as_str().into(), arg],
+        )
         .map_err(AppError::unexpected)?;
-        Ok(cursor.rows_written())
+        Ok(ids.into_iter().map(|r| r.id).collect())
+    }
+
+    /// Tells the user's devices, and closes the revoked sessions' sockets.
+    async fn announce(&self, user_id: &str, revoked: &[String]) {
+        for sid in revoked {
+            let event = serde_json::json!({"type": "session.revoked", "session_id": sid});
+            crate::edge::realtime::to_user(&self.env, user_id, event, Some(sid)).await;
+        }
     }
 
     async fn flush_or_schedule(&self) -> std::result::Result<(), AppError> {

@@ -1,12 +1,15 @@
 //! One module per resource. Each handler: parse -> decide in core -> effects -> response.
 
 pub mod accounts;
+pub mod credits;
 pub mod dev;
 pub mod health;
 pub mod lifecycle;
 pub mod password;
 pub mod profile;
+pub mod realtime;
 pub mod sessions;
+pub mod streams;
 pub mod tokens;
 
 use crate::core::error::AppError;

@@ -1,0 +1,310 @@
+//! The credits ledger. Every movement is one D1 batch: the balance changes, the ledger
+//! entries, and (for idempotent requests) the remembered response. The balance CHECK
+//! (`balance >= 0`) fails the whole batch on an overdraft, so concurrent spends can never
+//! overdraw: D1 runs batches one at a time, each sees the previous one's balance.
+
+use super::{all, batch, first, i, opt, rows, s, stmt};
+use crate::core::api::rfc3339;
+use crate::core::error::AppError;
+use crate::core::sql::{credits, tips};
+use crate::edge::rand;
+use serde::{Deserialize, Serialize};
+use worker::{D1Database, D1PreparedStatement};
+
+#[derive(Deserialize)]
+struct BalanceRow {
+    balance: i64,
+}
+
+pub async fn balance(db: &D1Database, user_id: &str) -> Result<i64, AppError> {
+    let row: Option<BalanceRow> = first(db, credits::BALANCE, &[s(user_id)]).await?;
+    Ok(row.map_or(0, |r| r.balance))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Remembered {
+    pub fingerprint: String,
+    pub status: i64,
+    pub body: String,
+}
+
+pub async fn recall(
+    db: &D1Database,
+    user_id: &str,
+    scope: &str,
+    key: &str,
+) -> Result<Option<Remembered>, AppError> {
+    first(db, credits::RECALL, &[s(user_id), s(scope), s(key)]).await
+}
+
+pub struct Idem<'a> {
+    pub user_id: &'a str,
+    pub scope: &'a str,
+    pub key: &'a str,
+    pub fingerprint: &'a str,
+    pub status: u16,
+    /// The response body; `$.balance` is filled in with the user's balance after the batch.
+    pub body: &'a serde_json::Value,
+}
+
+fn remember(db: &D1Database, idem: &Idem<'_>, now: i64) -> Result<D1PreparedStatement, AppError> {
+    stmt(
+        db,
+        credits::REMEMBER,
+        &[
+            s(idem.user_id),
+            s(idem.scope),
+            s(idem.key),
+            s(idem.fingerprint),
+            i(i64::from(idem.status)),
+            s(&idem.body.to_string()),
+            s(idem.user_id),
+            i(now),
+        ],
+    )
+}
+
+pub fn entry(
+    db: &D1Database,
+    user_id: &str,
+    kind: &str,
+    amount: i64,
+    ref_id: Option<&str>,
+    now: i64,
+) -> Result<D1PreparedStatement, AppError> {
+    stmt(
+        db,
+        credits::INSERT_ENTRY,
+        &[
+            s(&rand::uuid()?),
+            s(user_id),
+            s(kind),
+            i(amount),
+            opt(ref_id),
+            i(now),
+        ],
+    )
+}
+
+pub fn credit(
+    db: &D1Database,
+    user_id: &str,
+    amount: i64,
+    now: i64,
+) -> Result<D1PreparedStatement, AppError> {
+    stmt(db, credits::CREDIT, &[s(user_id), i(amount), i(now)])
+}
+
+/// Two statements: the row must exist for the CHECK to bite.
+pub fn debit(
+    db: &D1Database,
+    user_id: &str,
+    amount: i64,
+    now: i64,
+) -> Result<[D1PreparedStatement; 2], AppError> {
+    Ok([
+        stmt(db, credits::ENSURE, &[s(user_id), i(now)])?,
+        stmt(db, credits::DEBIT, &[i(amount), i(now), s(user_id)])?,
+    ])
+}
+
+/// How a movement batch ended.
+pub enum Moved {
+    /// Applied; the remembered response (status, body) of the request.
+    Done(u16, serde_json::Value),
+    /// The key was remembered meanwhile by a concurrent request.
+    KeyTaken,
+    InsufficientCredits,
+}
+
+fn classify(err: &AppError) -> Option<Moved> {
+    let text = err.to_string();
+    if text.contains("CHECK constraint failed") {
+        Some(Moved::InsufficientCredits)
+    } else if text.contains("UNIQUE constraint failed: idempotency_keys") {
+        Some(Moved::KeyTaken)
+    } else {
+        None
+    }
+}
+
+#[derive(Deserialize)]
+struct StatusBody {
+    status: i64,
+    body: String,
+}
+
+/// Runs the statements of one movement plus the remembered response, as one batch.
+pub async fn apply(
+    db: &D1Database,
+    mut statements: Vec<D1PreparedStatement>,
+    idem: &Idem<'_>,
+    now: i64,
+) -> Result<Moved, AppError> {
+    statements.push(remember(db, idem, now)?);
+    match batch(db, statements).await {
+        Ok(results) => {
+            let last = results
+                .last()
+                .ok_or_else(|| AppError::unexpected("empty batch"))?;
+            let row = rows::<StatusBody>(last)?
+                .into_iter()
+                .next()
+                .ok_or_else(|| AppError::unexpected("no remembered response"))?;
+            let body = serde_json::from_str(&row.body).map_err(AppError::unexpected)?;
+            Ok(Moved::Done(row.status as u16, body))
+        }
+        Err(e) => classify(&e).ok_or(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct EntryRow {
+    seq: i64,
+    id: String,
+    kind: String,
+    amount: i64,
+    ref_id: Option<String>,
+    created_at: i64,
+}
+
+#[derive(Serialize)]
+pub struct EntryView {
+    pub id: String,
+    pub kind: String,
+    pub amount: i64,
+    pub ref_id: Option<String>,
+    pub created_at: String,
+}
+
+pub async fn entries(
+    db: &D1Database,
+    user_id: &str,
+    below_seq: Option<i64>,
+    limit: i64,
+) -> Result<(Vec<EntryView>, Option<i64>), AppError> {
+    let rows: Vec<EntryRow> = all(
+        db,
+        credits::ENTRIES,
+        &[
+            s(user_id),
+            i(below_seq.unwrap_or(i64::from(i32::MAX) * 1024)),
+            i(limit + 1),
+        ],
+    )
+    .await?;
+    let more = rows.len() as i64 > limit;
+    let rows: Vec<EntryRow> = rows.into_iter().take(limit as usize).collect();
+    let next = if more {
+        rows.last().map(|r| r.seq)
+    } else {
+        None
+    };
+    Ok((
+        rows.into_iter()
+            .map(|r| EntryView {
+                id: r.id,
+                kind: r.kind,
+                amount: r.amount,
+                ref_id: r.ref_id,
+                created_at: rfc3339(r.created_at),
+            })
+            .collect(),
+        next,
+    ))
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Tip {
+    pub id: String,
+    pub stream_id: String,
+    pub from_user_id: String,
+    pub to_user_id: String,
+    pub amount: i64,
+    pub message: Option<String>,
+    pub created_at: String,
+}
+
+#[derive(Deserialize)]
+struct TipRow {
+    id: String,
+    stream_id: String,
+    from_user_id: String,
+    to_user_id: String,
+    amount: i64,
+    message: Option<String>,
+    created_at: i64,
+}
+
+pub fn tip_statements(
+    db: &D1Database,
+    tip: &Tip,
+    now: i64,
+) -> Result<Vec<D1PreparedStatement>, AppError> {
+    let mut v: Vec<D1PreparedStatement> = debit(db, &tip.from_user_id, tip.amount, now)?.into();
+    v.push(credit(db, &tip.to_user_id, tip.amount, now)?);
+    v.push(entry(
+        db,
+        &tip.from_user_id,
+        "tip_sent",
+        -tip.amount,
+        Some(&tip.id),
+        now,
+    )?);
+    v.push(entry(
+        db,
+        &tip.to_user_id,
+        "tip_received",
+        tip.amount,
+        Some(&tip.id),
+        now,
+    )?);
+    v.push(stmt(
+        db,
+        tips::INSERT,
+        &[
+            s(&tip.id),
+            s(&tip.stream_id),
+            s(&tip.from_user_id),
+            s(&tip.to_user_id),
+            i(tip.amount),
+            opt(tip.message.as_deref()),
+            i(now),
+        ],
+    )?);
+    Ok(v)
+}
+
+/// Tips sent or received, newest first, below the cursor `(created_at, id)`.
+pub async fn list_tips(
+    db: &D1Database,
+    user_id: &str,
+    received: bool,
+    below: Option<(i64, String)>,
+    limit: i64,
+) -> Result<(Vec<Tip>, Option<(i64, String)>), AppError> {
+    let (t, id) = below.unwrap_or((i64::MAX / 2, String::new()));
+    let sql = if received { tips::RECEIVED } else { tips::SENT };
+    let rows: Vec<TipRow> = all(db, sql, &[s(user_id), i(t), i(t), s(&id), i(limit + 1)]).await?;
+    let more = rows.len() as i64 > limit;
+    let rows: Vec<TipRow> = rows.into_iter().take(limit as usize).collect();
+    let next = if more {
+        rows.last().map(|r| (r.created_at, r.id.clone()))
+    } else {
+        None
+    };
+    Ok((
+        rows.into_iter()
+            .map(|r| Tip {
+                id: r.id,
+                stream_id: r.stream_id,
+                from_user_id: r.from_user_id,
+                to_user_id: r.to_user_id,
+                amount: r.amount,
+                message: r.message,
+                created_at: rfc3339(r.created_at),
+            })
+            .collect(),
+        next,
+    ))
+}

@@ -1,0 +1,110 @@
+use super::{all, first, i, opt, s};
+use crate::core::api::rfc3339;
+use crate::core::error::AppError;
+use crate::core::sql::streams;
+use serde::{Deserialize, Serialize};
+use worker::D1Database;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct StreamRow {
+    pub id: String,
+    pub owner_id: String,
+    pub title: String,
+    pub description: Option<String>,
+    pub status: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub ended_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StreamView {
+    pub id: String,
+    pub owner_id: String,
+    pub title: String,
+    pub description: Option<String>,
+    pub status: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub ended_at: Option<String>,
+}
+
+impl StreamRow {
+    pub fn is_live(&self) -> bool {
+        self.status == "live"
+    }
+
+    pub fn view(&self) -> StreamView {
+        StreamView {
+            id: self.id.clone(),
+            owner_id: self.owner_id.clone(),
+            title: self.title.clone(),
+            description: self.description.clone(),
+            status: self.status.clone(),
+            created_at: rfc3339(self.created_at),
+            updated_at: rfc3339(self.updated_at),
+            ended_at: self.ended_at.map(rfc3339),
+        }
+    }
+}
+
+pub async fn insert(
+    db: &D1Database,
+    id: &str,
+    owner: &str,
+    title: &str,
+    description: Option<&str>,
+    now: i64,
+) -> Result<StreamRow, AppError> {
+    first(
+        db,
+        streams::INSERT,
+        &[s(id), s(owner), s(title), opt(description), i(now), i(now)],
+    )
+    .await?
+    .ok_or_else(|| AppError::unexpected("stream insert returned nothing"))
+}
+
+pub async fn by_id(db: &D1Database, id: &str) -> Result<Option<StreamRow>, AppError> {
+    first(db, streams::BY_ID, &[s(id)]).await
+}
+
+/// Live streams below the cursor `(created_at, id)`.
+pub async fn list_live(
+    db: &D1Database,
+    below: Option<(i64, String)>,
+    limit: i64,
+) -> Result<Vec<StreamRow>, AppError> {
+    let (t, id) = below.unwrap_or((i64::MAX / 2, String::new()));
+    all(db, streams::LIST_LIVE, &[i(t), i(t), s(&id), i(limit)]).await
+}
+
+/// `description`: `None` keeps it, `Some(None)` clears it.
+pub async fn update(
+    db: &D1Database,
+    id: &str,
+    owner: &str,
+    title: Option<&str>,
+    description: Option<Option<&str>>,
+    now: i64,
+) -> Result<Option<StreamRow>, AppError> {
+    let (flag, value) = match description {
+        None => (0, None),
+        Some(v) => (1, v),
+    };
+    first(
+        db,
+        streams::UPDATE,
+        &[opt(title), i(flag), opt(value), i(now), s(id), s(owner)],
+    )
+    .await
+}
+
+pub async fn end(
+    db: &D1Database,
+    id: &str,
+    owner: &str,
+    now: i64,
+) -> Result<Option<StreamRow>, AppError> {
+    first(db, streams::END, &[i(now), i(now), s(id), s(owner)]).await
+}

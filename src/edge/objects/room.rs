@@ -1,0 +1,307 @@
+//! `Room`: one object per stream, the chat room. WebSockets use the hibernation API, so an
+//! idle room costs nothing; each connection's identity and flood state live in its
+//! attachment. Rules are `core::realtime::room::apply`; this shell performs its effects.
+//!
+//! Ordering: the object handles one event at a time and broadcasts synchronously, so every
+//! connection receives the room's messages in the same order.
+
+use crate::core::realtime::{apply, ChatMessage, Effect, Participant, RoomPolicy, RoomView};
+use crate::edge::rand;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use worker::{
+    durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, State, WebSocket,
+    WebSocketIncomingMessage, WebSocketPair,
+};
+
+pub const PARTICIPANT_HEADER: &str = "x-edgeward-participant";
+pub const ENDED_HEADER: &str = "x-edgeward-stream-ended";
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL,
+    author_id TEXT NOT NULL,
+    author_name TEXT,
+    text TEXT NOT NULL,
+    time_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS muted (user_id TEXT PRIMARY KEY, until_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS banned (user_id TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS meta (k INTEGER PRIMARY KEY CHECK (k = 1), ended INTEGER NOT NULL);
+";
+
+#[durable_object]
+pub struct Room {
+    state: State,
+}
+
+#[derive(Deserialize)]
+struct MessageRow {
+    id: String,
+    author_id: String,
+    author_name: Option<String>,
+    text: String,
+    time_ms: i64,
+}
+
+#[derive(Deserialize)]
+struct Publish {
+    event: Value,
+    #[serde(default)]
+    ended: bool,
+}
+
+fn user_tag(user_id: &str) -> String {
+    format!("u:{user_id}")
+}
+
+impl DurableObject for Room {
+    fn new(state: State, _env: Env) -> Self {
+        if let Err(e) = state.storage().sql().exec(SCHEMA, None) {
+            worker::console_error!("room schema: {e}");
+        }
+        Self { state }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        match req.path().as_str() {
+            "/connect" => self.join(&req),
+            "/publish" => {
+                let p: Publish = req.json().await?;
+                if p.ended {
+                    self.set_ended()?;
+                }
+                self.broadcast(&p.event, None);
+                Response::ok("{}")
+            }
+            _ => Response::error("not found", 404),
+        }
+    }
+
+    async fn websocket_message(
+        &self,
+        ws: WebSocket,
+        message: WebSocketIncomingMessage,
+    ) -> Result<()> {
+        let WebSocketIncomingMessage::String(text) = message else {
+            return self.reply(
+                &ws,
+                &json!({"type": "error", "code": "invalid_frame", "message": "send text frames"}),
+            );
+        };
+        let Some(mut who) = ws.deserialize_attachment::<Participant>()? else {
+            return ws.close(Some(1011), Some("lost connection state"));
+        };
+        let now_ms = worker::Date::now().as_millis() as i64;
+        let view = RoomView {
+            ended: self.ended()?,
+            sender_muted_until_ms: self.muted_until(&who.user_id)?,
+        };
+        let id = rand::uuid().unwrap_or_default();
+        let effects = apply(&mut who, view, &text, now_ms, &id, &RoomPolicy::default());
+        ws.serialize_attachment(&who)?;
+        for effect in effects {
+            self.perform(&ws, effect)?;
+        }
+        Ok(())
+    }
+
+    async fn websocket_close(
+        &self,
+        ws: WebSocket,
+        _code: usize,
+        _reason: String,
+        _clean: bool,
+    ) -> Result<()> {
+        self.left(&ws);
+        Ok(())
+    }
+
+    async fn websocket_error(&self, ws: WebSocket, _error: worker::Error) -> Result<()> {
+        self.left(&ws);
+        Ok(())
+    }
+}
+
+impl Room {
+    fn sql(&self) -> SqlStorage {
+        self.state.storage().sql()
+    }
+
+    fn join(&self, req: &Request) -> Result<Response> {
+        let who: Participant = req
+            .headers()
+            .get(PARTICIPANT_HEADER)?
+            .and_then(|h| serde_json::from_str(&h).ok())
+            .ok_or_else(|| worker::Error::RustError("no participant".into()))?;
+        if req.headers().get(ENDED_HEADER)?.as_deref() == Some("1") {
+            self.set_ended()?;
+        }
+        #[derive(Deserialize)]
+        struct One {
+            #[allow(dead_code)]
+            user_id: String,
+        }
+        let banned = !self
+            .sql()
+            .exec(
+                "SELECT user_id FROM banned WHERE user_id = ?",
+                vec![who.user_id.as_str().into()],
+            )?
+            .to_array::<One>()?
+            .is_empty();
+        if banned {
+            return Response::error("removed from this room", 403);
+        }
+        let pair = WebSocketPair::new()?;
+        let tag = user_tag(&who.user_id);
+        self.state
+            .accept_websocket_with_tags(&pair.server, &[tag.as_str()]);
+        pair.server.serialize_attachment(&who)?;
+        let history = self.history()?;
+        pair.server
+            .send_with_str(json!({"type": "chat.history", "messages": history}).to_string())?;
+        let joined =
+            json!({"type": "presence.joined", "user": {"id": who.user_id, "name": who.name}});
+        self.broadcast(&joined, Some(&pair.server));
+        Response::from_websocket(pair.client)
+    }
+
+    fn history(&self) -> Result<Vec<Value>> {
+        let rows: Vec<MessageRow> = self
+            .sql()
+            .exec(
+                "SELECT id, author_id, author_name, text, time_ms FROM (SELECT * FROM messages ORDER BY seq DESC LIMIT ?) ORDER BY seq",
+                vec![(RoomPolicy::default().history as i64).into()],
+            )?
+            .to_array()?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                ChatMessage {
+                    id: r.id,
+                    author_id: r.author_id,
+                    author_name: r.author_name,
+                    text: r.text,
+                    time_ms: r.time_ms,
+                }
+                .event()
+            })
+            .collect())
+    }
+
+    fn ended(&self) -> Result<bool> {
+        #[derive(Deserialize)]
+        struct Meta {
+            ended: i64,
+        }
+        Ok(self
+            .sql()
+            .exec("SELECT ended FROM meta WHERE k = 1", None)?
+            .to_array::<Meta>()?
+            .first()
+            .is_some_and(|m| m.ended != 0))
+    }
+
+    fn set_ended(&self) -> Result<()> {
+        self.sql().exec(
+            "INSERT INTO meta (k, ended) VALUES (1, 1) ON CONFLICT (k) DO UPDATE SET ended = 1",
+            None,
+        )?;
+        Ok(())
+    }
+
+    fn muted_until(&self, user_id: &str) -> Result<Option<i64>> {
+        #[derive(Deserialize)]
+        struct Muted {
+            until_ms: i64,
+        }
+        Ok(self
+            .sql()
+            .exec(
+                "SELECT until_ms FROM muted WHERE user_id = ?",
+                vec![user_id.into()],
+            )?
+            .to_array::<Muted>()?
+            .first()
+            .map(|m| m.until_ms))
+    }
+
+    fn reply(&self, ws: &WebSocket, event: &Value) -> Result<()> {
+        ws.send_with_str(event.to_string())
+    }
+
+    /// To every open connection but `except`. A failing socket does not stop the others.
+    fn broadcast(&self, event: &Value, except: Option<&WebSocket>) {
+        let text = event.to_string();
+        for ws in self.state.get_websockets() {
+            if except.is_some_and(|e| e == &ws) {
+                continue;
+            }
+            let _ = ws.send_with_str(&text);
+        }
+    }
+
+    fn perform(&self, ws: &WebSocket, effect: Effect) -> Result<()> {
+        let policy = RoomPolicy::default();
+        match effect {
+            Effect::Broadcast(ev) => self.broadcast(&ev, None),
+            Effect::Reply(ev) => self.reply(ws, &ev)?,
+            Effect::Store(m) => {
+                let sql = self.sql();
+                sql.exec(
+                    "INSERT INTO messages (id, author_id, author_name, text, time_ms) VALUES (?, ?, ?, ?, ?)",
+                    vec![
+                        m.id.into(),
+                        m.author_id.into(),
+                        m.author_name.map(Into::into).unwrap_or(worker::SqlStorageValue::Null),
+                        m.text.into(),
+                        m.time_ms.into(),
+                    ],
+                )?;
+                sql.exec(
+                    "DELETE FROM messages WHERE seq <= (SELECT MAX(seq) FROM messages) - ?",
+                    vec![(policy.history as i64).into()],
+                )?;
+            }
+            Effect::Mute { user_id, until_ms } => {
+                self.sql().exec(
+                    "INSERT INTO muted (user_id, until_ms) VALUES (?, ?) ON CONFLICT (user_id) DO UPDATE SET until_ms = excluded.until_ms",
+                    vec![user_id.into(), until_ms.into()],
+                )?;
+            }
+            Effect::Unmute { user_id } => {
+                self.sql()
+                    .exec("DELETE FROM muted WHERE user_id = ?", vec![user_id.into()])?;
+            }
+            Effect::Remove { user_id } => {
+                self.sql().exec(
+                    "INSERT INTO banned (user_id) VALUES (?) ON CONFLICT DO NOTHING",
+                    vec![user_id.as_str().into()],
+                )?;
+                for victim in self.state.get_websockets_with_tag(&user_tag(&user_id)) {
+                    let _ = victim.close(
+                        Some(crate::core::realtime::room::CLOSE_REMOVED),
+                        Some("removed by the stream owner"),
+                    );
+                }
+            }
+            Effect::Close { code, reason } => {
+                ws.close(Some(code), Some(reason))?;
+                self.left(ws);
+            }
+        }
+        Ok(())
+    }
+
+    fn left(&self, ws: &WebSocket) {
+        if let Ok(Some(who)) = ws.deserialize_attachment::<Participant>() {
+            let _ = ws.serialize_attachment(Value::Null);
+            let left =
+                json!({"type": "presence.left", "user": {"id": who.user_id, "name": who.name}});
+            self.broadcast(&left, Some(ws));
+        }
+        let _ = ws.close(Some(1000), Some("bye"));
+    }
+}

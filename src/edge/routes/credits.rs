@@ -1,0 +1,237 @@
+//! Credits: balance and history, grants, and tips between viewers and stream owners.
+
+use super::streams::{found, page_params};
+use crate::core::credits::{fingerprint, tip_message, Amount, IdempotencyKey};
+use crate::core::error::AppError;
+use crate::edge::auth::authenticate;
+use crate::edge::ctx::Ctx;
+use crate::edge::d1::{
+    self,
+    credits::{Idem, Moved, Tip},
+};
+use crate::edge::http::{json, read_json};
+use crate::edge::rand;
+use crate::edge::realtime;
+use serde_json::{json, Value};
+use worker::{D1PreparedStatement, Request, Response};
+
+fn key_header(req: &Request) -> Option<String> {
+    req.headers().get("idempotency-key").ok().flatten()
+}
+
+fn mismatch() -> AppError {
+    AppError::Unprocessable {
+        code: "idempotency_key_mismatch",
+        detail: "this Idempotency-Key was used with another request body".into(),
+    }
+}
+
+fn replay(r: d1::credits::Remembered, fp: &str) -> Result<Response, AppError> {
+    if r.fingerprint != fp {
+        return Err(mismatch());
+    }
+    let body: Value = serde_json::from_str(&r.body).map_err(AppError::unexpected)?;
+    let mut resp = json(r.status as u16, &body)?;
+    let _ = resp.headers_mut().set("idempotent-replayed", "true");
+    Ok(resp)
+}
+
+/// Runs one credit movement exactly once per (user, scope, key): a remembered key answers its
+/// first response; a key taken by a concurrent request answers that one's; the movement
+/// itself is one batch (`d1::credits::apply`).
+async fn once(
+    ctx: &Ctx,
+    idem: &Idem<'_>,
+    statements: Vec<D1PreparedStatement>,
+) -> Result<(Response, bool), AppError> {
+    let (user_id, scope, key, fp) = (idem.user_id, idem.scope, idem.key, idem.fingerprint);
+    let db = ctx.db()?;
+    if let Some(r) = d1::credits::recall(&db, user_id, scope, key).await? {
+        return Ok((replay(r, fp)?, false));
+    }
+    match d1::credits::apply(&db, statements, idem, ctx.now).await? {
+        Moved::Done(status, body) => Ok((json(status, &body)?, true)),
+        Moved::InsufficientCredits => Err(AppError::InsufficientCredits),
+        Moved::KeyTaken => {
+            let r = d1::credits::recall(&db, user_id, scope, key)
+                .await?
+                .ok_or_else(|| AppError::unexpected("idempotency key vanished"))?;
+            Ok((replay(r, fp)?, false))
+        }
+    }
+}
+
+pub async fn get(req: &Request, ctx: &Ctx) -> Result<Response, AppError> {
+    let authed = authenticate(req, ctx).await?;
+    let url = req.url().map_err(AppError::unexpected)?;
+    let mut limit = 50;
+    let mut cursor = None;
+    for (k, v) in url.query_pairs() {
+        match k.as_ref() {
+            "limit" => {
+                limit = v
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|n| (1..=100).contains(n))
+                    .ok_or_else(|| AppError::InvalidRequest("limit must be 1-100".into()))?
+            }
+            "cursor" => {
+                cursor = Some(
+                    v.strip_prefix('c')
+                        .and_then(|n| n.parse::<i64>().ok())
+                        .ok_or_else(|| AppError::InvalidRequest("cursor is not valid".into()))?,
+                )
+            }
+            _ => {}
+        }
+    }
+    let db = ctx.db()?;
+    let balance = d1::credits::balance(&db, &authed.user.id).await?;
+    let (entries, next) = d1::credits::entries(&db, &authed.user.id, cursor, limit).await?;
+    json(
+        200,
+        &json!({"balance": balance, "entries": entries, "next_cursor": next.map(|n| format!("c{n}"))}),
+    )
+}
+
+/// Grants credits to `user_id` (development self-grant, or an admin grant).
+pub async fn grant(
+    ctx: &Ctx,
+    req: &Request,
+    user_id: &str,
+    body: &Value,
+) -> Result<Response, AppError> {
+    let amount = Amount::parse(body.get("amount").unwrap_or(&Value::Null))?;
+    let key = match key_header(req) {
+        Some(k) => IdempotencyKey::parse(Some(&k))?.as_str().to_owned(),
+        None => rand::uuid()?,
+    };
+    let db = ctx.db()?;
+    let statements = vec![
+        d1::credits::credit(&db, user_id, amount.get(), ctx.now)?,
+        d1::credits::entry(&db, user_id, "grant", amount.get(), None, ctx.now)?,
+    ];
+    let fp = fingerprint(
+        "grant",
+        &json!({"user_id": user_id, "amount": amount.get()}),
+    );
+    let response = json!({"granted": amount.get(), "balance": null});
+    let idem = Idem {
+        user_id,
+        scope: "grant",
+        key: &key,
+        fingerprint: &fp,
+        status: 201,
+        body: &response,
+    };
+    Ok(once(ctx, &idem, statements).await?.0)
+}
+
+/// `POST /v1/dev/credits` (development only): grants to the caller.
+pub async fn dev_grant(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
+    if !ctx.cfg.is_development() {
+        return Err(AppError::NotFound);
+    }
+    let authed = authenticate(req, ctx).await?;
+    let body: Value = read_json(req).await?;
+    if body
+        .as_object()
+        .is_none_or(|o| o.keys().any(|k| k != "amount"))
+    {
+        return Err(AppError::InvalidRequest(
+            "the body is {\"amount\": <int>}".into(),
+        ));
+    }
+    grant(ctx, req, &authed.user.id, &body).await
+}
+
+/// `POST /v1/streams/{id}/tips`: viewer → owner, atomically and exactly once per key.
+pub async fn tip(req: &mut Request, ctx: &Ctx, stream_id: &str) -> Result<Response, AppError> {
+    let authed = authenticate(req, ctx).await?;
+    let key = IdempotencyKey::parse(key_header(req).as_deref())?;
+    let body: Value = read_json(req).await?;
+    let obj = body
+        .as_object()
+        .filter(|o| o.keys().all(|k| k == "amount" || k == "message"))
+        .ok_or_else(|| {
+            AppError::InvalidRequest(
+                "the body is {\"amount\": <int>, \"message\"?: <string>}".into(),
+            )
+        })?;
+    let amount = Amount::parse(obj.get("amount").unwrap_or(&Value::Null))?;
+    let message = match obj.get("message") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(m)) => tip_message(Some(m))?,
+        Some(_) => return Err(AppError::InvalidRequest("message must be a string".into())),
+    };
+    let fp = fingerprint("tip", &json!({"stream_id": stream_id, "body": body}));
+    let db = ctx.db()?;
+    // A replay answers before anything else is looked at (the stream may have ended since).
+    if let Some(r) = d1::credits::recall(&db, &authed.user.id, "tip", key.as_str()).await? {
+        return replay(r, &fp);
+    }
+    let stream = found(ctx, stream_id).await?;
+    if stream.owner_id == authed.user.id {
+        return Err(AppError::InvalidRequest(
+            "you cannot tip your own stream".into(),
+        ));
+    }
+    if !stream.is_live() {
+        return Err(AppError::Conflict {
+            code: "stream_ended",
+            detail: "the stream has ended".into(),
+        });
+    }
+    let tip = Tip {
+        id: rand::uuid()?,
+        stream_id: stream.id.clone(),
+        from_user_id: authed.user.id.clone(),
+        to_user_id: stream.owner_id.clone(),
+        amount: amount.get(),
+        message,
+        created_at: crate::core::api::rfc3339(ctx.now),
+    };
+    let statements = d1::credits::tip_statements(&db, &tip, ctx.now)?;
+    let response = json!({"tip": tip, "balance": null});
+    let idem = Idem {
+        user_id: &authed.user.id,
+        scope: "tip",
+        key: key.as_str(),
+        fingerprint: &fp,
+        status: 201,
+        body: &response,
+    };
+    let (resp, fresh) = once(ctx, &idem, statements).await?;
+    if fresh {
+        let event = json!({"type": "tip.received", "tip": tip});
+        realtime::to_room(&ctx.env, &tip.stream_id, event.clone(), false).await;
+        realtime::to_user(&ctx.env, &tip.to_user_id, event, None).await;
+    }
+    Ok(resp)
+}
+
+pub async fn list_tips(req: &Request, ctx: &Ctx) -> Result<Response, AppError> {
+    let authed = authenticate(req, ctx).await?;
+    let url = req.url().map_err(AppError::unexpected)?;
+    let received = match url
+        .query_pairs()
+        .find(|(k, _)| k == "direction")
+        .map(|(_, v)| v.into_owned())
+    {
+        None => false,
+        Some(d) if d == "sent" => false,
+        Some(d) if d == "received" => true,
+        Some(_) => {
+            return Err(AppError::InvalidRequest(
+                "direction is sent or received".into(),
+            ))
+        }
+    };
+    let (limit, cursor) = page_params(req)?;
+    let (tips, next) =
+        d1::credits::list_tips(&ctx.db()?, &authed.user.id, received, cursor, limit).await?;
+    json(
+        200,
+        &json!({"tips": tips, "next_cursor": next.map(|(t, id)| format!("{t}.{id}"))}),
+    )
+}

@@ -1,0 +1,112 @@
+//! Tickets for WebSockets, and the per-user event channel.
+
+use crate::core::crypto::{looks_like_opaque_token, opaque_token, token_hash};
+use crate::core::error::AppError;
+use crate::edge::auth::authenticate;
+use crate::edge::ctx::Ctx;
+use crate::edge::d1::{self, users::UserRow};
+use crate::edge::http::json;
+use crate::edge::objects::user_channel::SESSION_HEADER;
+use crate::edge::rand;
+use serde_json::json;
+use worker::{Headers, Method, Request, RequestInit, Response};
+
+pub const TICKET_TTL_S: i64 = 30;
+
+/// `POST /v1/realtime/tickets`: browsers cannot put a bearer token on a WebSocket, so they
+/// trade it for a short-lived, single-use ticket bound to the same session.
+pub async fn ticket(req: &Request, ctx: &Ctx) -> Result<Response, AppError> {
+    let authed = authenticate(req, ctx).await?;
+    let ticket = opaque_token(rand::bytes()?);
+    d1::tickets::insert(
+        &ctx.db()?,
+        &token_hash(&ticket),
+        &authed.user.id,
+        &authed.session_id,
+        ctx.now + TICKET_TTL_S,
+    )
+    .await?;
+    json(
+        201,
+        &json!({ "ticket": ticket, "expires_in": TICKET_TTL_S }),
+    )
+}
+
+pub struct Holder {
+    pub user: UserRow,
+    pub session_id: String,
+}
+
+/// The checks before any WebSocket handshake: an upgrade request, an allowed Origin, and a
+/// ticket that is redeemed now (single use) and whose session is still active.
+pub async fn redeem_ticket(req: &Request, ctx: &Ctx) -> Result<Holder, AppError> {
+    let upgrade = req
+        .headers()
+        .get("upgrade")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    if !upgrade.eq_ignore_ascii_case("websocket") {
+        return Err(AppError::UpgradeRequired);
+    }
+    let origin = req.headers().get("origin").ok().flatten();
+    if !ctx.cfg.origin_allowed(origin.as_deref()) {
+        return Err(AppError::Forbidden(
+            "this Origin may not open WebSockets".into(),
+        ));
+    }
+    let url = req.url().map_err(AppError::unexpected)?;
+    let ticket = url
+        .query_pairs()
+        .find(|(k, _)| k == "ticket")
+        .map(|(_, v)| v.into_owned())
+        .filter(|t| looks_like_opaque_token(t))
+        .ok_or(AppError::InvalidTicket)?;
+    let db = ctx.db()?;
+    let holder = d1::tickets::redeem(&db, &token_hash(&ticket), ctx.now)
+        .await?
+        .ok_or(AppError::InvalidTicket)?;
+    let row = d1::sessions::auth_lookup(&db, &holder.session_id)
+        .await?
+        .filter(|r| {
+            r.revoked_at.is_none() && r.expires_at > ctx.now && r.session_user_id == holder.user_id
+        })
+        .ok_or(AppError::InvalidTicket)?;
+    Ok(Holder {
+        user: row.user,
+        session_id: holder.session_id,
+    })
+}
+
+/// A request to a Durable Object that will answer with a WebSocket.
+pub fn websocket_request(url: &str, headers: &[(&str, &str)]) -> Result<Request, AppError> {
+    let h = Headers::new();
+    h.set("upgrade", "websocket")
+        .map_err(AppError::unexpected)?;
+    for (k, v) in headers {
+        h.set(k, v).map_err(AppError::unexpected)?;
+    }
+    let mut init = RequestInit::new();
+    init.with_method(Method::Get).with_headers(h);
+    Request::new_with_init(url, &init).map_err(AppError::unexpected)
+}
+
+/// `GET /v1/realtime/me?ticket=…`: the caller's own event channel.
+pub async fn me(req: &Request, ctx: &Ctx) -> Result<Response, AppError> {
+    let holder = redeem_ticket(req, ctx).await?;
+    let forward = websocket_request(
+        "https://user-channel/connect",
+        &[(SESSION_HEADER, holder.session_id.as_str())],
+    )?;
+    let ns = ctx
+        .env
+        .durable_object("USER_CHANNEL")
+        .map_err(AppError::unexpected)?;
+    let stub = ns
+        .id_from_name(&holder.user.id)
+        .and_then(|i| i.get_stub())
+        .map_err(AppError::unexpected)?;
+    stub.fetch_with_request(forward)
+        .await
+        .map_err(AppError::unexpected)
+}

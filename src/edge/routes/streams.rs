@@ -1,0 +1,233 @@
+//! Live streams and their chat rooms.
+
+use crate::core::domain::ValidationError;
+use crate::core::error::AppError;
+use crate::core::realtime::Participant;
+use crate::edge::auth::authenticate;
+use crate::edge::ctx::Ctx;
+use crate::edge::d1::{self, streams::StreamRow};
+use crate::edge::http::{json, read_json};
+use crate::edge::objects::room::{ENDED_HEADER, PARTICIPANT_HEADER};
+use crate::edge::realtime;
+use crate::edge::routes::realtime::redeem_ticket;
+use crate::edge::{rand, routes::realtime::websocket_request};
+use serde::Deserialize;
+use serde_json::json;
+use worker::{Request, Response};
+
+fn text(raw: &str, field: &'static str, max: usize) -> Result<String, ValidationError> {
+    let t = raw.trim();
+    if t.is_empty() && field == "title" {
+        return Err(ValidationError::Invalid {
+            field,
+            why: "must not be empty",
+        });
+    }
+    if t.chars().count() > max {
+        return Err(ValidationError::TextTooLong { field, max });
+    }
+    if t.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(ValidationError::TextHasControlCharacters { field });
+    }
+    Ok(t.to_owned())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    title: String,
+    #[serde(default)]
+    description: Option<String>,
+}
+
+pub async fn create(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
+    let authed = authenticate(req, ctx).await?;
+    let body: CreateBody = read_json(req).await?;
+    let title = text(&body.title, "title", 120)?;
+    let description = body
+        .description
+        .as_deref()
+        .map(|d| text(d, "description", 2000))
+        .transpose()?
+        .filter(|d| !d.is_empty());
+    let row = d1::streams::insert(
+        &ctx.db()?,
+        &rand::uuid()?,
+        &authed.user.id,
+        &title,
+        description.as_deref(),
+        ctx.now,
+    )
+    .await?;
+    json(201, &row.view())
+}
+
+/// Cursors of stream lists: `<created_at>.<id>`.
+fn decode_cursor(c: &str) -> Result<(i64, String), AppError> {
+    let bad = || AppError::InvalidRequest("cursor is not valid".into());
+    let (t, id) = c.split_once('.').ok_or_else(bad)?;
+    Ok((t.parse().map_err(|_| bad())?, id.to_owned()))
+}
+
+pub fn page_params(req: &Request) -> Result<(i64, Option<(i64, String)>), AppError> {
+    let url = req.url().map_err(AppError::unexpected)?;
+    let mut limit = 20;
+    let mut cursor = None;
+    for (k, v) in url.query_pairs() {
+        match k.as_ref() {
+            "limit" => {
+                limit = v
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|n| (1..=100).contains(n))
+                    .ok_or_else(|| AppError::InvalidRequest("limit must be 1-100".into()))?
+            }
+            "cursor" => cursor = Some(decode_cursor(&v)?),
+            _ => {}
+        }
+    }
+    Ok((limit, cursor))
+}
+
+pub async fn list(req: &Request, ctx: &Ctx) -> Result<Response, AppError> {
+    authenticate(req, ctx).await?;
+    let (limit, cursor) = page_params(req)?;
+    let mut rows = d1::streams::list_live(&ctx.db()?, cursor, limit + 1).await?;
+    let next = if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|r| format!("{}.{}", r.created_at, r.id))
+    } else {
+        None
+    };
+    let streams: Vec<_> = rows.iter().map(StreamRow::view).collect();
+    json(200, &json!({ "streams": streams, "next_cursor": next }))
+}
+
+pub async fn found(ctx: &Ctx, id: &str) -> Result<StreamRow, AppError> {
+    let id = crate::core::domain::UserId::parse(id).map_err(|_| AppError::NotFound)?;
+    d1::streams::by_id(&ctx.db()?, &id.to_string())
+        .await?
+        .ok_or(AppError::NotFound)
+}
+
+pub async fn get(req: &Request, ctx: &Ctx, id: &str) -> Result<Response, AppError> {
+    authenticate(req, ctx).await?;
+    json(200, &found(ctx, id).await?.view())
+}
+
+fn owner_only() -> AppError {
+    AppError::Forbidden("only the stream's owner can do this".into())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PatchBody {
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    description: Option<Option<String>>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+pub async fn patch(req: &mut Request, ctx: &Ctx, id: &str) -> Result<Response, AppError> {
+    let authed = authenticate(req, ctx).await?;
+    let body: PatchBody = read_json(req).await?;
+    let stream = found(ctx, id).await?;
+    if stream.owner_id != authed.user.id {
+        return Err(owner_only());
+    }
+    let title = body
+        .title
+        .as_deref()
+        .map(|t| text(t, "title", 120))
+        .transpose()?;
+    let description = match body.description {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(d)) => Some(Some(text(&d, "description", 2000)?).filter(|d| !d.is_empty())),
+    };
+    let row = d1::streams::update(
+        &ctx.db()?,
+        &stream.id,
+        &authed.user.id,
+        title.as_deref(),
+        description.as_ref().map(|d| d.as_deref()),
+        ctx.now,
+    )
+    .await?
+    .ok_or_else(owner_only)?;
+    realtime::to_room(
+        &ctx.env,
+        &row.id,
+        json!({"type": "stream.updated", "stream": row.view()}),
+        false,
+    )
+    .await;
+    json(200, &row.view())
+}
+
+/// Ends the stream: the room takes no more messages and its clients are told.
+pub async fn end(req: &Request, ctx: &Ctx, id: &str) -> Result<Response, AppError> {
+    let authed = authenticate(req, ctx).await?;
+    let stream = found(ctx, id).await?;
+    if stream.owner_id != authed.user.id {
+        return Err(owner_only());
+    }
+    let row = d1::streams::end(&ctx.db()?, &stream.id, &authed.user.id, ctx.now)
+        .await?
+        .ok_or_else(owner_only)?;
+    realtime::to_room(
+        &ctx.env,
+        &row.id,
+        json!({"type": "stream.ended", "stream": row.view()}),
+        true,
+    )
+    .await;
+    json(200, &row.view())
+}
+
+/// `GET /v1/streams/{id}/chat?ticket=…`: Origin, ticket and stream are checked before the
+/// handshake; the room accepts the socket before the 101 goes out, so the client receives
+/// every event published after that.
+pub async fn chat(req: &Request, ctx: &Ctx, id: &str) -> Result<Response, AppError> {
+    let holder = redeem_ticket(req, ctx).await?;
+    let stream = found(ctx, id).await?;
+    let who = Participant {
+        is_owner: stream.owner_id == holder.user.id,
+        user_id: holder.user.id.clone(),
+        name: holder.user.name.clone(),
+        session_id: holder.session_id,
+        flood_tat_ms: None,
+        strikes: 0,
+    };
+    let participant = serde_json::to_string(&who).map_err(AppError::unexpected)?;
+    let forward = websocket_request(
+        "https://room/connect",
+        &[
+            (PARTICIPANT_HEADER, participant.as_str()),
+            (ENDED_HEADER, if stream.is_live() { "0" } else { "1" }),
+        ],
+    )?;
+    let ns = ctx
+        .env
+        .durable_object("ROOM")
+        .map_err(AppError::unexpected)?;
+    let stub = ns
+        .id_from_name(&stream.id)
+        .and_then(|i| i.get_stub())
+        .map_err(AppError::unexpected)?;
+    let resp = stub
+        .fetch_with_request(forward)
+        .await
+        .map_err(AppError::unexpected)?;
+    match resp.status_code() {
+        101 => Ok(resp),
+        403 => Err(AppError::Forbidden(
+            "you were removed from this room".into(),
+        )),
+        s => Err(AppError::unexpected(format!("room answered {s}"))),
+    }
+}
