@@ -15,7 +15,9 @@
 -- response. wrk calls response() before the same connection asks request() for its next
 -- request, so every token is sent exactly once, after its predecessor's answer: one chain per
 -- connection. A failed refresh loses its chain (the pool shrinks); should the pool run dry,
--- the request goes out with an invalid token and is counted as an error.
+-- the request goes out with an invalid token and is counted as an error. Every token sent and
+-- every successor received is remembered, so a token sent twice or a successor seen twice
+-- (which the reuse window would answer with 200) is counted as an error too.
 
 local mode = os.getenv("BENCH_MODE") or "health"
 local data_file = os.getenv("BENCH_DATA")
@@ -40,7 +42,9 @@ non2xx = 0        -- responses outside 200-299
 status_hist = ""  -- "401=3 500=2", rebuilt when it changes (copied out by done())
 sample = ""       -- first non-2xx body seen by this thread
 verified = false  -- refresh: wrk's start-up check of request() has happened
-local hist = {}
+hist = {}         -- what -> count, behind status_hist
+sent = {}         -- refresh: every token sent by this thread
+pooled = {}       -- refresh: every successor put in the pool
 
 local function json_escape(s)
   return (s:gsub('[%c"\\]', function(c)
@@ -85,6 +89,8 @@ function request()
         '{"refresh_token":"' .. (items[#items] or "") .. '"}')
     end
     local token = table.remove(items) or "pool-exhausted"
+    if sent[token] and token ~= "pool-exhausted" then note("token-sent-twice") end -- by construction, never
+    sent[token] = true
     return wrk.format("POST", "/v1/auth/refresh", json_headers,
       '{"refresh_token":"' .. token .. '"}')
   elseif mode == "login" then
@@ -101,17 +107,26 @@ function response(status, headers, body)
   if status >= 200 and status <= 299 then
     if mode == "refresh" then
       local successor = body and body:match('"refresh_token"%s*:%s*"([^"]+)"')
-      if successor then
-        table.insert(items, successor)
+      if not successor then
+        note("2xx-without-token", body) -- still breaks the chain
+      elseif sent[successor] or pooled[successor] then
+        -- The reuse window answers a repeated token with the same successor: seeing one
+        -- twice would mean a token went out twice. Counted, and not pooled again.
+        note("repeated-successor", body)
       else
-        non2xx = non2xx + 1 -- a 2xx without a successor still breaks the chain
-        hist["2xx-without-token"] = (hist["2xx-without-token"] or 0) + 1
+        pooled[successor] = true
+        table.insert(items, successor)
       end
     end
     return
   end
+  note(status, body)
+end
+
+-- Counts one bad answer under `what` (a status or a label).
+function note(what, body)
   non2xx = non2xx + 1
-  hist[status] = (hist[status] or 0) + 1
+  hist[what] = (hist[what] or 0) + 1
   local parts = {}
   for k, v in pairs(hist) do table.insert(parts, tostring(k) .. "=" .. v) end
   table.sort(parts)

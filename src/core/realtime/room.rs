@@ -212,10 +212,8 @@ pub fn apply(
             vec![error("invalid_frame", "the owner cannot remove themselves")]
         }
         Frame::Remove { user_id } => vec![
-            Effect::Remove {
-                user_id: user_id.clone(),
-            },
             Effect::Broadcast(json!({"type": "moderation.removed", "user_id": user_id})),
+            Effect::Remove { user_id },
         ],
     }
 }

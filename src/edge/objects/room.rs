@@ -93,6 +93,15 @@ impl DurableObject for Room {
         let Some(mut who) = ws.deserialize_attachment::<Participant>()? else {
             return ws.close(Some(1011), Some("lost connection state"));
         };
+        // A removed user's sockets were closed by the owner's event; closes issued from
+        // another socket's event only go out when the room next hibernates, so any frame
+        // still arriving from them closes them here, in their own event, at once.
+        if self.is_banned(&who.user_id)? {
+            return ws.close(
+                Some(crate::core::realtime::room::CLOSE_REMOVED),
+                Some("removed by the stream owner"),
+            );
+        }
         let now_ms = worker::Date::now().as_millis() as i64;
         let view = RoomView {
             ended: self.ended()?,
@@ -166,6 +175,22 @@ impl Room {
             json!({"type": "presence.joined", "user": {"id": who.user_id, "name": who.name}});
         self.broadcast(&joined, Some(&pair.server));
         Response::from_websocket(pair.client)
+    }
+
+    fn is_banned(&self, user_id: &str) -> Result<bool> {
+        #[derive(Deserialize)]
+        struct One {
+            #[allow(dead_code)]
+            user_id: String,
+        }
+        Ok(!self
+            .sql()
+            .exec(
+                "SELECT user_id FROM banned WHERE user_id = ?",
+                vec![user_id.into()],
+            )?
+            .to_array::<One>()?
+            .is_empty())
     }
 
     fn history(&self) -> Result<Vec<Value>> {
