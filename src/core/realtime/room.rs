@@ -345,8 +345,9 @@ mod tests {
         );
         let remove = json!({"type": "moderation.remove", "user_id": "u2"}).to_string();
         let fx = apply(&mut owner, OPEN, &remove, 0, "m", &RoomPolicy::default());
+        assert!(matches!(&fx[0], Effect::Broadcast(v) if v["type"] == "moderation.removed"));
         assert_eq!(
-            fx[0],
+            fx[1],
             Effect::Remove {
                 user_id: "u2".into()
             }
