@@ -68,6 +68,16 @@ pub struct Config {
     pub breached_timeout_ms: u32,
     /// Origins allowed to open WebSockets (`None`: any).
     pub allowed_origins: Option<Vec<String>>,
+    pub job_max_attempts: u32,
+    pub job_retry_base_s: u32,
+    pub job_running_timeout_s: i64,
+    pub job_queued_stale_s: i64,
+    /// Normalised e-mails of administrators.
+    pub admin_emails: Vec<String>,
+    /// Signing-key rotation period; `None` when rotation is off.
+    pub key_rotation_interval_s: Option<i64>,
+    /// AES-256 key sealing rotated private keys (secret KEY_ENCRYPTION_KEY).
+    pub key_encryption_key: Option<Secret>,
 }
 
 /// The rate-limited actions and what they are keyed by.
@@ -166,6 +176,13 @@ pub mod vars {
     pub const BREACHED_PASSWORDS_API_URL: &str = "BREACHED_PASSWORDS_API_URL";
     pub const BREACHED_PASSWORDS_TIMEOUT_MS: &str = "BREACHED_PASSWORDS_TIMEOUT_MS";
     pub const ALLOWED_ORIGINS: &str = "ALLOWED_ORIGINS";
+    pub const JOB_MAX_ATTEMPTS: &str = "JOB_MAX_ATTEMPTS";
+    pub const JOB_RETRY_BASE_SECONDS: &str = "JOB_RETRY_BASE_SECONDS";
+    pub const JOB_RUNNING_TIMEOUT_SECONDS: &str = "JOB_RUNNING_TIMEOUT_SECONDS";
+    pub const JOB_QUEUED_STALE_SECONDS: &str = "JOB_QUEUED_STALE_SECONDS";
+    pub const ADMIN_EMAILS: &str = "ADMIN_EMAILS";
+    pub const KEY_ROTATION_INTERVAL_SECONDS: &str = "KEY_ROTATION_INTERVAL_SECONDS";
+    pub const KEY_ENCRYPTION_KEY: &str = "KEY_ENCRYPTION_KEY";
 
     /// Every name the Worker reads, for documentation tests.
     pub const ALL: &[&str] = &[
@@ -194,6 +211,13 @@ pub mod vars {
         BREACHED_PASSWORDS_API_URL,
         BREACHED_PASSWORDS_TIMEOUT_MS,
         ALLOWED_ORIGINS,
+        JOB_MAX_ATTEMPTS,
+        JOB_RETRY_BASE_SECONDS,
+        JOB_RUNNING_TIMEOUT_SECONDS,
+        JOB_QUEUED_STALE_SECONDS,
+        ADMIN_EMAILS,
+        KEY_ROTATION_INTERVAL_SECONDS,
+        KEY_ENCRYPTION_KEY,
     ];
 }
 
@@ -296,6 +320,11 @@ impl Config {
             }
         };
 
+        if get(KEY_ROTATION_INTERVAL_SECONDS).is_some_and(|v| v != "off")
+            && get(KEY_ENCRYPTION_KEY).is_none()
+        {
+            return Err(ConfigError::Missing(KEY_ENCRYPTION_KEY));
+        }
         Ok(Self {
             environment,
             issuer,
@@ -341,6 +370,23 @@ impl Config {
                     "http://localhost:8787".into(),
                 ]),
             },
+            job_max_attempts: seconds(JOB_MAX_ATTEMPTS, 3, 1, 20)? as u32,
+            job_retry_base_s: seconds(JOB_RETRY_BASE_SECONDS, 5, 0, 3_600)? as u32,
+            job_running_timeout_s: seconds(JOB_RUNNING_TIMEOUT_SECONDS, 300, 1, 86_400)?,
+            job_queued_stale_s: seconds(JOB_QUEUED_STALE_SECONDS, 600, 1, 86_400)?,
+            admin_emails: get(ADMIN_EMAILS)
+                .map(|list| {
+                    list.split(',')
+                        .map(|e| e.trim().to_lowercase())
+                        .filter(|e| !e.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            key_rotation_interval_s: match get(KEY_ROTATION_INTERVAL_SECONDS).as_deref() {
+                None | Some("off") => None,
+                Some(_) => Some(seconds(KEY_ROTATION_INTERVAL_SECONDS, 0, 1, 400 * 86_400)?),
+            },
+            key_encryption_key: get(KEY_ENCRYPTION_KEY).map(Secret::new),
         })
     }
 
@@ -357,6 +403,10 @@ impl Config {
                 list.contains(&o)
             }
         }
+    }
+
+    pub fn is_admin(&self, email: &str) -> bool {
+        self.admin_emails.iter().any(|a| a == email)
     }
 
     pub fn is_development(&self) -> bool {
@@ -452,6 +502,16 @@ pub(crate) mod tests {
         assert!(c.origin_allowed(None));
         let any = Config::from_lookup(lookup(&[("ALLOWED_ORIGINS", "*")])).unwrap();
         assert!(any.origin_allowed(Some("https://evil.example")));
+    }
+
+    #[test]
+    fn rotation_needs_a_key_encryption_key() {
+        let e =
+            Config::from_lookup(lookup(&[("KEY_ROTATION_INTERVAL_SECONDS", "86400")])).unwrap_err();
+        assert_eq!(e, ConfigError::Missing("KEY_ENCRYPTION_KEY"));
+        let c = Config::from_lookup(lookup(&[("ADMIN_EMAILS", " Ops@Example.test ,")])).unwrap();
+        assert!(c.is_admin("ops@example.test"));
+        assert_eq!(c.key_rotation_interval_s, None);
     }
 
     #[test]

@@ -69,6 +69,11 @@ pub enum Route {
     ListTips,
     RealtimeTicket,
     RealtimeMe,
+    SubmitJob,
+    ListJobs,
+    GetJob,
+    RedeliverJob,
+    JobStats,
     DevMailbox,
 }
 
@@ -129,6 +134,11 @@ pub const ROUTES: &[(Method, &str, Route)] = &[
     (Get, "/v1/tips", Route::ListTips),
     (Post, "/v1/realtime/tickets", Route::RealtimeTicket),
     (Get, "/v1/realtime/me", Route::RealtimeMe),
+    (Post, "/v1/jobs", Route::SubmitJob),
+    (Get, "/v1/jobs", Route::ListJobs),
+    (Get, "/v1/jobs/{id}", Route::GetJob),
+    (Post, "/v1/dev/jobs/{id}/redeliver", Route::RedeliverJob),
+    (Get, "/v1/admin/jobs/stats", Route::JobStats),
     (Get, "/v1/dev/mailbox", Route::DevMailbox),
 ];
 

@@ -207,6 +207,93 @@ pub mod tickets {
     pub const PURGE_DEAD: &str = "DELETE FROM realtime_tickets WHERE hash IN (SELECT hash FROM realtime_tickets WHERE expires_at < ? LIMIT ?)";
 }
 
+pub mod jobs {
+    pub const COLUMNS: &str = "id, user_id, kind, input, status, attempts, max_attempts, cost, charged, refunded, result, error, request_hash, created_at, updated_at, finished_at";
+
+    /// One job per (user, key): a repeated key inserts nothing and returns no row.
+    pub const INSERT: &str = "INSERT INTO jobs (id, user_id, kind, input, status, max_attempts, cost, idempotency_key, request_hash, created_at, updated_at) \
+         VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?) ON CONFLICT (user_id, idempotency_key) DO NOTHING RETURNING id, user_id, kind, input, status, attempts, max_attempts, cost, charged, refunded, result, error, request_hash, created_at, updated_at, finished_at";
+
+    pub const BY_KEY: &str = "SELECT id, user_id, kind, input, status, attempts, max_attempts, cost, charged, refunded, result, error, request_hash, created_at, updated_at, finished_at FROM jobs WHERE user_id = ? AND idempotency_key = ?";
+
+    pub const BY_ID: &str = "SELECT id, user_id, kind, input, status, attempts, max_attempts, cost, charged, refunded, result, error, request_hash, created_at, updated_at, finished_at FROM jobs WHERE id = ?";
+
+    /// Own jobs, newest first, optionally of one status, below a cursor (created_at, id).
+    pub const LIST: &str = "SELECT id, user_id, kind, input, status, attempts, max_attempts, cost, charged, refunded, result, error, request_hash, created_at, updated_at, finished_at FROM jobs WHERE user_id = ? AND (? IS NULL OR status = ?) \
+         AND (created_at < ? OR (created_at = ? AND id < ?)) ORDER BY created_at DESC, id DESC LIMIT ?";
+
+    /// First claim, batched with ENSURE before and DEBIT_IF_CLAIMED and CHARGE_IF_DEBITED after:
+    /// queued -> running happens once, and the charge only if this statement claimed.
+    pub const CLAIM_CHARGING: &str =
+        "UPDATE jobs SET status = 'running', attempts = attempts + 1, charged = 1, updated_at = ? \
+         WHERE id = ? AND status = 'queued' AND charged = 0";
+
+    /// `changes()` is the claim's: 1 when this batch claimed the job. An overdraft violates
+    /// the balance CHECK and rolls the claim back with it.
+    pub const DEBIT_IF_CLAIMED: &str = "UPDATE balances SET balance = balance - ?, updated_at = ? WHERE user_id = ? AND changes() = 1";
+
+    pub const CHARGE_IF_DEBITED: &str =
+        "INSERT INTO ledger (id, user_id, kind, amount, ref_id, created_at) \
+         SELECT ?, ?, 'job_charge', ?, ?, ? WHERE changes() = 1";
+
+    /// A retry's claim: already charged, never charged again.
+    pub const CLAIM_RETRY: &str =
+        "UPDATE jobs SET status = 'running', attempts = attempts + 1, updated_at = ? \
+         WHERE id = ? AND status = 'queued' AND charged = 1";
+
+    pub const FAIL_UNFUNDED: &str = "UPDATE jobs SET status = 'failed', error = 'insufficient_credits', finished_at = ?, updated_at = ? \
+         WHERE id = ? AND status = 'queued' AND charged = 0";
+
+    /// Only the runner of the current attempt may finish it.
+    pub const SUCCEED: &str = "UPDATE jobs SET status = 'succeeded', result = ?, error = NULL, finished_at = ?, updated_at = ? \
+         WHERE id = ? AND status = 'running' AND attempts = ?";
+
+    pub const REQUEUE: &str =
+        "UPDATE jobs SET status = 'queued', error = ?, next_attempt_at = ?, updated_at = ? \
+         WHERE id = ? AND status = 'running' AND attempts = ?";
+
+    /// Gives up, batched with REFUND_IF_FAILED and REFUND_ENTRY_IF_CREDITED: the refund happens
+    /// once, only for the batch that moved the job to failed.
+    pub const GIVE_UP: &str = "UPDATE jobs SET status = 'failed', error = ?, refunded = 1, finished_at = ?, updated_at = ? \
+         WHERE id = ? AND status = 'running' AND attempts = ? AND charged = 1 AND refunded = 0";
+
+    pub const REFUND_IF_FAILED: &str = "INSERT INTO balances (user_id, balance, updated_at) SELECT ?, ?, ? WHERE changes() = 1 \
+         ON CONFLICT (user_id) DO UPDATE SET balance = balances.balance + excluded.balance, updated_at = excluded.updated_at";
+
+    pub const REFUND_ENTRY_IF_CREDITED: &str =
+        "INSERT INTO ledger (id, user_id, kind, amount, ref_id, created_at) \
+         SELECT ?, ?, 'job_refund', ?, ?, ? WHERE changes() = 1";
+
+    /// Jobs a crash or a lost message left behind.
+    pub const STALE: &str = "SELECT id, user_id, kind, input, status, attempts, max_attempts, cost, charged, refunded, result, error, request_hash, created_at, updated_at, finished_at FROM jobs WHERE (status = 'running' AND updated_at < ?) \
+         OR (status = 'queued' AND COALESCE(next_attempt_at, updated_at) < ?) ORDER BY updated_at LIMIT ?";
+
+    pub const TOUCH_QUEUED: &str =
+        "UPDATE jobs SET updated_at = ?, next_attempt_at = NULL WHERE id = ? AND status = 'queued'";
+
+    pub const COUNT_BY_STATUS: &str = "SELECT status, COUNT(*) AS n FROM jobs GROUP BY status";
+}
+
+pub mod signing_keys {
+    pub const ALL: &str = "SELECT kid, sealed_d, created_at, active_from, retired_at FROM signing_keys ORDER BY created_at, kid";
+
+    pub const INSERT: &str =
+        "INSERT INTO signing_keys (kid, x, sealed_d, created_at) VALUES (?, ?, ?, ?)";
+
+    /// Records a configured key that stopped signing, so it retires on schedule.
+    pub const RETIRE_CONFIGURED: &str = "INSERT INTO signing_keys (kid, created_at, retired_at) VALUES (?, ?, ?) ON CONFLICT (kid) DO NOTHING";
+
+    pub const ACTIVATE: &str =
+        "UPDATE signing_keys SET active_from = ? WHERE kid = ? AND active_from IS NULL";
+
+    pub const RETIRE: &str =
+        "UPDATE signing_keys SET retired_at = ? WHERE kid = ? AND retired_at IS NULL";
+}
+
+pub mod dead_letter_stats {
+    pub const COUNT_FOR_QUEUE: &str = "SELECT COUNT(*) AS n FROM dead_letters WHERE queue = ?";
+}
+
 pub mod dev_mailbox {
     pub const INSERT: &str =
         "INSERT INTO dev_mailbox (id, to_email, subject, text_body, html_body, created_at) \
@@ -305,6 +392,29 @@ mod tests {
             tickets::INSERT,
             tickets::REDEEM,
             tickets::PURGE_DEAD,
+            jobs::INSERT,
+            jobs::BY_KEY,
+            jobs::BY_ID,
+            jobs::LIST,
+            jobs::CLAIM_CHARGING,
+            jobs::DEBIT_IF_CLAIMED,
+            jobs::CHARGE_IF_DEBITED,
+            jobs::CLAIM_RETRY,
+            jobs::FAIL_UNFUNDED,
+            jobs::SUCCEED,
+            jobs::REQUEUE,
+            jobs::GIVE_UP,
+            jobs::REFUND_IF_FAILED,
+            jobs::REFUND_ENTRY_IF_CREDITED,
+            jobs::STALE,
+            jobs::TOUCH_QUEUED,
+            jobs::COUNT_BY_STATUS,
+            signing_keys::ALL,
+            signing_keys::INSERT,
+            signing_keys::RETIRE_CONFIGURED,
+            signing_keys::ACTIVATE,
+            signing_keys::RETIRE,
+            dead_letter_stats::COUNT_FOR_QUEUE,
             email_tokens::INSERT,
             email_tokens::INSERT_FOR_NEW_USER,
             email_tokens::REDEEM,
@@ -492,6 +602,104 @@ mod tests {
             |r| r.get::<_, i64>(0),
         );
         assert!(again.is_err(), "a key is remembered once");
+    }
+
+    fn job_db(balance: i64) -> Connection {
+        let db = migrated();
+        db.query_row(
+            super::users::INSERT,
+            rusqlite::params!["u1", "a@example.test", "h", None::<String>, 1, 1],
+            |_| Ok(()),
+        )
+        .unwrap();
+        if balance > 0 {
+            db.execute(super::credits::CREDIT, rusqlite::params!["u1", balance, 1])
+                .unwrap();
+        }
+        db.query_row(
+            super::jobs::INSERT,
+            rusqlite::params!["j1", "u1", "render_svg", "{}", 3, 1, "k1", "h", 1, 1],
+            |_| Ok(()),
+        )
+        .unwrap();
+        db
+    }
+
+    /// The claim batch as the consumer sends it; returns whether it claimed.
+    fn claim(db: &mut Connection) -> rusqlite::Result<bool> {
+        let tx = db.transaction()?;
+        tx.execute(super::credits::ENSURE, rusqlite::params!["u1", 2])?;
+        let claimed = tx.execute(super::jobs::CLAIM_CHARGING, rusqlite::params![2, "j1"])?;
+        tx.execute(super::jobs::DEBIT_IF_CLAIMED, rusqlite::params![1, 2, "u1"])?;
+        tx.execute(
+            super::jobs::CHARGE_IF_DEBITED,
+            rusqlite::params!["e1", "u1", -1, "j1", 2],
+        )?;
+        tx.commit()?;
+        Ok(claimed == 1)
+    }
+
+    fn ledger(db: &Connection, kind: &str) -> i64 {
+        db.query_row(
+            "SELECT COUNT(*) FROM ledger WHERE ref_id = 'j1' AND kind = ?",
+            [kind],
+            |r| r.get(0),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_job_is_claimed_and_charged_once_however_often_it_is_delivered() {
+        let mut db = job_db(5);
+        assert!(claim(&mut db).unwrap());
+        assert!(!claim(&mut db).unwrap(), "a redelivery claims nothing");
+        assert_eq!(ledger(&db, "job_charge"), 1);
+        let balance: i64 = db
+            .query_row(super::credits::BALANCE, ["u1"], |r| r.get(0))
+            .unwrap();
+        assert_eq!(balance, 4);
+    }
+
+    #[test]
+    fn an_unfunded_claim_rolls_back_whole() {
+        let mut db = job_db(0);
+        assert!(claim(&mut db).is_err(), "the overdraft aborts the batch");
+        let status: String = db
+            .query_row("SELECT status FROM jobs WHERE id = 'j1'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(status, "queued");
+        assert_eq!(ledger(&db, "job_charge"), 0);
+    }
+
+    #[test]
+    fn giving_up_refunds_once() {
+        let mut db = job_db(5);
+        claim(&mut db).unwrap();
+        let give_up = |db: &mut Connection| -> usize {
+            let tx = db.transaction().unwrap();
+            let n = tx
+                .execute(
+                    super::jobs::GIVE_UP,
+                    rusqlite::params!["boom", 3, 3, "j1", 1],
+                )
+                .unwrap();
+            tx.execute(super::jobs::REFUND_IF_FAILED, rusqlite::params!["u1", 1, 3])
+                .unwrap();
+            tx.execute(
+                super::jobs::REFUND_ENTRY_IF_CREDITED,
+                rusqlite::params!["r1", "u1", 1, "j1", 3],
+            )
+            .unwrap();
+            tx.commit().unwrap();
+            n
+        };
+        assert_eq!(give_up(&mut db), 1);
+        assert_eq!(give_up(&mut db), 0);
+        assert_eq!(ledger(&db, "job_refund"), 1);
+        let balance: i64 = db
+            .query_row(super::credits::BALANCE, ["u1"], |r| r.get(0))
+            .unwrap();
+        assert_eq!(balance, 5);
     }
 
     #[test]

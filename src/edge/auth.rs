@@ -2,11 +2,21 @@
 
 use crate::core::domain::SessionId;
 use crate::core::error::AppError;
-use crate::core::token::{verify, VerifyPolicy};
+use crate::core::token::{verify, TokenError, VerifyPolicy};
 use crate::edge::ctx::Ctx;
 use crate::edge::d1::{self, users::UserRow};
 use crate::edge::http::bearer;
 use worker::Request;
+
+/// The `kid` of a compact JWS header, for a key-set reload (the token is verified after).
+fn jwt_kid(token: &str) -> Option<String> {
+    let header = crate::core::crypto::b64url_decode(token.split('.').next()?)?;
+    let v: serde_json::Value = serde_json::from_slice(&header).ok()?;
+    v["kid"]
+        .as_str()
+        .filter(|k| k.len() <= 64)
+        .map(str::to_owned)
+}
 
 pub struct Authed {
     pub user: UserRow,
@@ -22,7 +32,19 @@ pub async fn authenticate(req: &Request, ctx: &Ctx) -> Result<Authed, AppError> 
         leeway_s: cfg.token_leeway_s,
         max_lifetime_s: cfg.max_token_lifetime_s,
     };
-    let claims = verify(&token, &cfg.keys, &policy, ctx.now).map_err(|_| AppError::InvalidToken)?;
+    let keys = crate::edge::keys::current(&ctx.env, cfg).await?;
+    let claims = match verify(&token, &keys, &policy, ctx.now) {
+        Ok(c) => c,
+        // A key another isolate just started signing with: look again, once.
+        Err(TokenError::UnknownKid) => {
+            let kid = jwt_kid(&token).ok_or(AppError::InvalidToken)?;
+            let fresh = crate::edge::keys::refreshed_for(&ctx.env, cfg, &kid)
+                .await?
+                .ok_or(AppError::InvalidToken)?;
+            verify(&token, &fresh, &policy, ctx.now).map_err(|_| AppError::InvalidToken)?
+        }
+        Err(_) => return Err(AppError::InvalidToken),
+    };
     let sid = claims
         .sid
         .as_deref()

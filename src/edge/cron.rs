@@ -2,7 +2,9 @@
 
 use crate::core::audit::pseudonym;
 use crate::core::error::AppError;
-use crate::core::sql::{audit, dev_mailbox, email_tokens, queue_deliveries, sessions, users};
+use crate::core::sql::{
+    audit, credits, dev_mailbox, email_tokens, queue_deliveries, sessions, tickets, users,
+};
 use crate::edge::ctx::{config, now_s};
 use crate::edge::d1::{self, i, s};
 use crate::edge::objects::user_sessions::Client;
@@ -25,10 +27,28 @@ pub async fn run(cron: &str, env: &Env) {
         }
     };
     log(cron, "purged_accounts", purge_accounts(env, &db, now).await);
+    log(cron, "stale_jobs", stale_jobs(env, &db, now).await);
+    log(
+        cron,
+        "signing_keys",
+        crate::edge::keys::rotate(env, &db, now).await,
+    );
     let retention = config(env)
         .map(|c| c.audit_retention_s)
         .unwrap_or(365 * DAY);
-    let steps: [(&str, &str, Vec<wasm_bindgen::JsValue>); 5] = [
+    let steps: [(&str, &str, Vec<wasm_bindgen::JsValue>); 7] = [
+        // Realtime tickets live 30 s; used ones are kept no longer than expired ones.
+        (
+            "dead_realtime_tickets",
+            tickets::PURGE_DEAD,
+            vec![i(now), i(BATCH)],
+        ),
+        // Idempotency keys answer replays for a week.
+        (
+            "old_idempotency_keys",
+            credits::PURGE_OLD_KEYS,
+            vec![i(now - 7 * DAY), i(BATCH)],
+        ),
         // Sessions that ended over a day ago (the objects keep their own state).
         (
             "ended_sessions",
@@ -72,6 +92,36 @@ fn log(cron: &str, step: &str, result: Result<usize, AppError>) {
         }
     };
     worker::console_log!("{line}");
+}
+
+/// Jobs a crash or a lost message left behind: `running` past the timeout is requeued (or,
+/// with no attempts left, failed and refunded once); `queued` with no delivery in sight is
+/// enqueued again. Each change is conditional, so a consumer finishing meanwhile wins.
+async fn stale_jobs(env: &Env, db: &D1Database, now: i64) -> Result<usize, AppError> {
+    let cfg = config(env)?;
+    let stale = crate::edge::d1::jobs::stale(
+        db,
+        now - cfg.job_running_timeout_s,
+        now - cfg.job_queued_stale_s,
+        PURGE_BATCH,
+    )
+    .await?;
+    let mut handled = 0;
+    for job in stale {
+        if job.status == "running" {
+            let error = "timed out while running";
+            let outcome = crate::edge::jobs::fail(env, db, &job, job.attempts, error, 0).await?;
+            if matches!(outcome, crate::core::mail::QueueOutcome::Retry { .. }) {
+                crate::edge::routes::jobs::enqueue(env, &job.id).await?;
+            }
+        } else {
+            crate::edge::d1::jobs::touch_queued(db, &job.id, now).await?;
+            crate::edge::routes::jobs::enqueue(env, &job.id).await?;
+        }
+        crate::edge::jobs::announce(env, db, &job.id).await;
+        handled += 1;
+    }
+    Ok(handled)
 }
 
 #[derive(Deserialize)]

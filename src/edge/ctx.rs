@@ -17,7 +17,8 @@ pub fn config(env: &Env) -> Result<Rc<Config>, AppError> {
         return Ok(c);
     }
     let lookup = |k: &str| -> Option<String> {
-        if k == vars::JWT_SIGNING_KEYS || k == vars::EMAIL_API_KEY {
+        if k == vars::JWT_SIGNING_KEYS || k == vars::EMAIL_API_KEY || k == vars::KEY_ENCRYPTION_KEY
+        {
             env.secret(k).ok().map(|s| s.to_string())
         } else {
             env.var(k).ok().map(|v| v.to_string())

@@ -6,6 +6,8 @@ mod cron;
 mod ctx;
 mod d1;
 mod http;
+mod jobs;
+mod keys;
 mod objects;
 mod passwords;
 mod queue;

@@ -17,6 +17,8 @@ use worker::{
 };
 
 pub const EMAIL_QUEUE: &str = "edgeward-email";
+pub const JOBS_QUEUE: &str = "edgeward-jobs";
+pub const JOBS_DLQ: &str = "edgeward-jobs-dlq";
 
 pub async fn consume(batch: MessageBatch<serde_json::Value>, env: Env) {
     let queue = batch.queue();
@@ -29,10 +31,10 @@ pub async fn consume(batch: MessageBatch<serde_json::Value>, env: Env) {
         }
     };
     for msg in messages {
-        let outcome = if queue == EMAIL_QUEUE {
-            deliver_email(&msg, &env).await
-        } else {
-            keep_dead_letter(&queue, &msg, &env).await
+        let outcome = match queue.as_str() {
+            EMAIL_QUEUE => deliver_email(&msg, &env).await,
+            JOBS_QUEUE => crate::edge::jobs::process(&msg, &env).await,
+            _ => keep_dead_letter(&queue, &msg, &env).await,
         };
         match outcome {
             QueueOutcome::Ack => msg.ack(),

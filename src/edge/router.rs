@@ -6,8 +6,8 @@ use crate::edge::ctx::Ctx;
 use crate::edge::http::problem;
 use crate::edge::rand;
 use crate::edge::routes::{
-    accounts, credits, dev, health, lifecycle, password, profile, realtime, sessions, streams,
-    tokens,
+    accounts, credits, dev, health, jobs, lifecycle, password, profile, realtime, sessions,
+    streams, tokens,
 };
 use worker::{Date, Env, Request, Response};
 
@@ -93,7 +93,7 @@ async fn dispatch(
     let id = param.unwrap_or_default();
     match route {
         Route::Health | Route::Ready | Route::OpenApi => unreachable!("answered above"),
-        Route::Jwks => health::jwks(&ctx),
+        Route::Jwks => health::jwks(&ctx).await,
         Route::Register => accounts::register(req, &ctx).await,
         Route::VerifyEmail => accounts::verify_email(req, &ctx).await,
         Route::ResendVerification => accounts::resend_verification(req, &ctx).await,
@@ -127,6 +127,11 @@ async fn dispatch(
         Route::ListTips => credits::list_tips(req, &ctx).await,
         Route::RealtimeTicket => realtime::ticket(req, &ctx).await,
         Route::RealtimeMe => realtime::me(req, &ctx).await,
+        Route::SubmitJob => jobs::submit(req, &ctx).await,
+        Route::ListJobs => jobs::list(req, &ctx).await,
+        Route::GetJob => jobs::get(req, &ctx, id).await,
+        Route::RedeliverJob => jobs::redeliver(req, &ctx, id).await,
+        Route::JobStats => jobs::stats(req, &ctx).await,
         Route::DevMailbox => dev::mailbox(req, &ctx).await,
     }
 }

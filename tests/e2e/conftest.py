@@ -28,6 +28,7 @@ import threading
 import time
 import urllib.parse
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -66,6 +67,8 @@ RATE_LIMIT_VARS = (
 )
 GENEROUS_RATE_LIMITS = {name: "1000/60" for name in RATE_LIMIT_VARS}
 SCHEDULED_CRON = "*/15 * * * *"  # the trigger in wrangler.toml
+USER_BATCH = 4  # verified users made at once by `App.verified_user`
+_USER_POOL_LOCK = threading.Lock()
 STARTUP_TIMEOUT_S = 120
 MIGRATIONS_TIMEOUT_S = 180
 STOP_GRACE_S = 10
@@ -447,6 +450,125 @@ class App:
         assert resp.status_code == 200, f"login: {resp.status_code} {resp.text[:300]}"
         return email, password, resp.json()
 
+    def create_verified_users(self, count: int) -> list[tuple[str, str, dict]]:
+        """`count` users made side by side: each waits about a second for its verification mail."""
+        with ThreadPoolExecutor(max_workers=count) as pool:
+            return list(pool.map(lambda _i: self.create_verified_user(), range(count)))
+
+    def verified_user(self) -> tuple[str, str, dict]:
+        """What `create_verified_user()` returns, for a test of its own, taken from a batch of
+        USER_BATCH made side by side: most tests then skip the second of waiting for the mail.
+        The login is a few seconds old at most; use `create_verified_user` when that matters."""
+        with _USER_POOL_LOCK:
+            pool = self.__dict__.setdefault("_user_pool", [])
+            if not pool:
+                pool.extend(self.create_verified_users(USER_BATCH))
+            return pool.pop()
+
+    def verified_users(self, count: int) -> list[tuple[str, str, dict]]:
+        return [self.verified_user() for _ in range(count)]
+
+    # ------------------------------------------------------------ jobs and admin
+
+    def create_job(self, access: str | None, body, idempotency_key: str | None) -> requests.Response:
+        """POST /v1/jobs; no Idempotency-Key header when `idempotency_key` is None."""
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key is not None else None
+        return self.post("/v1/jobs", body, access=access, headers=headers)
+
+    def job(self, access: str | None, id: str) -> requests.Response:
+        return self.get(f"/v1/jobs/{urllib.parse.quote(id, safe='')}", access=access)
+
+    def jobs(self, access: str | None, status: str | None = None, limit: int | None = None,
+             cursor: str | None = None) -> requests.Response:
+        return self.get("/v1/jobs", access=access, params=self._page_params(limit, cursor, status=status))
+
+    def redeliver_job(self, access: str | None, id: str) -> requests.Response:
+        """POST /v1/dev/jobs/{id}/redeliver (development only)."""
+        return self.post(f"/v1/dev/jobs/{urllib.parse.quote(id, safe='')}/redeliver", access=access)
+
+    def job_stats(self, access: str | None) -> requests.Response:
+        return self.get("/v1/admin/jobs/stats", access=access)
+
+    def submit_job(self, access: str, kind: str, input, idempotency_key: str | None = None) -> dict:
+        """A new job (202), under a fresh Idempotency-Key unless one is given; the Job."""
+        key = idempotency_key if idempotency_key is not None else str(uuid.uuid4())
+        resp = self.create_job(access, {"kind": kind, "input": input}, key)
+        assert resp.status_code == 202, f"create job: {resp.status_code} {resp.text[:300]}"
+        return resp.json()
+
+    def wait_for_job(self, access: str, id: str, statuses=("succeeded", "failed"),
+                     timeout: float = 20) -> dict:
+        """Poll GET /v1/jobs/{id} until the job's status is one of `statuses`; the Job."""
+        deadline = time.monotonic() + timeout
+        seen = []
+        while True:
+            resp = self.job(access, id)
+            assert resp.status_code == 200, f"get job: {resp.status_code} {resp.text[:300]}"
+            job = resp.json()
+            if not seen or seen[-1] != job["status"]:
+                seen.append(job["status"])
+            if job["status"] in statuses:
+                return job
+            if time.monotonic() > deadline:
+                raise AssertionError(f"job {id} not {statuses} within {timeout}s; statuses seen {seen}; "
+                                     f"last {job}")
+            time.sleep(0.2)
+
+    def job_stats_json(self, access: str) -> dict:
+        resp = self.job_stats(access)
+        assert resp.status_code == 200, f"job stats: {resp.status_code} {resp.text[:300]}"
+        return resp.json()
+
+    def create_verified_user_with_email(self, email: str, name: str | None = None) -> tuple[str, str, dict]:
+        """Like `create_verified_user`, at a given address (e.g. one named in ADMIN_EMAILS)."""
+        password = new_password()
+        resp = self.register(email, password, name=name)
+        assert resp.status_code == 201, f"register: {resp.status_code} {resp.text[:300]}"
+        resp = self.verify_email(self.token_from_mail(self.wait_for_mail(email, "Verify")))
+        assert resp.status_code == 200, f"verify-email: {resp.status_code} {resp.text[:300]}"
+        resp = self.login(email, password)
+        assert resp.status_code == 200, f"login: {resp.status_code} {resp.text[:300]}"
+        return email, password, resp.json()
+
+    # ------------------------------------------------------------ crash and restart
+
+    def kill(self) -> None:
+        """SIGKILL the whole wrangler process group at once (a crash: nothing shuts down cleanly)
+        and wait until it is gone. The state directory stays, for `restart()`."""
+        pgid = self.proc.pid
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        deadline = time.monotonic() + 5
+        try:
+            while time.monotonic() < deadline:
+                os.killpg(pgid, signal.SIGKILL)
+                time.sleep(0.05)
+        except ProcessLookupError:
+            pass
+        self._drain_thread.join(timeout=5)
+
+    def restart(self) -> None:
+        """Start `wrangler dev` again with the same command (port, env file, state directory),
+        killing the running one first if there is one, and wait until it is healthy."""
+        if self.proc.poll() is None:
+            self.kill()
+        self._restarts = getattr(self, "_restarts", 0) + 1
+        log_path = self.work_dir / f"wrangler.restart-{self._restarts}.log"
+        proc = subprocess.Popen(
+            self.proc.args, cwd=ROOT, env=_wrangler_env(self.vars, self.work_dir),
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            start_new_session=True)
+        drain = threading.Thread(target=_drain, args=(proc.stdout, log_path, self.log_tail), daemon=True)
+        drain.start()
+        self.proc, self._drain_thread, self.log_path = proc, drain, log_path
+        _wait_until_healthy(self.base_url, proc, self.log_tail)
+
     # ------------------------------------------------------------ life cycle
 
     def stop(self) -> None:
@@ -600,8 +722,9 @@ def app_factory():
         return app
 
     yield factory
-    for app in apps:
-        app.stop()
+    if apps:  # side by side: each takes a second or two to shut down
+        with ThreadPoolExecutor(max_workers=len(apps)) as pool:
+            list(pool.map(App.stop, apps))
 
 
 @pytest.fixture(scope="session")

@@ -85,7 +85,7 @@ def test_resend_verification_answers_the_same_for_pending_verified_and_unknown_a
 
 def test_forgot_password_is_limited_alike_for_known_and_unknown_addresses(rate_limited_app):
     app = rate_limited_app
-    known, _password, _login = app.create_verified_user()
+    known, _password, _login = app.verified_user()
 
     known_answers = _until_limited(app.forgot, known)
     unknown_answers = _until_limited(app.forgot, unique_email())
@@ -96,7 +96,7 @@ def test_forgot_password_is_limited_alike_for_known_and_unknown_addresses(rate_l
 def test_resend_verification_is_limited_alike_for_pending_verified_and_unknown_addresses(rate_limited_app):
     app = rate_limited_app
     pending, _password, _user = app.register_unverified()
-    verified, _password2, _login = app.create_verified_user()
+    verified, _password2, _login = app.verified_user()
 
     answers = [_until_limited(app.resend_verification, e) for e in (pending, verified, unique_email())]
 
@@ -109,7 +109,7 @@ def test_resend_verification_is_limited_alike_for_pending_verified_and_unknown_a
 
 def test_registering_a_known_or_a_new_address_is_limited_alike(rate_limited_app):
     app = rate_limited_app
-    known, _password, _login = app.create_verified_user()
+    known, _password, _login = app.verified_user()
     headers = from_ip()  # 2 registrations per minute from one address
 
     existing = app.register(known, new_password(), headers=headers)

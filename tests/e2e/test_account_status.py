@@ -22,7 +22,7 @@ def _event(events: list[dict], type_: str) -> dict:
 # ---------------------------------------------------------------- deactivate
 
 def test_deactivating_revokes_every_session_and_login_then_says_deactivated(app):
-    email, password, first = app.create_verified_user()
+    email, password, first = app.verified_user()
     second = assert_json(app.login(email, password), 200)
 
     resp = app.deactivate(first["access_token"], password)
@@ -35,7 +35,7 @@ def test_deactivating_revokes_every_session_and_login_then_says_deactivated(app)
 
 
 def test_deactivating_with_a_wrong_password_is_refused_and_changes_nothing(app):
-    email, password, login = app.create_verified_user()
+    email, password, login = app.verified_user()
 
     resp = app.deactivate(login["access_token"], new_password())
 
@@ -51,7 +51,7 @@ def test_deactivating_without_a_token_is_refused(app):
 
 
 def test_reactivating_with_the_password_signs_in_and_makes_the_account_active(app):
-    email, password, login = app.create_verified_user()
+    email, password, login = app.verified_user()
     assert_json(app.deactivate(login["access_token"], password), 200)
 
     wrong = app.reactivate(email, new_password())
@@ -66,7 +66,7 @@ def test_reactivating_with_the_password_signs_in_and_makes_the_account_active(ap
 
 
 def test_reactivating_an_account_that_is_not_deactivated_is_a_conflict(app):
-    email, password, _login = app.create_verified_user()
+    email, password, _login = app.verified_user()
 
     resp = app.reactivate(email, password)
     wrong = app.reactivate(email, new_password())
@@ -78,7 +78,7 @@ def test_reactivating_an_account_that_is_not_deactivated_is_a_conflict(app):
 
 
 def test_deactivation_and_reactivation_are_in_the_audit_log(app):
-    email, password, login = app.create_verified_user()
+    email, password, login = app.verified_user()
     client = from_ip(**{"User-Agent": "EdgewardE2E/1.0 (status)"})
     deactivated = app.deactivate(login["access_token"], password, headers=client)
     assert_json(deactivated, 200)
@@ -99,7 +99,7 @@ def test_deactivation_and_reactivation_are_in_the_audit_log(app):
 # ---------------------------------------------------------------- delete and restore
 
 def test_deleting_starts_the_grace_period_revokes_sessions_and_blocks_login(app):
-    email, password, first = app.create_verified_user()
+    email, password, first = app.verified_user()
     second = assert_json(app.login(email, password), 200)
     before = datetime.now(timezone.utc)
 
@@ -116,7 +116,7 @@ def test_deleting_starts_the_grace_period_revokes_sessions_and_blocks_login(app)
 
 
 def test_deleting_with_a_wrong_password_is_refused_and_changes_nothing(app):
-    email, password, login = app.create_verified_user()
+    email, password, login = app.verified_user()
 
     resp = app.delete_me(login["access_token"], new_password())
 
@@ -126,7 +126,7 @@ def test_deleting_with_a_wrong_password_is_refused_and_changes_nothing(app):
 
 
 def test_restoring_within_the_grace_period_signs_in_and_cancels_the_deletion(app):
-    email, password, login = app.create_verified_user()
+    email, password, login = app.verified_user()
     assert_json(app.delete_me(login["access_token"], password), 202)
 
     wrong = app.restore(email, new_password())
@@ -143,8 +143,8 @@ def test_restoring_within_the_grace_period_signs_in_and_cancels_the_deletion(app
 
 
 def test_restoring_an_account_that_is_not_pending_deletion_is_a_conflict(app):
-    email, password, _login = app.create_verified_user()
-    deactivated_email, deactivated_password, other = app.create_verified_user()
+    (email, password, _login), (deactivated_email, deactivated_password, other) = \
+        app.verified_users(2)
     assert_json(app.deactivate(other["access_token"], deactivated_password), 200)
 
     active = app.restore(email, password)
@@ -157,7 +157,7 @@ def test_restoring_an_account_that_is_not_pending_deletion_is_a_conflict(app):
 
 
 def test_reactivating_an_account_pending_deletion_is_a_conflict(app):
-    email, password, login = app.create_verified_user()
+    email, password, login = app.verified_user()
     assert_json(app.delete_me(login["access_token"], password), 202)
 
     resp = app.reactivate(email, password)
@@ -167,7 +167,7 @@ def test_reactivating_an_account_pending_deletion_is_a_conflict(app):
 
 
 def test_deletion_and_restore_are_in_the_audit_log(app):
-    email, password, login = app.create_verified_user()
+    email, password, login = app.verified_user()
     client = from_ip(**{"User-Agent": "EdgewardE2E/1.0 (deletion)"})
     deleted = app.delete_me(login["access_token"], password, headers=client)
     assert_json(deleted, 202)
@@ -186,7 +186,7 @@ def test_deletion_and_restore_are_in_the_audit_log(app):
 
 
 def test_the_scheduled_purge_leaves_an_account_whose_grace_period_is_still_running(app):
-    email, password, login = app.create_verified_user()
+    email, password, login = app.verified_user()
     assert_json(app.delete_me(login["access_token"], password), 202)
 
     app.run_cron()

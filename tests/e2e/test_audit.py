@@ -48,8 +48,7 @@ def test_paging_through_the_audit_log_returns_every_event_once_newest_first(app)
 
 
 def test_the_audit_log_holds_only_the_callers_events(app):
-    mine_email, _p1, mine = app.create_verified_user()
-    _e2, _p2, theirs = app.create_verified_user()
+    (mine_email, _p1, mine), (_e2, _p2, theirs) = app.verified_users(2)
     assert_problem(app.login(mine_email, new_password()), 401, "invalid_credentials")
 
     events = app.audit_events(theirs["access_token"])
@@ -59,7 +58,7 @@ def test_the_audit_log_holds_only_the_callers_events(app):
 
 
 def test_the_audit_log_records_logout_password_change_and_reset(app):
-    email, password, login = app.create_verified_user()
+    email, password, login = app.verified_user()
     other = assert_json(app.login(email, password), 200)
     assert app.logout(other["access_token"]).status_code == 204
     changed = new_password()
@@ -79,7 +78,7 @@ def test_the_audit_log_records_logout_password_change_and_reset(app):
 
 
 def test_a_bad_audit_cursor_is_refused(app):
-    _email, _password, login = app.create_verified_user()
+    _email, _password, login = app.verified_user()
 
     resp = app.audit(login["access_token"], cursor="not-a-cursor")
 

@@ -13,9 +13,8 @@ PAST_DUE_S = 1.5  # whole-second timestamps: make "due" strictly in the past
 
 def test_the_purge_removes_an_account_past_its_deletion_date_and_frees_its_address(purge_app):
     app = purge_app
-    doomed_email, doomed_password, doomed = app.create_verified_user()
-    active_email, active_password, _active = app.create_verified_user()
-    resting_email, resting_password, resting = app.create_verified_user()
+    ((doomed_email, doomed_password, doomed), (active_email, active_password, _active),
+     (resting_email, resting_password, resting)) = app.verified_users(3)
     assert_json(app.deactivate(resting["access_token"], resting_password), 200)
     assert_json(app.delete_me(doomed["access_token"], doomed_password), 202)
     time.sleep(PAST_DUE_S)
@@ -44,7 +43,7 @@ def test_the_purge_removes_an_account_past_its_deletion_date_and_frees_its_addre
 
 def test_the_purge_removes_unverified_accounts_past_the_maximum_age_only(purge_app):
     app = purge_app
-    verified_email, verified_password, _verified = app.create_verified_user()
+    verified_email, verified_password, _verified = app.verified_user()
     old_email, old_password, _old = app.register_unverified()
     old_token = app.token_from_mail(app.wait_for_mail(old_email, "Verify"))
     time.sleep(UNVERIFIED_MAX_AGE_S + PAST_DUE_S)
@@ -63,7 +62,7 @@ def test_the_purge_removes_unverified_accounts_past_the_maximum_age_only(purge_a
 
 def test_running_the_purge_twice_in_a_row_is_harmless(purge_app):
     app = purge_app
-    email, password, _login = app.create_verified_user()
+    email, password, _login = app.verified_user()
 
     first = app.run_cron()
     second = app.run_cron()

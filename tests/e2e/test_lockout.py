@@ -23,7 +23,7 @@ def _fail_logins(app, email: str, count: int) -> None:
 
 def test_twenty_parallel_wrong_passwords_lock_the_account_and_each_one_is_counted(lockout_app):
     app = lockout_app
-    email, password, _login = app.create_verified_user()
+    email, password, _login = app.verified_user()
 
     failures = run_in_parallel(lambda _i: app.login(email, new_password()), PARALLEL_FAILURES)
     locked = app.login(email, password)
@@ -48,7 +48,7 @@ def test_twenty_parallel_wrong_passwords_lock_the_account_and_each_one_is_counte
 
 def test_the_correct_password_gets_in_once_the_base_lock_time_is_over(lockout_app):
     app = lockout_app
-    email, password, _login = app.create_verified_user()
+    email, password, _login = app.verified_user()
     _fail_logins(app, email, THRESHOLD)
 
     time.sleep(BASE_S + MARGIN_S)
@@ -59,7 +59,7 @@ def test_the_correct_password_gets_in_once_the_base_lock_time_is_over(lockout_ap
 
 def test_each_attempt_while_locked_doubles_the_wait(lockout_app):
     app = lockout_app
-    email, password, _login = app.create_verified_user()
+    email, password, _login = app.verified_user()
     _fail_logins(app, email, THRESHOLD)
 
     # Act / Assert: locked at once; the attempt makes the wait 2 * BASE_S = MAX_S
@@ -74,7 +74,7 @@ def test_each_attempt_while_locked_doubles_the_wait(lockout_app):
 
 def test_a_successful_login_resets_the_count_of_failures(lockout_app):
     app = lockout_app
-    email, password, _login = app.create_verified_user()
+    email, password, _login = app.verified_user()
     _fail_logins(app, email, THRESHOLD - 1)
     assert_json(app.login(email, password), 200)
     _fail_logins(app, email, THRESHOLD - 1)

@@ -32,7 +32,7 @@ def test_registering_with_the_email_as_password_is_refused_as_weak(app):
 
 
 def test_changing_to_a_common_password_or_the_email_is_refused_as_weak(app):
-    email, password, login = app.create_verified_user()
+    email, password, login = app.verified_user()
 
     common = app.change_password(login["access_token"], password, "password123")
     own_email = app.change_password(login["access_token"], password, email)
@@ -43,7 +43,7 @@ def test_changing_to_a_common_password_or_the_email_is_refused_as_weak(app):
 
 
 def test_resetting_to_a_common_password_or_the_email_is_refused_as_weak(app):
-    email, password, _login = app.create_verified_user()
+    email, password, _login = app.verified_user()
     assert_status(app.forgot(email), 202)
     token = app.token_from_mail(app.wait_for_mail(email, "Reset"))
 
@@ -86,7 +86,7 @@ def test_a_password_listed_with_a_count_of_zero_is_accepted(breach_app, range_ap
 
 
 def test_changing_to_a_breached_password_is_refused_as_weak(breach_app, range_api):
-    email, password, login = breach_app.create_verified_user()
+    email, password, login = breach_app.verified_user()
     breached = new_password()
     range_api.add(breached, 12)
 

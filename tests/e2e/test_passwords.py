@@ -87,7 +87,7 @@ def test_a_password_change_without_a_token_is_refused(app):
 
 
 def test_requesting_a_new_reset_invalidates_the_older_token(app):
-    email, _password, _login = app.create_verified_user()
+    email, _password, _login = app.verified_user()
     assert_status(app.forgot(email), 202)
     older = app.token_from_mail(app.wait_for_mail(email, "Reset"))
     assert_status(app.forgot(email), 202)

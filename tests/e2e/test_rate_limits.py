@@ -42,7 +42,7 @@ def test_logins_beyond_the_per_ip_limit_are_refused_with_retry_after(rate_limite
 
 def test_a_rate_limited_login_is_not_counted_as_a_failure(rate_limited_app):
     app = rate_limited_app
-    email, password, _login = app.create_verified_user()
+    email, password, _login = app.verified_user()
     headers = {"CF-Connecting-IP": client_ip()}
     failed = [app.login(email, new_password(), headers=headers) for _ in range(LOGIN_PER_IP)]
 
@@ -58,8 +58,7 @@ def test_a_rate_limited_login_is_not_counted_as_a_failure(rate_limited_app):
 
 def test_forgot_beyond_the_per_email_limit_is_refused_from_any_ip_and_sends_nothing(rate_limited_app):
     app = rate_limited_app
-    email, _password, _login = app.create_verified_user()
-    sentinel, _p, _l = app.create_verified_user()
+    (email, _password, _login), (sentinel, _p, _l) = app.verified_users(2)
 
     within = [app.forgot(email, headers=from_ip()) for _ in range(FORGOT_PER_EMAIL)]
     beyond = app.forgot(email, headers=from_ip())

@@ -153,6 +153,20 @@ impl KeySet {
         Ok(Self { keys, active: 0 })
     }
 
+    /// A set from explicit entries (configured plus rotated keys); `active_kid` must name one
+    /// that can sign.
+    pub fn from_parts(keys: Vec<KeyEntry>, active_kid: &str) -> Result<Self, KeySetError> {
+        let active = keys
+            .iter()
+            .position(|k| k.kid == active_kid && k.signing.is_some())
+            .ok_or_else(|| KeySetError::UnknownActiveKid(active_kid.to_owned()))?;
+        Ok(Self { keys, active })
+    }
+
+    pub fn entries(&self) -> &[KeyEntry] {
+        &self.keys
+    }
+
     pub fn active(&self) -> &KeyEntry {
         &self.keys[self.active]
     }

@@ -4,4 +4,4 @@ mod access;
 mod keys;
 
 pub use access::{sign, verify, AccessClaims, TokenError, VerifiedClaims, VerifyPolicy};
-pub use keys::{KeySet, KeySetError};
+pub use keys::{KeyEntry, KeySet, KeySetError};

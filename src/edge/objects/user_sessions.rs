@@ -299,6 +299,11 @@ impl UserSessions {
     async fn create(&self, user_id: &str, body: &str) -> std::result::Result<String, AppError> {
         let req: CreateReq = serde_json::from_str(body).map_err(AppError::unexpected)?;
         let cfg = self.cfg()?;
+        let active_kid = crate::edge::keys::current(&self.env, &cfg)
+            .await?
+            .active()
+            .kid
+            .clone();
         let now = now_s();
         let session_id = SessionId::new(rand::bytes()?).to_string();
         let secret = b64url(&rand::bytes::<32>()?);
@@ -353,7 +358,7 @@ impl UserSessions {
             stamp: AccessStamp {
                 iat: now,
                 jti: rand::uuid()?,
-                kid: cfg.keys.active().kid.clone(),
+                kid: active_kid.clone(),
             },
         };
         serde_json::to_string(&grant).map_err(AppError::unexpected)
@@ -362,6 +367,12 @@ impl UserSessions {
     async fn rotate(&self, user_id: &str, body: &str) -> std::result::Result<String, AppError> {
         let req: RotateReq = serde_json::from_str(body).map_err(AppError::unexpected)?;
         let cfg = self.cfg()?;
+        // Looked up before the decision block, which must not await.
+        let active_kid = crate::edge::keys::current(&self.env, &cfg)
+            .await?
+            .active()
+            .kid
+            .clone();
         let now = now_s();
         let presented = req.refresh_token;
         let hash = token_hash(&presented);
@@ -423,7 +434,7 @@ impl UserSessions {
                 let stamp = AccessStamp {
                     iat: now,
                     jti: next_jti,
-                    kid: cfg.keys.active().kid.clone(),
+                    kid: active_kid.clone(),
                 };
                 sql.exec(
                     "UPDATE refresh_tokens SET used_at = ?, next_iat = ?, next_jti = ?, next_kid = ? WHERE hash = ? AND used_at IS NULL",

@@ -30,8 +30,9 @@ pub async fn ready(env: &Env) -> Result<Response, AppError> {
     }
 }
 
-pub fn jwks(ctx: &Ctx) -> Result<Response, AppError> {
-    let mut r = json(200, &ctx.cfg.keys.public_jwks())?;
+pub async fn jwks(ctx: &Ctx) -> Result<Response, AppError> {
+    let keys = crate::edge::keys::current(&ctx.env, &ctx.cfg).await?;
+    let mut r = json(200, &keys.public_jwks())?;
     let _ = r.headers_mut().set("cache-control", "public, max-age=300");
     Ok(r)
 }

@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod credits;
 pub mod dev;
 pub mod health;
+pub mod jobs;
 pub mod lifecycle;
 pub mod password;
 pub mod profile;

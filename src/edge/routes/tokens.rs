@@ -59,8 +59,13 @@ pub fn require_usable(user: &UserRow) -> Result<(), AppError> {
 }
 
 /// Signs the access token of a grant and builds the response.
-fn token_response(ctx: &Ctx, user: &UserRow, grant: Grant) -> Result<TokenResponse, AppError> {
+async fn token_response(
+    ctx: &Ctx,
+    user: &UserRow,
+    grant: Grant,
+) -> Result<TokenResponse, AppError> {
     let cfg = &ctx.cfg;
+    let keys = crate::edge::keys::current(&ctx.env, cfg).await?;
     let claims = AccessClaims {
         iss: cfg.issuer.clone(),
         aud: cfg.audience.clone(),
@@ -71,7 +76,7 @@ fn token_response(ctx: &Ctx, user: &UserRow, grant: Grant) -> Result<TokenRespon
         exp: grant.stamp.iat + cfg.access_ttl_s,
     };
     let access_token =
-        sign(&cfg.keys, Some(&grant.stamp.kid), &claims).map_err(AppError::unexpected)?;
+        sign(&keys, Some(&grant.stamp.kid), &claims).map_err(AppError::unexpected)?;
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",
@@ -110,7 +115,7 @@ pub async fn start_session(
         Some(&grant.session_id),
     )
     .await;
-    json(200, &token_response(ctx, user, grant)?)
+    json(200, &token_response(ctx, user, grant).await?)
 }
 
 pub async fn login(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
@@ -150,7 +155,7 @@ pub async fn refresh(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError>
         .await?
         .ok_or(AppError::InvalidRefreshToken)?;
     require_usable(&user).map_err(|_| AppError::InvalidRefreshToken)?;
-    json(200, &token_response(ctx, &user, grant)?)
+    json(200, &token_response(ctx, &user, grant).await?)
 }
 
 pub async fn logout(req: &Request, ctx: &Ctx) -> Result<Response, AppError> {

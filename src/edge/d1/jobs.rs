@@ -1,0 +1,293 @@
+//! Jobs in D1: every state change is one conditional statement or one batch (see `sql::jobs`).
+
+use super::{all, batch, changes, first, i, opt, s, stmt};
+use crate::core::api::rfc3339;
+use crate::core::error::AppError;
+use crate::core::sql::{credits, jobs};
+use crate::edge::rand;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use worker::D1Database;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct JobRow {
+    pub id: String,
+    pub user_id: String,
+    pub kind: String,
+    pub input: String,
+    pub status: String,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    pub cost: i64,
+    pub charged: i64,
+    pub refunded: i64,
+    pub result: Option<String>,
+    pub error: Option<String>,
+    pub request_hash: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct JobView {
+    pub id: String,
+    pub kind: String,
+    pub status: String,
+    pub input: Value,
+    pub result: Option<Value>,
+    pub error: Option<String>,
+    pub attempts: i64,
+    pub cost: i64,
+    pub charged: bool,
+    pub refunded: bool,
+    pub created_at: String,
+    pub updated_at: String,
+    pub finished_at: Option<String>,
+}
+
+impl JobRow {
+    pub fn view(&self) -> JobView {
+        JobView {
+            id: self.id.clone(),
+            kind: self.kind.clone(),
+            status: self.status.clone(),
+            input: serde_json::from_str(&self.input).unwrap_or(Value::Null),
+            result: self
+                .result
+                .as_deref()
+                .and_then(|r| serde_json::from_str(r).ok()),
+            error: self.error.clone(),
+            attempts: self.attempts,
+            cost: self.cost,
+            charged: self.charged != 0,
+            refunded: self.refunded != 0,
+            created_at: rfc3339(self.created_at),
+            updated_at: rfc3339(self.updated_at),
+            finished_at: self.finished_at.map(rfc3339),
+        }
+    }
+}
+
+pub struct NewJob<'a> {
+    pub id: &'a str,
+    pub user_id: &'a str,
+    pub kind: &'a str,
+    pub input: &'a Value,
+    pub max_attempts: i64,
+    pub cost: i64,
+    pub key: &'a str,
+    pub request_hash: &'a str,
+    pub now: i64,
+}
+
+/// `None`: the key exists already (nothing inserted).
+pub async fn insert(db: &D1Database, j: &NewJob<'_>) -> Result<Option<JobRow>, AppError> {
+    first(
+        db,
+        jobs::INSERT,
+        &[
+            s(j.id),
+            s(j.user_id),
+            s(j.kind),
+            s(&j.input.to_string()),
+            i(j.max_attempts),
+            i(j.cost),
+            s(j.key),
+            s(j.request_hash),
+            i(j.now),
+            i(j.now),
+        ],
+    )
+    .await
+}
+
+pub async fn by_key(db: &D1Database, user_id: &str, key: &str) -> Result<Option<JobRow>, AppError> {
+    first(db, jobs::BY_KEY, &[s(user_id), s(key)]).await
+}
+
+pub async fn by_id(db: &D1Database, id: &str) -> Result<Option<JobRow>, AppError> {
+    first(db, jobs::BY_ID, &[s(id)]).await
+}
+
+pub async fn list(
+    db: &D1Database,
+    user_id: &str,
+    status: Option<&str>,
+    below: Option<(i64, String)>,
+    limit: i64,
+) -> Result<Vec<JobRow>, AppError> {
+    let (t, id) = below.unwrap_or((i64::MAX / 2, String::new()));
+    all(
+        db,
+        jobs::LIST,
+        &[
+            s(user_id),
+            opt(status),
+            opt(status),
+            i(t),
+            i(t),
+            s(&id),
+            i(limit),
+        ],
+    )
+    .await
+}
+
+pub enum Claim {
+    Claimed,
+    /// Someone else claimed it, or it is no longer queued.
+    NotClaimed,
+    InsufficientCredits,
+}
+
+/// queued -> running. The first claim also charges the cost, in the same batch; a retry's
+/// claim charges nothing.
+pub async fn claim(db: &D1Database, job: &JobRow, now: i64) -> Result<Claim, AppError> {
+    if job.charged != 0 {
+        let n = super::run(db, jobs::CLAIM_RETRY, &[i(now), s(&job.id)]).await?;
+        return Ok(if n == 1 {
+            Claim::Claimed
+        } else {
+            Claim::NotClaimed
+        });
+    }
+    let statements = vec![
+        stmt(db, credits::ENSURE, &[s(&job.user_id), i(now)])?,
+        stmt(db, jobs::CLAIM_CHARGING, &[i(now), s(&job.id)])?,
+        stmt(
+            db,
+            jobs::DEBIT_IF_CLAIMED,
+            &[i(job.cost), i(now), s(&job.user_id)],
+        )?,
+        stmt(
+            db,
+            jobs::CHARGE_IF_DEBITED,
+            &[
+                s(&rand::uuid()?),
+                s(&job.user_id),
+                i(-job.cost),
+                s(&job.id),
+                i(now),
+            ],
+        )?,
+    ];
+    match batch(db, statements).await {
+        Ok(results) => Ok(if changes(&results[1]) == 1 {
+            Claim::Claimed
+        } else {
+            Claim::NotClaimed
+        }),
+        Err(e) if e.to_string().contains("CHECK constraint failed") => {
+            super::run(db, jobs::FAIL_UNFUNDED, &[i(now), i(now), s(&job.id)]).await?;
+            Ok(Claim::InsufficientCredits)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn succeed(
+    db: &D1Database,
+    job: &JobRow,
+    attempt: i64,
+    result: &Value,
+    now: i64,
+) -> Result<bool, AppError> {
+    let n = super::run(
+        db,
+        jobs::SUCCEED,
+        &[
+            s(&result.to_string()),
+            i(now),
+            i(now),
+            s(&job.id),
+            i(attempt),
+        ],
+    )
+    .await?;
+    Ok(n == 1)
+}
+
+pub async fn requeue(
+    db: &D1Database,
+    job: &JobRow,
+    attempt: i64,
+    error: &str,
+    next_attempt_at: i64,
+    now: i64,
+) -> Result<bool, AppError> {
+    let n = super::run(
+        db,
+        jobs::REQUEUE,
+        &[s(error), i(next_attempt_at), i(now), s(&job.id), i(attempt)],
+    )
+    .await?;
+    Ok(n == 1)
+}
+
+/// running -> failed with the charge refunded, once. `false`: another actor finished it.
+pub async fn give_up(
+    db: &D1Database,
+    job: &JobRow,
+    attempt: i64,
+    error: &str,
+    now: i64,
+) -> Result<bool, AppError> {
+    let results = batch(
+        db,
+        vec![
+            stmt(
+                db,
+                jobs::GIVE_UP,
+                &[s(error), i(now), i(now), s(&job.id), i(attempt)],
+            )?,
+            stmt(
+                db,
+                jobs::REFUND_IF_FAILED,
+                &[s(&job.user_id), i(job.cost), i(now)],
+            )?,
+            stmt(
+                db,
+                jobs::REFUND_ENTRY_IF_CREDITED,
+                &[
+                    s(&rand::uuid()?),
+                    s(&job.user_id),
+                    i(job.cost),
+                    s(&job.id),
+                    i(now),
+                ],
+            )?,
+        ],
+    )
+    .await?;
+    Ok(changes(&results[0]) == 1)
+}
+
+pub async fn stale(
+    db: &D1Database,
+    running_before: i64,
+    queued_before: i64,
+    limit: i64,
+) -> Result<Vec<JobRow>, AppError> {
+    all(
+        db,
+        jobs::STALE,
+        &[i(running_before), i(queued_before), i(limit)],
+    )
+    .await
+}
+
+pub async fn touch_queued(db: &D1Database, id: &str, now: i64) -> Result<(), AppError> {
+    super::run(db, jobs::TOUCH_QUEUED, &[i(now), s(id)]).await?;
+    Ok(())
+}
+
+#[derive(Deserialize)]
+pub struct StatusCount {
+    pub status: String,
+    pub n: i64,
+}
+
+pub async fn counts(db: &D1Database) -> Result<Vec<StatusCount>, AppError> {
+    all(db, jobs::COUNT_BY_STATUS, &[]).await
+}

@@ -1,0 +1,177 @@
+//! Async jobs: submission (idempotent per user and key), status, history, admin stats.
+
+use super::streams::page_params;
+use crate::core::credits::{fingerprint, IdempotencyKey};
+use crate::core::error::AppError;
+use crate::core::jobs::{JobMessage, JobSpec};
+use crate::core::sql::dead_letter_stats;
+use crate::edge::auth::authenticate;
+use crate::edge::ctx::Ctx;
+use crate::edge::d1::{self, jobs::JobRow};
+use crate::edge::http::{json, read_json};
+use crate::edge::queue::JOBS_DLQ;
+use crate::edge::rand;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use worker::{Env, Request, Response};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubmitBody {
+    kind: String,
+    input: Value,
+}
+
+pub async fn enqueue(env: &Env, job_id: &str) -> Result<(), AppError> {
+    env.queue("JOBS")
+        .map_err(AppError::unexpected)?
+        .send(&JobMessage {
+            job_id: job_id.to_owned(),
+        })
+        .await
+        .map_err(AppError::unexpected)
+}
+
+/// `POST /v1/jobs`: 202 and the job when new; 200 and the same job for the same key and body;
+/// 422 for the same key with another body. The unique (user, key) row decides, so parallel
+/// submissions with one key create one job.
+pub async fn submit(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
+    let authed = authenticate(req, ctx).await?;
+    let key = IdempotencyKey::parse(
+        req.headers()
+            .get("idempotency-key")
+            .ok()
+            .flatten()
+            .as_deref(),
+    )?;
+    let body: SubmitBody = read_json(req).await?;
+    let spec = JobSpec::parse(&body.kind, &body.input, ctx.cfg.is_development())?;
+    let hash = fingerprint("job", &json!({"kind": body.kind, "input": body.input}));
+    let db = ctx.db()?;
+    let inserted = d1::jobs::insert(
+        &db,
+        &d1::jobs::NewJob {
+            id: &rand::uuid()?,
+            user_id: &authed.user.id,
+            kind: spec.kind(),
+            input: &spec.input(),
+            max_attempts: i64::from(ctx.cfg.job_max_attempts),
+            cost: spec.cost(),
+            key: key.as_str(),
+            request_hash: &hash,
+            now: ctx.now,
+        },
+    )
+    .await?;
+    match inserted {
+        Some(job) => {
+            // A failed send leaves the job queued; the cron step re-enqueues stale ones.
+            if let Err(e) = enqueue(&ctx.env, &job.id).await {
+                worker::console_error!(
+                    "{}",
+                    json!({"level": "error", "msg": "job enqueue failed", "job": job.id, "error": e.to_string()})
+                );
+            }
+            json(202, &job.view())
+        }
+        None => {
+            let job = d1::jobs::by_key(&db, &authed.user.id, key.as_str())
+                .await?
+                .ok_or_else(|| AppError::unexpected("job key conflict without a job"))?;
+            if job.request_hash != hash {
+                return Err(AppError::Unprocessable {
+                    code: "idempotency_key_mismatch",
+                    detail: "this Idempotency-Key was used with another request body".into(),
+                });
+            }
+            json(200, &job.view())
+        }
+    }
+}
+
+/// The caller's own job, or 404 (another user's job is indistinguishable from none).
+async fn own_job(ctx: &Ctx, user_id: &str, id: &str) -> Result<JobRow, AppError> {
+    let id = crate::core::domain::UserId::parse(id).map_err(|_| AppError::NotFound)?;
+    d1::jobs::by_id(&ctx.db()?, &id.to_string())
+        .await?
+        .filter(|j| j.user_id == user_id)
+        .ok_or(AppError::NotFound)
+}
+
+pub async fn get(req: &Request, ctx: &Ctx, id: &str) -> Result<Response, AppError> {
+    let authed = authenticate(req, ctx).await?;
+    json(200, &own_job(ctx, &authed.user.id, id).await?.view())
+}
+
+pub async fn list(req: &Request, ctx: &Ctx) -> Result<Response, AppError> {
+    let authed = authenticate(req, ctx).await?;
+    let url = req.url().map_err(AppError::unexpected)?;
+    let status = url
+        .query_pairs()
+        .find(|(k, _)| k == "status")
+        .map(|(_, v)| v.into_owned());
+    if let Some(s) = &status {
+        if !["queued", "running", "succeeded", "failed"].contains(&s.as_str()) {
+            return Err(AppError::InvalidRequest(
+                "status is queued, running, succeeded or failed".into(),
+            ));
+        }
+    }
+    let (limit, cursor) = page_params(req)?;
+    let mut rows = d1::jobs::list(
+        &ctx.db()?,
+        &authed.user.id,
+        status.as_deref(),
+        cursor,
+        limit + 1,
+    )
+    .await?;
+    let next = if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|r| format!("{}.{}", r.created_at, r.id))
+    } else {
+        None
+    };
+    let jobs: Vec<_> = rows.iter().map(JobRow::view).collect();
+    json(200, &json!({ "jobs": jobs, "next_cursor": next }))
+}
+
+/// `POST /v1/dev/jobs/{id}/redeliver` (development only): the queue delivers the job's message
+/// once more, as at-least-once delivery may in production.
+pub async fn redeliver(req: &Request, ctx: &Ctx, id: &str) -> Result<Response, AppError> {
+    if !ctx.cfg.is_development() {
+        return Err(AppError::NotFound);
+    }
+    let authed = authenticate(req, ctx).await?;
+    let job = own_job(ctx, &authed.user.id, id).await?;
+    enqueue(&ctx.env, &job.id).await?;
+    json(202, &json!({ "redelivered": job.id }))
+}
+
+/// `GET /v1/admin/jobs/stats`: admins are the users whose e-mail is in ADMIN_EMAILS.
+pub async fn stats(req: &Request, ctx: &Ctx) -> Result<Response, AppError> {
+    let authed = authenticate(req, ctx).await?;
+    if !ctx.cfg.is_admin(&authed.user.email) {
+        return Err(AppError::Forbidden("administrators only".into()));
+    }
+    let db = ctx.db()?;
+    let mut counts = json!({"queued": 0, "running": 0, "succeeded": 0, "failed": 0});
+    for c in d1::jobs::counts(&db).await? {
+        counts[c.status] = json!(c.n);
+    }
+    #[derive(Deserialize)]
+    struct N {
+        n: i64,
+    }
+    let dead: Option<N> =
+        d1::first(&db, dead_letter_stats::COUNT_FOR_QUEUE, &[d1::s(JOBS_DLQ)]).await?;
+    json(
+        200,
+        &json!({
+            "jobs": counts,
+            "dead_letters": dead.map_or(0, |d| d.n),
+            // Cloudflare Queues exposes no depth to the Worker: jobs awaiting delivery.
+            "queue_depth": counts["queued"],
+        }),
+    )
+}
