@@ -31,8 +31,8 @@ fn logged(result: Result<(), AppError>, what: &str) {
     }
 }
 
-/// Pushes `event` to every connected device of `user_id`; with `close_session`, that
-/// session's sockets are closed afterwards (4001). Best effort: realtime delivery never fails
+/// Pushes `event` to every connected device of `user_id`; with `close_session`, only to that
+/// session's sockets, which are then closed (4001). Best effort: realtime delivery never fails
 /// the operation that caused it.
 pub async fn to_user(env: &Env, user_id: &str, event: Value, close_session: Option<&str>) {
     let body = serde_json::to_value(Publish {

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -172,6 +173,22 @@ class Socket:
             raise AssertionError(f"{self.label}: unexpected frame {raw!r}; {self._trail()}")
         assert self.ws.state is State.OPEN, f"{self.label}: state {self.ws.state}"
 
+    async def stays_open(self, seconds: float) -> None:
+        """The connection is still open after `seconds` (events meanwhile are kept)."""
+        deadline = time.monotonic() + seconds
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                raw = await asyncio.wait_for(self.ws.recv(), remaining)
+            except TimeoutError:
+                break
+            except ConnectionClosed as exc:
+                self.closed = exc
+                raise AssertionError(f"{self.label} was closed (code {close_code(exc)}); {self._trail()}") from None
+            event = json.loads(raw)
+            self.received.append(event)
+            self._inbox.append(event)
+        assert self.ws.state is State.OPEN, f"{self.label}: state {self.ws.state}"
+
     def pending(self, type_: str) -> list[dict]:
         """Events of `type_` received and not taken yet."""
         return [e for e in self._inbox if e["type"] == type_]
@@ -230,6 +247,12 @@ def new_user(app, name: str) -> dict:
     """A fresh verified user, logged in: the TokenResponse (`access_token`, `session_id`, `user`)."""
     _email, _password, login = app.create_verified_user(name=name)
     return login
+
+
+def new_users(app, *names: str) -> list[dict]:
+    """One fresh user per name (see `new_user`), made side by side: each waits for its mail."""
+    with ThreadPoolExecutor(max_workers=len(names)) as pool:
+        return list(pool.map(lambda name: new_user(app, name), names))
 
 
 def live_stream(app, owner: dict, title: str = "Live now", **fields) -> dict:

@@ -3,7 +3,7 @@ import uuid
 
 from e2e_support import assert_json, assert_problem, assert_uuid, parse_utc, run_in_parallel
 from realtime_support import (CREDIT_ENTRY_FIELDS, CREDIT_KINDS, TIP_FIELDS, fund, live_stream,
-                              new_user)
+                              new_user, new_users)
 
 
 def key() -> str:
@@ -53,7 +53,7 @@ def test_dev_grants_add_to_the_balance_and_replay_by_idempotency_key(app):
 
 
 def test_parallel_tips_never_spend_more_than_the_balance(app):
-    owner, viewer = new_user(app, "Owner"), new_user(app, "Viewer")
+    owner, viewer = new_users(app, "Owner", "Viewer")
     stream = live_stream(app, owner)
     fund(app, viewer, 5)
 
@@ -84,7 +84,7 @@ def test_parallel_tips_never_spend_more_than_the_balance(app):
 
 
 def test_a_replayed_tip_key_answers_the_first_response_and_moves_nothing(app):
-    owner, viewer, other = new_user(app, "Owner"), new_user(app, "Viewer"), new_user(app, "Other")
+    owner, viewer, other = new_users(app, "Owner", "Viewer", "Other")
     stream = live_stream(app, owner)
     fund(app, viewer, 10)
     fund(app, other, 5)
@@ -123,7 +123,7 @@ def test_a_replayed_tip_key_answers_the_first_response_and_moves_nothing(app):
 
 
 def test_bad_tips_are_refused_and_move_nothing(app):
-    owner, viewer = new_user(app, "Owner"), new_user(app, "Viewer")
+    owner, viewer = new_users(app, "Owner", "Viewer")
     stream = live_stream(app, owner)
     fund(app, viewer, 5)
     token = viewer["access_token"]

@@ -4,8 +4,8 @@ import asyncio
 import uuid
 
 from e2e_support import assert_json, assert_problem, parse_utc
-from realtime_support import (ALLOWED_ORIGIN, Sockets, fund, live_stream, new_user, problem_code,
-                              refusal, run, user_id_of)
+from realtime_support import (ALLOWED_ORIGIN, Sockets, fund, live_stream, new_user, new_users,
+                              problem_code, refusal, run, user_id_of)
 
 
 def chat(text: str) -> dict:
@@ -19,8 +19,7 @@ def assert_chat_message(event: dict) -> None:
 
 
 def test_everyone_in_a_room_sees_every_message_in_one_order_with_presence_and_history(app):
-    owner, viewer1, viewer2, late = (new_user(app, name) for name in
-                                     ("Owner", "Viewer One", "Viewer Two", "Late Viewer"))
+    owner, viewer1, viewer2, late = new_users(app, "Owner", "Viewer One", "Viewer Two", "Late Viewer")
     stream = live_stream(app, owner, "Same order for all")
 
     async def scenario():
@@ -80,7 +79,7 @@ def test_everyone_in_a_room_sees_every_message_in_one_order_with_presence_and_hi
 
 
 def test_chat_refuses_missing_unknown_and_used_tickets_and_foreign_origins(app):
-    owner, viewer = new_user(app, "Owner"), new_user(app, "Viewer")
+    owner, viewer = new_users(app, "Owner", "Viewer")
     stream = live_stream(app, owner)
     chat_path = f"/v1/streams/{stream['id']}/chat"
 
@@ -132,7 +131,7 @@ def test_the_chat_of_an_unknown_stream_is_refused_with_404(app):
 
 
 def test_bad_frames_get_an_error_for_the_sender_only(app):
-    owner, viewer = new_user(app, "Owner"), new_user(app, "Viewer")
+    owner, viewer = new_users(app, "Owner", "Viewer")
     stream = live_stream(app, owner)
 
     async def scenario():
@@ -156,7 +155,7 @@ def test_bad_frames_get_an_error_for_the_sender_only(app):
 
 
 def test_a_flooding_connection_gets_errors_then_is_closed_with_1008(app):
-    owner, flooder = new_user(app, "Owner"), new_user(app, "Flooder")
+    owner, flooder = new_users(app, "Owner", "Flooder")
     stream = live_stream(app, owner)
 
     async def scenario():
@@ -182,7 +181,7 @@ def test_a_flooding_connection_gets_errors_then_is_closed_with_1008(app):
 
 
 def test_ending_a_stream_tells_the_room_and_stops_the_chat_and_only_the_owner_edits_it(app):
-    owner, viewer = new_user(app, "Owner"), new_user(app, "Viewer")
+    owner, viewer = new_users(app, "Owner", "Viewer")
     stream = live_stream(app, owner, "Before", description="About to change")
     fund(app, viewer, 1)
 
@@ -220,7 +219,7 @@ def test_ending_a_stream_tells_the_room_and_stops_the_chat_and_only_the_owner_ed
 
 
 def test_the_owner_mutes_unmutes_and_removes_a_viewer_who_cannot_come_back(app):
-    owner, viewer = new_user(app, "Owner"), new_user(app, "Troll")
+    owner, viewer = new_users(app, "Owner", "Troll")
     stream = live_stream(app, owner)
     owner_id, viewer_id = owner["user"]["id"], viewer["user"]["id"]
 

@@ -24,7 +24,7 @@ pub const CLOSE_SESSION_REVOKED: u16 = 4001;
 #[derive(Serialize, Deserialize)]
 pub struct Publish {
     pub event: Value,
-    /// Close this session's sockets after delivering the event.
+    /// Deliver only to this session's sockets, then close them (a revoked session).
     pub close_session: Option<String>,
 }
 
@@ -68,16 +68,17 @@ impl DurableObject for UserChannel {
                 let p: Publish = req.json().await?;
                 let text = p.event.to_string();
                 let sockets = self.sockets.borrow().clone();
-                for (_, _, ws) in &sockets {
+                let targets = sockets
+                    .iter()
+                    .filter(|(_, s, _)| p.close_session.as_ref().is_none_or(|c| c == s));
+                for (_, _, ws) in targets.clone() {
                     let _ = ws.send_with_str(&text);
                 }
-                if let Some(session) = p.close_session {
-                    for (_, s, ws) in &sockets {
-                        if *s == session {
-                            let _ = ws.close(Some(CLOSE_SESSION_REVOKED), Some("session revoked"));
-                        }
+                if let Some(session) = &p.close_session {
+                    for (_, _, ws) in targets {
+                        let _ = ws.close(Some(CLOSE_SESSION_REVOKED), Some("session revoked"));
                     }
-                    self.sockets.borrow_mut().retain(|(_, s, _)| *s != session);
+                    self.sockets.borrow_mut().retain(|(_, s, _)| s != session);
                 }
                 Response::ok("{}")
             }
