@@ -348,6 +348,18 @@ mod tests {
         db
     }
 
+    /// A migrated database with user u1 (a@example.test).
+    fn with_user() -> Connection {
+        let db = migrated();
+        db.query_row(
+            super::users::INSERT,
+            rusqlite::params!["u1", "a@example.test", "h", None::<String>, 1, 1],
+            |_| Ok(()),
+        )
+        .unwrap();
+        db
+    }
+
     #[test]
     fn all_migrations_apply_and_every_statement_prepares() {
         use super::*;
@@ -457,13 +469,7 @@ mod tests {
 
     #[test]
     fn a_verification_token_redeems_once() {
-        let db = migrated();
-        db.query_row(
-            super::users::INSERT,
-            rusqlite::params!["u1", "a@example.test", "h", None::<String>, 1, 1],
-            |_| Ok(()),
-        )
-        .unwrap();
+        let db = with_user();
         db.execute(
             super::email_tokens::INSERT_FOR_NEW_USER,
             rusqlite::params!["t1", 1, 100, "u1"],
@@ -495,13 +501,7 @@ mod tests {
 
     #[test]
     fn a_stale_version_patches_nothing() {
-        let db = migrated();
-        db.query_row(
-            super::users::INSERT,
-            rusqlite::params!["u1", "a@example.test", "h", None::<String>, 1, 1],
-            |_| Ok(()),
-        )
-        .unwrap();
+        let db = with_user();
         let patch = |version: i64| -> Option<i64> {
             db.query_row(
                 super::users::PATCH_PROFILE,
@@ -532,13 +532,7 @@ mod tests {
 
     #[test]
     fn preference_patches_merge() {
-        let db = migrated();
-        db.query_row(
-            super::users::INSERT,
-            rusqlite::params!["u1", "a@example.test", "h", None::<String>, 1, 1],
-            |_| Ok(()),
-        )
-        .unwrap();
+        let db = with_user();
         let patch = |p: &str| -> String {
             db.query_row(
                 super::users::PATCH_PREFERENCES,
@@ -605,13 +599,7 @@ mod tests {
     }
 
     fn job_db(balance: i64) -> Connection {
-        let db = migrated();
-        db.query_row(
-            super::users::INSERT,
-            rusqlite::params!["u1", "a@example.test", "h", None::<String>, 1, 1],
-            |_| Ok(()),
-        )
-        .unwrap();
+        let db = with_user();
         if balance > 0 {
             db.execute(super::credits::CREDIT, rusqlite::params!["u1", balance, 1])
                 .unwrap();
@@ -704,13 +692,7 @@ mod tests {
 
     #[test]
     fn an_expired_token_does_not_redeem() {
-        let db = migrated();
-        db.query_row(
-            super::users::INSERT,
-            rusqlite::params!["u1", "a@example.test", "h", None::<String>, 1, 1],
-            |_| Ok(()),
-        )
-        .unwrap();
+        let db = with_user();
         db.execute(
             super::email_tokens::INSERT_FOR_NEW_USER,
             rusqlite::params!["t1", 1, 100, "u1"],

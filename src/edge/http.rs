@@ -95,3 +95,36 @@ pub fn bearer(req: &Request) -> Option<String> {
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_owned())
 }
+
+/// `?limit=&cursor=` of a paged list: limit 1-100 (else 400), the cursor left for the route to
+/// decode (each list orders by its own key).
+pub struct Page {
+    pub limit: i64,
+    pub cursor: Option<String>,
+}
+
+pub fn page(req: &Request, default_limit: i64) -> Result<Page, AppError> {
+    let url = req.url().map_err(AppError::unexpected)?;
+    let mut page = Page {
+        limit: default_limit,
+        cursor: None,
+    };
+    for (k, v) in url.query_pairs() {
+        match k.as_ref() {
+            "limit" => {
+                page.limit = v
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|n| (1..=100).contains(n))
+                    .ok_or_else(|| AppError::InvalidRequest("limit must be 1-100".into()))?
+            }
+            "cursor" => page.cursor = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    Ok(page)
+}
+
+pub fn bad_cursor() -> AppError {
+    AppError::InvalidRequest("cursor is not valid".into())
+}

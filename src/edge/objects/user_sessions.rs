@@ -296,14 +296,19 @@ impl UserSessions {
         config(&self.env)
     }
 
-    async fn create(&self, user_id: &str, body: &str) -> std::result::Result<String, AppError> {
-        let req: CreateReq = serde_json::from_str(body).map_err(AppError::unexpected)?;
-        let cfg = self.cfg()?;
-        let active_kid = crate::edge::keys::current(&self.env, &cfg)
+    /// The kid new access tokens are signed with (stamped so a replay re-signs alike).
+    async fn active_kid(&self, cfg: &Config) -> std::result::Result<String, AppError> {
+        Ok(crate::edge::keys::current(&self.env, cfg)
             .await?
             .active()
             .kid
-            .clone();
+            .clone())
+    }
+
+    async fn create(&self, user_id: &str, body: &str) -> std::result::Result<String, AppError> {
+        let req: CreateReq = serde_json::from_str(body).map_err(AppError::unexpected)?;
+        let cfg = self.cfg()?;
+        let active_kid = self.active_kid(&cfg).await?;
         let now = now_s();
         let session_id = SessionId::new(rand::bytes()?).to_string();
         let secret = b64url(&rand::bytes::<32>()?);
@@ -368,11 +373,7 @@ impl UserSessions {
         let req: RotateReq = serde_json::from_str(body).map_err(AppError::unexpected)?;
         let cfg = self.cfg()?;
         // Looked up before the decision block, which must not await.
-        let active_kid = crate::edge::keys::current(&self.env, &cfg)
-            .await?
-            .active()
-            .kid
-            .clone();
+        let active_kid = self.active_kid(&cfg).await?;
         let now = now_s();
         let presented = req.refresh_token;
         let hash = token_hash(&presented);

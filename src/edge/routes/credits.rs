@@ -9,7 +9,7 @@ use crate::edge::d1::{
     self,
     credits::{Idem, Moved, Tip},
 };
-use crate::edge::http::{json, read_json};
+use crate::edge::http::{bad_cursor, json, page, read_json};
 use crate::edge::rand;
 use crate::edge::realtime;
 use serde_json::{json, Value};
@@ -63,28 +63,16 @@ async fn once(
 
 pub async fn get(req: &Request, ctx: &Ctx) -> Result<Response, AppError> {
     let authed = authenticate(req, ctx).await?;
-    let url = req.url().map_err(AppError::unexpected)?;
-    let mut limit = 50;
-    let mut cursor = None;
-    for (k, v) in url.query_pairs() {
-        match k.as_ref() {
-            "limit" => {
-                limit = v
-                    .parse::<i64>()
-                    .ok()
-                    .filter(|n| (1..=100).contains(n))
-                    .ok_or_else(|| AppError::InvalidRequest("limit must be 1-100".into()))?
-            }
-            "cursor" => {
-                cursor = Some(
-                    v.strip_prefix('c')
-                        .and_then(|n| n.parse::<i64>().ok())
-                        .ok_or_else(|| AppError::InvalidRequest("cursor is not valid".into()))?,
-                )
-            }
-            _ => {}
-        }
-    }
+    let p = page(req, 50)?;
+    let cursor = p
+        .cursor
+        .map(|c| {
+            c.strip_prefix('c')
+                .and_then(|n| n.parse::<i64>().ok())
+                .ok_or_else(bad_cursor)
+        })
+        .transpose()?;
+    let limit = p.limit;
     let db = ctx.db()?;
     let balance = d1::credits::balance(&db, &authed.user.id).await?;
     let (entries, next) = d1::credits::entries(&db, &authed.user.id, cursor, limit).await?;

@@ -7,7 +7,7 @@ use crate::core::profile::{expected_version, PatchBody, ProfilePatch};
 use crate::edge::auth::authenticate;
 use crate::edge::ctx::Ctx;
 use crate::edge::d1::{self, audit};
-use crate::edge::http::{json, read_json};
+use crate::edge::http::{bad_cursor, json, page, read_json};
 use serde_json::json;
 use worker::{Request, Response};
 
@@ -56,27 +56,12 @@ pub async fn reset_preferences(req: &Request, ctx: &Ctx) -> Result<Response, App
 
 pub async fn list_audit(req: &Request, ctx: &Ctx) -> Result<Response, AppError> {
     let authed = authenticate(req, ctx).await?;
-    let url = req.url().map_err(AppError::unexpected)?;
-    let mut limit = 50;
-    let mut cursor = None;
-    for (k, v) in url.query_pairs() {
-        match k.as_ref() {
-            "limit" => {
-                limit = v
-                    .parse::<i64>()
-                    .ok()
-                    .filter(|n| (1..=100).contains(n))
-                    .ok_or_else(|| AppError::InvalidRequest("limit must be 1-100".into()))?
-            }
-            "cursor" => {
-                cursor = Some(
-                    decode_cursor(&v)
-                        .ok_or_else(|| AppError::InvalidRequest("cursor is not valid".into()))?,
-                )
-            }
-            _ => {}
-        }
-    }
+    let p = page(req, 50)?;
+    let cursor = p
+        .cursor
+        .map(|c| decode_cursor(&c).ok_or_else(bad_cursor))
+        .transpose()?;
+    let limit = p.limit;
     let (events, next) = audit::page(ctx, &authed.user.id, cursor, limit).await?;
     json(200, &json!({ "events": events, "next_cursor": next }))
 }

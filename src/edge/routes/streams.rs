@@ -6,7 +6,7 @@ use crate::core::realtime::Participant;
 use crate::edge::auth::authenticate;
 use crate::edge::ctx::Ctx;
 use crate::edge::d1::{self, streams::StreamRow};
-use crate::edge::http::{json, read_json};
+use crate::edge::http::{bad_cursor, json, page, read_json};
 use crate::edge::objects::room::{ENDED_HEADER, PARTICIPANT_HEADER};
 use crate::edge::realtime;
 use crate::edge::routes::realtime::redeem_ticket;
@@ -62,31 +62,15 @@ pub async fn create(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> 
     json(201, &row.view())
 }
 
-/// Cursors of stream lists: `<created_at>.<id>`.
+/// Cursors of lists ordered by (created_at, id): `<created_at>.<id>`.
 fn decode_cursor(c: &str) -> Result<(i64, String), AppError> {
-    let bad = || AppError::InvalidRequest("cursor is not valid".into());
-    let (t, id) = c.split_once('.').ok_or_else(bad)?;
-    Ok((t.parse().map_err(|_| bad())?, id.to_owned()))
+    let (t, id) = c.split_once('.').ok_or_else(bad_cursor)?;
+    Ok((t.parse().map_err(|_| bad_cursor())?, id.to_owned()))
 }
 
 pub fn page_params(req: &Request) -> Result<(i64, Option<(i64, String)>), AppError> {
-    let url = req.url().map_err(AppError::unexpected)?;
-    let mut limit = 20;
-    let mut cursor = None;
-    for (k, v) in url.query_pairs() {
-        match k.as_ref() {
-            "limit" => {
-                limit = v
-                    .parse::<i64>()
-                    .ok()
-                    .filter(|n| (1..=100).contains(n))
-                    .ok_or_else(|| AppError::InvalidRequest("limit must be 1-100".into()))?
-            }
-            "cursor" => cursor = Some(decode_cursor(&v)?),
-            _ => {}
-        }
-    }
-    Ok((limit, cursor))
+    let p = page(req, 20)?;
+    Ok((p.limit, p.cursor.as_deref().map(decode_cursor).transpose()?))
 }
 
 pub async fn list(req: &Request, ctx: &Ctx) -> Result<Response, AppError> {
