@@ -143,9 +143,9 @@ pub mod streams {
 
     pub const BY_ID: &str = "SELECT id, owner_id, title, description, status, created_at, updated_at, ended_at FROM streams WHERE id = ?";
 
-    /// Live streams, newest first, below a cursor (created_at, id).
-    pub const LIST_LIVE: &str = "SELECT id, owner_id, title, description, status, created_at, updated_at, ended_at FROM streams \
-         WHERE status = 'live' AND (created_at < ? OR (created_at = ? AND id < ?)) ORDER BY created_at DESC, id DESC LIMIT ?";
+    /// Live streams, newest first (insertion order), below a cursor (the rowid).
+    pub const LIST_LIVE: &str = "SELECT rowid AS seq, id, owner_id, title, description, status, created_at, updated_at, ended_at FROM streams \
+         WHERE status = 'live' AND rowid < ? ORDER BY rowid DESC LIMIT ?";
 
     /// Owner-only update, in the statement itself.
     pub const UPDATE: &str = "UPDATE streams SET title = COALESCE(?, title), \
@@ -189,11 +189,12 @@ pub mod credits {
 pub mod tips {
     pub const INSERT: &str = "INSERT INTO tips (id, stream_id, from_user_id, to_user_id, amount, message, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)";
 
-    pub const SENT: &str = "SELECT id, stream_id, from_user_id, to_user_id, amount, message, created_at FROM tips \
-         WHERE from_user_id = ? AND (created_at < ? OR (created_at = ? AND id < ?)) ORDER BY created_at DESC, id DESC LIMIT ?";
+    /// Newest first (insertion order), below a cursor (the rowid).
+    pub const SENT: &str = "SELECT rowid AS seq, id, stream_id, from_user_id, to_user_id, amount, message, created_at FROM tips \
+         WHERE from_user_id = ? AND rowid < ? ORDER BY rowid DESC LIMIT ?";
 
-    pub const RECEIVED: &str = "SELECT id, stream_id, from_user_id, to_user_id, amount, message, created_at FROM tips \
-         WHERE to_user_id = ? AND (created_at < ? OR (created_at = ? AND id < ?)) ORDER BY created_at DESC, id DESC LIMIT ?";
+    pub const RECEIVED: &str = "SELECT rowid AS seq, id, stream_id, from_user_id, to_user_id, amount, message, created_at FROM tips \
+         WHERE to_user_id = ? AND rowid < ? ORDER BY rowid DESC LIMIT ?";
 }
 
 pub mod tickets {
@@ -218,9 +219,9 @@ pub mod jobs {
 
     pub const BY_ID: &str = "SELECT id, user_id, kind, input, status, attempts, max_attempts, cost, charged, refunded, result, error, request_hash, created_at, updated_at, finished_at FROM jobs WHERE id = ?";
 
-    /// Own jobs, newest first, optionally of one status, below a cursor (created_at, id).
-    pub const LIST: &str = "SELECT id, user_id, kind, input, status, attempts, max_attempts, cost, charged, refunded, result, error, request_hash, created_at, updated_at, finished_at FROM jobs WHERE user_id = ? AND (? IS NULL OR status = ?) \
-         AND (created_at < ? OR (created_at = ? AND id < ?)) ORDER BY created_at DESC, id DESC LIMIT ?";
+    /// Own jobs, newest first (insertion order), optionally of one status, below a cursor (rowid).
+    pub const LIST: &str = "SELECT rowid AS seq, id, user_id, kind, input, status, attempts, max_attempts, cost, charged, refunded, result, error, request_hash, created_at, updated_at, finished_at \
+         FROM jobs WHERE user_id = ? AND (? IS NULL OR status = ?) AND rowid < ? ORDER BY rowid DESC LIMIT ?";
 
     /// First claim, batched with ENSURE before and DEBIT_IF_CLAIMED and CHARGE_IF_DEBITED after:
     /// queued -> running happens once, and the charge only if this statement claimed.

@@ -74,7 +74,7 @@ pub async fn page(
         audit::PAGE,
         &[
             s(user_id),
-            i(below_seq.unwrap_or(i64::from(i32::MAX) * 1024)),
+            i(below_seq.unwrap_or(super::NO_CURSOR)),
             i(limit + 1),
         ],
     )

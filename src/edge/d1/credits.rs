@@ -188,7 +188,7 @@ pub async fn entries(
         credits::ENTRIES,
         &[
             s(user_id),
-            i(below_seq.unwrap_or(i64::from(i32::MAX) * 1024)),
+            i(below_seq.unwrap_or(super::NO_CURSOR)),
             i(limit + 1),
         ],
     )
@@ -227,6 +227,7 @@ pub struct Tip {
 
 #[derive(Deserialize)]
 struct TipRow {
+    seq: i64,
     id: String,
     stream_id: String,
     from_user_id: String,
@@ -275,21 +276,29 @@ pub fn tip_statements(
     Ok(v)
 }
 
-/// Tips sent or received, newest first, below the cursor `(created_at, id)`.
+/// Tips sent or received, newest first, below the cursor (a list position).
 pub async fn list_tips(
     db: &D1Database,
     user_id: &str,
     received: bool,
-    below: Option<(i64, String)>,
+    below: Option<i64>,
     limit: i64,
-) -> Result<(Vec<Tip>, Option<(i64, String)>), AppError> {
-    let (t, id) = below.unwrap_or((i64::MAX / 2, String::new()));
+) -> Result<(Vec<Tip>, Option<i64>), AppError> {
     let sql = if received { tips::RECEIVED } else { tips::SENT };
-    let rows: Vec<TipRow> = all(db, sql, &[s(user_id), i(t), i(t), s(&id), i(limit + 1)]).await?;
+    let rows: Vec<TipRow> = all(
+        db,
+        sql,
+        &[
+            s(user_id),
+            i(below.unwrap_or(super::NO_CURSOR)),
+            i(limit + 1),
+        ],
+    )
+    .await?;
     let more = rows.len() as i64 > limit;
     let rows: Vec<TipRow> = rows.into_iter().take(limit as usize).collect();
     let next = if more {
-        rows.last().map(|r| (r.created_at, r.id.clone()))
+        rows.last().map(|r| r.seq)
     } else {
         None
     };

@@ -11,6 +11,9 @@ use worker::D1Database;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct JobRow {
+    /// The list position (rowid), present in list queries.
+    #[serde(default)]
+    pub seq: i64,
     pub id: String,
     pub user_id: String,
     pub kind: String,
@@ -114,22 +117,14 @@ pub async fn list(
     db: &D1Database,
     user_id: &str,
     status: Option<&str>,
-    below: Option<(i64, String)>,
+    below: Option<i64>,
     limit: i64,
 ) -> Result<Vec<JobRow>, AppError> {
-    let (t, id) = below.unwrap_or((i64::MAX / 2, String::new()));
+    let below = i(below.unwrap_or(super::NO_CURSOR));
     all(
         db,
         jobs::LIST,
-        &[
-            s(user_id),
-            opt(status),
-            opt(status),
-            i(t),
-            i(t),
-            s(&id),
-            i(limit),
-        ],
+        &[s(user_id), opt(status), opt(status), below, i(limit)],
     )
     .await
 }

@@ -16,6 +16,10 @@ use serde::de::DeserializeOwned;
 use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, D1Result};
 
+/// The "below" bound of a first page: above any rowid or sequence number (2^53, the largest
+/// integer a JS number carries exactly).
+pub const NO_CURSOR: i64 = 1 << 53;
+
 pub fn s(v: &str) -> JsValue {
     JsValue::from_str(v)
 }

@@ -7,6 +7,9 @@ use worker::D1Database;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct StreamRow {
+    /// The list position (rowid), present in list queries.
+    #[serde(default)]
+    pub seq: i64,
     pub id: String,
     pub owner_id: String,
     pub title: String,
@@ -69,14 +72,18 @@ pub async fn by_id(db: &D1Database, id: &str) -> Result<Option<StreamRow>, AppEr
     first(db, streams::BY_ID, &[s(id)]).await
 }
 
-/// Live streams below the cursor `(created_at, id)`.
+/// Live streams below the cursor (a list position).
 pub async fn list_live(
     db: &D1Database,
-    below: Option<(i64, String)>,
+    below: Option<i64>,
     limit: i64,
 ) -> Result<Vec<StreamRow>, AppError> {
-    let (t, id) = below.unwrap_or((i64::MAX / 2, String::new()));
-    all(db, streams::LIST_LIVE, &[i(t), i(t), s(&id), i(limit)]).await
+    all(
+        db,
+        streams::LIST_LIVE,
+        &[i(below.unwrap_or(super::NO_CURSOR)), i(limit)],
+    )
+    .await
 }
 
 /// `description`: `None` keeps it, `Some(None)` clears it.

@@ -220,6 +220,6 @@ pub async fn list_tips(req: &Request, ctx: &Ctx) -> Result<Response, AppError> {
         d1::credits::list_tips(&ctx.db()?, &authed.user.id, received, cursor, limit).await?;
     json(
         200,
-        &json!({"tips": tips, "next_cursor": next.map(|(t, id)| format!("{t}.{id}"))}),
+        &json!({"tips": tips, "next_cursor": next.map(super::streams::encode_cursor)}),
     )
 }

@@ -128,7 +128,7 @@ pub async fn list(req: &Request, ctx: &Ctx) -> Result<Response, AppError> {
     .await?;
     let next = if rows.len() as i64 > limit {
         rows.truncate(limit as usize);
-        rows.last().map(|r| format!("{}.{}", r.created_at, r.id))
+        rows.last().map(|r| super::streams::encode_cursor(r.seq))
     } else {
         None
     };

@@ -62,13 +62,19 @@ pub async fn create(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> 
     json(201, &row.view())
 }
 
-/// Cursors of lists ordered by (created_at, id): `<created_at>.<id>`.
-fn decode_cursor(c: &str) -> Result<(i64, String), AppError> {
-    let (t, id) = c.split_once('.').ok_or_else(bad_cursor)?;
-    Ok((t.parse().map_err(|_| bad_cursor())?, id.to_owned()))
+/// Cursors of lists in insertion order: `p<position>`.
+pub fn encode_cursor(position: i64) -> String {
+    format!("p{position}")
 }
 
-pub fn page_params(req: &Request) -> Result<(i64, Option<(i64, String)>), AppError> {
+fn decode_cursor(c: &str) -> Result<i64, AppError> {
+    c.strip_prefix('p')
+        .and_then(|n| n.parse::<i64>().ok())
+        .filter(|n| *n > 0)
+        .ok_or_else(bad_cursor)
+}
+
+pub fn page_params(req: &Request) -> Result<(i64, Option<i64>), AppError> {
     let p = page(req, 20)?;
     Ok((p.limit, p.cursor.as_deref().map(decode_cursor).transpose()?))
 }
@@ -79,7 +85,7 @@ pub async fn list(req: &Request, ctx: &Ctx) -> Result<Response, AppError> {
     let mut rows = d1::streams::list_live(&ctx.db()?, cursor, limit + 1).await?;
     let next = if rows.len() as i64 > limit {
         rows.truncate(limit as usize);
-        rows.last().map(|r| format!("{}.{}", r.created_at, r.id))
+        rows.last().map(|r| encode_cursor(r.seq))
     } else {
         None
     };
