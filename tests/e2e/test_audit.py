@@ -73,7 +73,8 @@ def test_the_audit_log_records_logout_password_change_and_reset(app):
 
     for expected in ("logout", "password_changed", "password_reset_requested", "password_reset"):
         assert expected in types, types
-    order = [types.index(t) for t in ("password_reset", "password_reset_requested", "password_changed", "logout")]
+    newest_first = ("password_reset", "password_reset_requested", "password_changed", "logout")
+    order = [types.index(t) for t in newest_first]
     assert order == sorted(order), types
 
 

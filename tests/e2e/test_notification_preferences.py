@@ -71,7 +71,8 @@ INVALID_UPDATES = {
 def test_invalid_preference_updates_are_refused_and_change_nothing(app):
     # One user for every case (each would otherwise wait for its own verification mail).
     _email, _password, login = app.verified_user()
-    assert_json(app.patch_notification_preferences(login["access_token"], {"push": {"job_updates": False}}), 200)
+    changed = app.patch_notification_preferences(login["access_token"], {"push": {"job_updates": False}})
+    assert_json(changed, 200)
     before = _preferences(app, login)
 
     answers = {case: app.patch_notification_preferences(login["access_token"], body)

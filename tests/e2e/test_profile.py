@@ -64,7 +64,8 @@ def test_null_clears_a_field_and_leaves_the_others(app):
 def test_a_stale_version_is_a_conflict_and_changes_nothing(app):
     _email, _password, login = app.verified_user()
     version = _me(app, login)["version"]
-    assert_json(app.patch_me(login["access_token"], {"name": "Before", "locale": "en"}, if_match=version), 200)
+    first = app.patch_me(login["access_token"], {"name": "Before", "locale": "en"}, if_match=version)
+    assert_json(first, 200)
 
     stale_header = app.patch_me(login["access_token"], {"name": "After"}, if_match=version)
     stale_body = app.patch_me(login["access_token"], {"name": "After", "version": version})
@@ -147,7 +148,8 @@ def test_of_ten_parallel_patches_with_one_version_exactly_one_wins(app):
         PARALLEL_EDITS)
 
     statuses = sorted(r.status_code for r in responses)
-    assert statuses == [200] + [409] * (PARALLEL_EDITS - 1), [(r.status_code, r.text[:200]) for r in responses]
+    assert statuses == [200] + [409] * (PARALLEL_EDITS - 1), \
+        [(r.status_code, r.text[:200]) for r in responses]
     for resp in responses:
         if resp.status_code == 409:
             assert_problem(resp, 409, "version_conflict")
