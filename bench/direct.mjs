@@ -1,10 +1,11 @@
 // Runs the built Edgeward Worker (build/worker/shim.mjs + build/index_bg.wasm) in workerd through
 // Miniflare's Node API, without `wrangler dev` and its proxy in front, on 127.0.0.1:PORT.
 // Bindings come from wrangler.toml (read with wrangler's own config reader): D1 `DB` (the SQL
-// files in migrations/ applied through the binding at start), the Durable Object
-// `USER_SESSIONS` -> class `UserSessions` on SQLite storage, the queue producer `EMAIL` and the
-// consumers of `edgeward-email` and its dead-letter queue, and [vars]; JWT_SIGNING_KEYS from
-// the env file (a `NAME='value'` line, as written by scripts/gen-key.mjs).
+// files in migrations/ applied through the binding at start), every Durable Object binding
+// (`USER_SESSIONS` -> `UserSessions`, ...) on SQLite storage as its [[migrations]] say, every
+// queue producer (`EMAIL`, ...) and consumer (`edgeward-email` and its dead-letter queue, ...)
+// with the same batch settings, and [vars]; then the env file on top (JWT_SIGNING_KEYS as a
+// `NAME='value'` line, as written by scripts/gen-key.mjs, and any overrides).
 //
 //   node bench/direct.mjs --port 0 --state DIR --env-file FILE [--config wrangler.toml]
 //
@@ -76,10 +77,21 @@ const queueConsumers = Object.fromEntries(
       maxBatchTimeout: c.max_batch_timeout,
       maxRetries: c.max_retries,
       deadLetterQueue: c.dead_letter_queue,
+      retryDelay: c.retry_delay,
     },
   ]),
 );
 const bindings = { ...config.vars, ...readEnvFile(envFile) };
+// Binding kinds this launcher does not set up: say so, rather than run a Worker that differs
+// from the one wrangler dev runs without anyone noticing.
+for (const kind of ["kv_namespaces", "r2_buckets", "services", "workflows", "hyperdrive",
+  "analytics_engine_datasets", "vectorize", "send_email", "ratelimits", "dispatch_namespaces"]) {
+  const v = config[kind];
+  if (Array.isArray(v) ? v.length : v && Object.keys(v).length) {
+    console.error(`direct.mjs: warning: wrangler.toml has ${kind}, which this launcher does not bind`);
+  }
+}
+if (config.ai) console.error("direct.mjs: warning: wrangler.toml has ai, which this launcher does not bind");
 
 mkdirSync(state, { recursive: true });
 const v4 = {
@@ -141,11 +153,13 @@ if (process.argv.includes("--exit-on-stdin-close")) {
 try {
   const url = await mf.ready;
   // Migrations, in file order, split into statements the way `wrangler d1 migrations` does.
-  const db = await mf.getD1Database("DB");
-  const dir = path.resolve(configDir, config.d1_databases[0].migrations_dir ?? "migrations");
-  for (const file of readdirSync(dir).filter((f) => f.endsWith(".sql")).sort()) {
-    const statements = unstable_splitSqlQuery(readFileSync(path.join(dir, file), "utf8"));
-    await db.batch(statements.map((s) => db.prepare(s)));
+  for (const d of config.d1_databases) {
+    const db = await mf.getD1Database(d.binding);
+    const dir = path.resolve(configDir, d.migrations_dir ?? "migrations");
+    for (const file of readdirSync(dir).filter((f) => f.endsWith(".sql")).sort()) {
+      const statements = unstable_splitSqlQuery(readFileSync(path.join(dir, file), "utf8"));
+      if (statements.length) await db.batch(statements.map((q) => db.prepare(q)));
+    }
   }
   const health = await fetch(new URL("/health", url));
   if (health.status !== 200) throw new Error(`GET /health answered ${health.status}`);

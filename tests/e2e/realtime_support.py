@@ -168,7 +168,8 @@ class Socket:
         except TimeoutError:
             pass
         except ConnectionClosed as exc:
-            raise AssertionError(f"{self.label} was closed (code {close_code(exc)}); {self._trail()}") from None
+            raise AssertionError(f"{self.label} was closed (code {close_code(exc)}); "
+                                 f"{self._trail()}") from None
         else:
             raise AssertionError(f"{self.label}: unexpected frame {raw!r}; {self._trail()}")
         assert self.ws.state is State.OPEN, f"{self.label}: state {self.ws.state}"
@@ -183,7 +184,8 @@ class Socket:
                 break
             except ConnectionClosed as exc:
                 self.closed = exc
-                raise AssertionError(f"{self.label} was closed (code {close_code(exc)}); {self._trail()}") from None
+                raise AssertionError(f"{self.label} was closed (code {close_code(exc)}); "
+                                     f"{self._trail()}") from None
             event = json.loads(raw)
             self.received.append(event)
             self._inbox.append(event)

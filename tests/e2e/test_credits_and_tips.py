@@ -102,7 +102,8 @@ def test_a_replayed_tip_key_answers_the_first_response_and_moves_nothing(app):
     assert (app.balance(viewer["access_token"]), app.balance(owner["access_token"])) == (7, 3)
 
     # Keys belong to their user: someone else's identical key is a new tip.
-    theirs = assert_json(app.tip(other["access_token"], stream["id"], {"amount": 3, "message": "gg"}, shared_key), 201)
+    resp = app.tip(other["access_token"], stream["id"], {"amount": 3, "message": "gg"}, shared_key)
+    theirs = assert_json(resp, 201)
     assert theirs["tip"]["id"] != body["tip"]["id"]
     assert_tip(theirs["tip"], stream=stream, sender=other, amount=3, message="gg")
     assert theirs["balance"] == 2
@@ -112,7 +113,8 @@ def test_a_replayed_tip_key_answers_the_first_response_and_moves_nothing(app):
     racing_key = key()
     responses = run_in_parallel(
         lambda i: app.tip(viewer["access_token"], stream["id"], {"amount": 2}, racing_key), 10)
-    assert [r.status_code for r in responses] == [201] * 10, [(r.status_code, r.text[:200]) for r in responses]
+    assert [r.status_code for r in responses] == [201] * 10, \
+        [(r.status_code, r.text[:200]) for r in responses]
     bodies = [r.json() for r in responses]
     assert all(b == bodies[0] for b in bodies), bodies
     assert bodies[0]["balance"] == 5

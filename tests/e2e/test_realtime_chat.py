@@ -91,8 +91,9 @@ def test_chat_refuses_missing_unknown_and_used_tickets_and_foreign_origins(app):
 
     async def scenario():
         async with Sockets(app) as sockets:
+            unknown = "not-a-ticket-" + uuid.uuid4().hex
             for what, url in (("no ticket", app.ws_url(chat_path)),
-                              ("an unknown ticket", app.ws_url(chat_path, "not-a-ticket-" + uuid.uuid4().hex))):
+                              ("an unknown ticket", app.ws_url(chat_path, unknown))):
                 refused = await refusal(url)
                 assert refused.status_code == 401, f"{what}: {refused.status_code}"
                 assert problem_code(refused) == "invalid_ticket", f"{what}: {refused.body!r}"
@@ -189,10 +190,12 @@ def test_ending_a_stream_tells_the_room_and_stops_the_chat_and_only_the_owner_ed
         async with Sockets(app) as sockets:
             v, _ = await sockets.chat(viewer["access_token"], stream["id"], "viewer")
 
-            resp = await sockets.http(app.patch_stream, viewer["access_token"], stream["id"], {"title": "Mine now"})
+            resp = await sockets.http(app.patch_stream, viewer["access_token"], stream["id"],
+                                      {"title": "Mine now"})
             assert_problem(resp, 403, "forbidden")
 
-            resp = await sockets.http(app.patch_stream, owner["access_token"], stream["id"], {"title": "After"})
+            resp = await sockets.http(app.patch_stream, owner["access_token"], stream["id"],
+                                      {"title": "After"})
             patched = assert_json(resp, 200)
             assert (patched["id"], patched["title"], patched["description"], patched["status"]) == \
                 (stream["id"], "After", "About to change", "live")

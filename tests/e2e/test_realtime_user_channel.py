@@ -23,7 +23,8 @@ def test_a_tip_reaches_the_owners_channel_and_the_streams_room(app):
             resp = await sockets.http(app.tip, viewer["access_token"], stream["id"],
                                       {"amount": 4, "message": "great stream"}, str(uuid.uuid4()))
             tip = assert_json(resp, 201)["tip"]
-            assert (tip["amount"], tip["message"], tip["to_user_id"]) == (4, "great stream", owner["user"]["id"])
+            assert (tip["amount"], tip["message"], tip["to_user_id"]) == \
+                (4, "great stream", owner["user"]["id"])
 
             for s in (mine, room_owner, room_viewer):
                 event = await s.take("tip.received")

@@ -13,7 +13,8 @@ def test_a_new_stream_is_live_and_can_be_read_back(app):
     stream = assert_json(resp, 201)
     assert STREAM_FIELDS <= set(stream), f"stream lacks {STREAM_FIELDS - set(stream)}"
     assert_uuid(stream["id"])
-    assert (stream["owner_id"], stream["title"], stream["description"], stream["status"], stream["ended_at"]) == \
+    fields = ("owner_id", "title", "description", "status", "ended_at")
+    assert tuple(stream[f] for f in fields) == \
         (owner["user"]["id"], "Hello stream", "First one", "live", None)
     parse_utc(stream["created_at"])
     parse_utc(stream["updated_at"])
