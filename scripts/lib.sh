@@ -32,7 +32,8 @@ setup_rust() {
     rustup target add wasm32-unknown-unknown
   fi
   rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
-  if [ "$(worker-build --version 2>/dev/null | awk '{print $2}')" != "$WORKER_BUILD_VERSION" ]; then
+  # `worker-build --version` prints the bare version ("0.8.7"); take its last field either way.
+  if [ "$(worker-build --version 2>/dev/null | awk '{print $NF}')" != "$WORKER_BUILD_VERSION" ]; then
     step "cargo install worker-build $WORKER_BUILD_VERSION (about 4 minutes, once)"
     cargo install worker-build --version "$WORKER_BUILD_VERSION" --locked
   fi
