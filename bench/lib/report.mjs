@@ -2,6 +2,9 @@
 //   <target>-<scenario>-c<C>.json   one line from bench/wrk/edgeward.lua's done()
 //   argon2-native.json, argon2-wasi-node.json   from bench/argon2-native
 //   meta.json                        date, versions, sizes (written by bench/run)
+//   <target>-rt-chat.json            from bench/lib/chat-fanout.mjs
+//   <target>-rt-tip-c<C>.json        from bench/lib/tips.mjs row
+//   <target>-rt-ledger.json          from bench/lib/tips.mjs verify
 // Usage: node bench/lib/report.mjs RAW_DIR > latest.md
 import { readFileSync, readdirSync, existsSync } from "node:fs";
 import path from "node:path";
@@ -41,7 +44,8 @@ p(`# Edgeward benchmark results`);
 p();
 p(`${meta.date}; ${meta.cores} cores (${meta.cpu}); source ${meta.git}; bench/run took ${Math.round(meta.elapsed_s / 60)} min.`);
 p(`Tools: wrk ${meta.wrk} (Debian) with bench/wrk/edgeward.lua for every HTTP row; wrangler ${meta.wrangler}, ` +
-  `miniflare ${meta.miniflare}, workerd ${meta.workerd}, Node ${meta.node}, rustc ${meta.rustc}, argon2 crate ${meta.argon2_crate}.`);
+  `miniflare ${meta.miniflare}, workerd ${meta.workerd}, Node ${meta.node}, rustc ${meta.rustc}, argon2 crate ${meta.argon2_crate}. ` +
+  `Realtime rows: bench/lib/chat-fanout.mjs (WebSocket chat fan-out) and bench/lib/tips.mjs (tips), both Node scripts.`);
 p(`Rows: ${meta.duration_s} s each (login ${meta.login_duration_s} s, /health ${meta.health_duration_s} s), ` +
   `one wrk thread, c = concurrent connections, ${meta.users} users per server. ` +
   `Errors = responses outside 200-299 + socket errors + timeouts (30 s); must be 0.`);
@@ -69,6 +73,85 @@ for (const [target, label] of TARGETS) {
   const samples = Object.entries(rows).filter(([k, r]) => k.startsWith(`${target}/`) && r.sample);
   for (const [k, r] of samples) p(`- ${k}: first error body: \`${r.sample.replace(/`/g, "'").slice(0, 300)}\``);
   if (samples.length) p();
+}
+
+// ---- realtime ----------------------------------------------------------------------------------
+const opt = (f) => (existsSync(path.join(dir, f)) ? read(f) : null);
+const withCtx = (f) => {
+  const r = opt(`${f}.json`);
+  return r && { ...r, ...(opt(`${f}.ctx.json`) ?? {}) };
+};
+const loadCell = (r) => (r.load1 === undefined ? "–" : `${fmt(r.load1, 2)}${r.foreign_procs ? ` (+${r.foreign_procs})` : ""}`);
+const rt = {};
+for (const [target] of TARGETS) {
+  rt[target] = {
+    chat: withCtx(`${target}-rt-chat`),
+    tips: concurrency.map((c) => [c, withCtx(`${target}-rt-tip-c${c}`)]).filter(([, r]) => r),
+    ledger: opt(`${target}-rt-ledger.json`),
+  };
+}
+const rtErrors = [];
+if (TARGETS.some(([t]) => rt[t].chat || rt[t].tips.length)) {
+  p(`## Realtime`);
+  p();
+  const chat = TARGETS.map(([t]) => rt[t].chat).find(Boolean);
+  if (chat) {
+    p(`**Chat fan-out**, bench/lib/chat-fanout.mjs (Node ${meta.node}'s built-in WebSocket client, one process): ` +
+      `${chat.clients} clients (${chat.users} users, a ticket per connection) in one stream's room; all of them send, ` +
+      `${chat.rate_target} msg/s in total for ${chat.duration_s} s (each connection one \`chat.send\` every ` +
+      `${fmt(chat.per_connection_interval_s, 2)} s); every message is expected at all ${chat.clients} clients, the sender's included. ` +
+      `Latency = receive time − the send time written in the message (one clock). deliveries/s = deliveries received ÷ ` +
+      `(last delivery − first send). Errors = error frames + closes not asked for + deliveries missing 10 s after the ` +
+      `last send + duplicates + wrong author.`);
+    p();
+    p(`| server | msgs sent | deliveries expected | received | deliveries/s | p50 ms | p99 ms | max ms | errors | load¹ |`);
+    p(`|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|`);
+    for (const [target, label] of TARGETS) {
+      const r = rt[target].chat;
+      if (!r) continue;
+      if (r.errors) rtErrors.push(`${target} chat: ${r.error_kinds}; ${r.samples.join(" | ")}`);
+      const err = r.errors ? `**${r.errors}** (${r.error_kinds})` : "0";
+      p(`| ${label} | ${r.sent} | ${r.expected} | ${r.received} | ${fmt(r.deliveries_per_s, 0)} | ${fmt(r.p50_ms)} | ` +
+        `${fmt(r.p99_ms)} | ${fmt(r.max_ms)} | ${err} | ${loadCell(r)} |`);
+    }
+    p();
+  }
+  if (TARGETS.some(([t]) => rt[t].tips.length)) {
+    const viewers = TARGETS.map(([t]) => rt[t].ledger?.viewers).find(Boolean);
+    p(`**Tips**, bench/lib/tips.mjs (its own node:http driver, closed loop like wrk: c connections, keep-alive, ` +
+      `${meta.tip_duration_s} s per row, requests in flight at the deadline waited for and counted): ` +
+      `\`POST /v1/streams/{id}/tips\` \`{"amount":1}\`, a unique \`Idempotency-Key\` each, ` +
+      `${viewers ?? "the"} viewers round-robin (each granted 100000 credits first) → one stream owner. ` +
+      `Errors = any status but 201 + replayed answers + socket errors + timeouts (30 s).`);
+    p();
+    p(`| server | c | req/s | p50 ms | p99 ms | errors | requests | load¹ |`);
+    p(`|---|--:|--:|--:|--:|--:|--:|--:|`);
+    for (const [target, label] of TARGETS) {
+      for (const [c, r] of rt[target].tips) {
+        if (r.errors) rtErrors.push(`${target} tips c=${c}: ${r.statuses}; ${r.sample}`);
+        const err = r.errors ? `**${r.errors}** (${r.statuses})` : "0";
+        p(`| ${label} | ${c} | ${fmt(r.rps)} | ${fmt(r.p50_ms)} | ${fmt(r.p99_ms)} | ${err} | ${r.requests} | ${loadCell(r)} |`);
+      }
+    }
+    p();
+    for (const [target, label] of TARGETS) {
+      const l = rt[target].ledger;
+      if (!l) continue;
+      if (l.ok) {
+        p(`- Ledger, ${label}: owner's \`GET /v1/credits\` balance ${l.owner_balance} = ${l.owner_before} + ` +
+          `${l.credits_tipped} credits tipped (${l.tips_201} tips answered 201 over ${l.rows} rows); ` +
+          `the ${l.viewers} viewers' balances (sum ${l.viewer_balances}) each = grant − own tips. OK.`);
+      } else {
+        p(`- **Ledger, ${label}: ${l.mismatch_count} mismatches** (raw/${target}-rt-ledger.json), first: ` +
+          `${l.mismatches.slice(0, 3).join("; ")}`);
+      }
+    }
+    p();
+  }
+  p(`¹ as above.`);
+  p();
+  for (const e of rtErrors) p(`- ${e.replace(/\`/g, "'").slice(0, 500)}`);
+  if (rtErrors.length) p();
 }
 
 p(`## Release Worker size`);
@@ -112,11 +195,20 @@ if (both.length) {
     });
     p(`| ${name} | ${cells.join(" | ")} |`);
   }
+  const tipAt = (t, c) => rt[t].tips.find(([cc]) => cc === c)?.[1];
+  if (concurrency.some((c) => tipAt("proxy", c) && tipAt("direct", c))) {
+    const cell = (r) => (r ? `${fmt(r.rps, 0)} (${fmt(r.p50_ms)})` : "–");
+    p(`| POST /v1/streams/{id}/tips (tips.mjs) | ${concurrency.map((c) => `${cell(tipAt("proxy", c))} | ${cell(tipAt("direct", c))}`).join(" | ")} |`);
+  }
   p();
 }
 
-const totalErrors = Object.values(rows).reduce((a, r) => a + r.errors, 0);
+const rtRows = TARGETS.flatMap(([t]) => [rt[t].chat, ...rt[t].tips.map(([, r]) => r)]).filter(Boolean);
+const ledgerBad = TARGETS.filter(([t]) => rt[t].ledger && !rt[t].ledger.ok).length;
+const totalErrors = [...Object.values(rows), ...rtRows].reduce((a, r) => a + r.errors, 0) + ledgerBad;
+const nRows = Object.keys(rows).length + rtRows.length;
+const ledgers = TARGETS.filter(([t]) => rt[t].ledger).length;
 p(totalErrors === 0
-  ? `All ${Object.keys(rows).length} rows: 0 errors.`
-  : `**${totalErrors} errors in total across the rows above: see the statuses and sample bodies.**`);
+  ? `All ${nRows} rows: 0 errors${ledgers ? `; ${ledgers === 1 ? "the ledger" : `all ${ledgers} ledgers`} balanced` : ""}.`
+  : `**${totalErrors} errors in total across the rows above${ledgerBad ? ` (${ledgerBad} ledger mismatch)` : ""}: see the statuses and sample bodies.**`);
 process.stdout.write(lines.join("\n") + "\n");

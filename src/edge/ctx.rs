@@ -4,7 +4,7 @@ use crate::core::config::{vars, Config};
 use crate::core::error::AppError;
 use std::cell::RefCell;
 use std::rc::Rc;
-use worker::{Date, Env, Request};
+use worker::{Context, Date, Env, Request};
 
 thread_local! {
     static CONFIG: RefCell<Option<Rc<Config>>> = const { RefCell::new(None) };
@@ -33,6 +33,7 @@ pub fn now_s() -> i64 {
     (Date::now().as_millis() / 1000) as i64
 }
 
+#[derive(Clone)]
 pub struct Ctx {
     pub env: Env,
     pub cfg: Rc<Config>,
@@ -41,10 +42,17 @@ pub struct Ctx {
     /// `CF-Connecting-IP` only: `X-Forwarded-For` is client-controlled.
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// The invocation, for work that may finish after the response (`background`).
+    invocation: Rc<Context>,
 }
 
 impl Ctx {
-    pub fn new(req: &Request, env: Env, request_id: &str) -> Result<Self, AppError> {
+    pub fn new(
+        req: &Request,
+        env: Env,
+        request_id: &str,
+        invocation: Rc<Context>,
+    ) -> Result<Self, AppError> {
         let cfg = config(&env)?;
         let header = |name: &str| {
             req.headers()
@@ -61,7 +69,26 @@ impl Ctx {
             now: now_s(),
             ip: header("cf-connecting-ip"),
             user_agent: header("user-agent"),
+            invocation,
         })
+    }
+
+    /// Runs `work` after the response has gone out (a failure is logged). Used where the
+    /// answer must not depend, in content or in timing, on what the work finds.
+    pub fn background(
+        &self,
+        what: &'static str,
+        work: impl std::future::Future<Output = Result<(), AppError>> + 'static,
+    ) {
+        let request_id = self.request_id.clone();
+        self.invocation.wait_until(async move {
+            if let Err(e) = work.await {
+                worker::console_error!(
+                    "{}",
+                    serde_json::json!({"level": "error", "msg": "background work failed", "work": what, "request_id": request_id, "error": e.to_string()})
+                );
+            }
+        });
     }
 
     pub fn db(&self) -> Result<worker::D1Database, AppError> {

@@ -27,8 +27,8 @@ fn start() {
 }
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
-    Ok(router::handle(req, env).await)
+async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+    Ok(router::handle(req, env, ctx).await)
 }
 
 /// Never returns `Err`: a failed queue handler resets the instance. Each message is acked or

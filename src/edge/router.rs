@@ -9,7 +9,8 @@ use crate::edge::routes::{
     accounts, credits, dev, health, jobs, lifecycle, password, profile, realtime, sessions,
     streams, tokens,
 };
-use worker::{Date, Env, Request, Response};
+use std::rc::Rc;
+use worker::{Context, Date, Env, Request, Response};
 
 fn request_id(req: &Request) -> String {
     req.headers()
@@ -21,7 +22,8 @@ fn request_id(req: &Request) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-pub async fn handle(mut req: Request, env: Env) -> Response {
+pub async fn handle(mut req: Request, env: Env, invocation: Context) -> Response {
+    let invocation = Rc::new(invocation);
     let started = Date::now().as_millis();
     let request_id = request_id(&req);
     let method = req.method().to_string();
@@ -35,7 +37,15 @@ pub async fn handle(mut req: Request, env: Env) -> Response {
             let param = param.map(str::to_owned);
             (
                 template,
-                dispatch(route, param.as_deref(), &mut req, env, &request_id).await,
+                dispatch(
+                    route,
+                    param.as_deref(),
+                    &mut req,
+                    env,
+                    &request_id,
+                    invocation,
+                )
+                .await,
             )
         }
         Match::WrongMethod { allow } => ("-", Err(AppError::MethodNotAllowed { allow })),
@@ -81,6 +91,7 @@ async fn dispatch(
     req: &mut Request,
     env: Env,
     request_id: &str,
+    invocation: Rc<Context>,
 ) -> Result<Response, AppError> {
     // Liveness touches nothing, not even configuration.
     match route {
@@ -89,7 +100,7 @@ async fn dispatch(
         Route::OpenApi => return health::openapi(),
         _ => {}
     }
-    let ctx = Ctx::new(req, env, request_id)?;
+    let ctx = Ctx::new(req, env, request_id, invocation)?;
     let id = param.unwrap_or_default();
     match route {
         Route::Health | Route::Ready | Route::OpenApi => unreachable!("answered above"),

@@ -120,21 +120,25 @@ pub async fn resend_verification(req: &mut Request, ctx: &Ctx) -> Result<Respons
     let email = Email::parse(&body.email)?;
     enforce(ctx, Limit::ResendIp, Key::Client).await?;
     enforce(ctx, Limit::ResendEmail, Key::Email(&email)).await?;
-    let db = ctx.db()?;
-    if let Some(user) = d1::users::by_email(&db, email.as_str()).await? {
-        if user.status() == UserStatus::PendingVerification && user.email_verified == 0 {
+    let user = d1::users::by_email(&ctx.db()?, email.as_str()).await?;
+    if let Some(user) =
+        user.filter(|u| u.status() == UserStatus::PendingVerification && u.email_verified == 0)
+    {
+        // After the response: every address answers after the same lookup.
+        let c = ctx.clone();
+        ctx.background("verification mail", async move {
             let token = opaque_token(rand::bytes()?);
             d1::tokens::replace(
-                &db,
+                &c.db()?,
                 &user.id,
                 Purpose::VerifyEmail,
                 &token_hash(&token),
-                ctx.now,
-                ctx.now + ctx.cfg.verification_ttl_s,
+                c.now,
+                c.now + c.cfg.verification_ttl_s,
             )
             .await?;
-            send_mail(ctx, email.as_str(), Template::VerifyEmail { token }).await?;
-        }
+            send_mail(&c, &user.email, Template::VerifyEmail { token }).await
+        });
     }
     accepted()
 }

@@ -27,20 +27,24 @@ pub async fn forgot(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> 
     let email = Email::parse(&body.email)?;
     enforce(ctx, Limit::ForgotIp, Key::Client).await?;
     enforce(ctx, Limit::ForgotEmail, Key::Email(&email)).await?;
-    let db = ctx.db()?;
-    if let Some(user) = d1::users::by_email(&db, email.as_str()).await? {
-        let token = opaque_token(rand::bytes()?);
-        d1::tokens::replace(
-            &db,
-            &user.id,
-            Purpose::PasswordReset,
-            &token_hash(&token),
-            ctx.now,
-            ctx.now + ctx.cfg.reset_ttl_s,
-        )
-        .await?;
-        send_mail(ctx, email.as_str(), Template::PasswordReset { token }).await?;
-        audit::record(ctx, &user.id, Event::PasswordResetRequested, None).await;
+    if let Some(user) = d1::users::by_email(&ctx.db()?, email.as_str()).await? {
+        // After the response: known and unknown addresses answer after the same lookup.
+        let c = ctx.clone();
+        ctx.background("password reset mail", async move {
+            let token = opaque_token(rand::bytes()?);
+            d1::tokens::replace(
+                &c.db()?,
+                &user.id,
+                Purpose::PasswordReset,
+                &token_hash(&token),
+                c.now,
+                c.now + c.cfg.reset_ttl_s,
+            )
+            .await?;
+            send_mail(&c, &user.email, Template::PasswordReset { token }).await?;
+            audit::record(&c, &user.id, Event::PasswordResetRequested, None).await;
+            Ok(())
+        });
     }
     accepted()
 }
