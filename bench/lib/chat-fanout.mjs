@@ -3,7 +3,7 @@
 // sender's included). One Node 22 process, its built-in WebSocket client (undici), one clock.
 //
 //   node bench/lib/chat-fanout.mjs --url http://127.0.0.1:PORT --tokens access.txt \
-//        [--clients 50] [--rate 25] [--duration 15] [--drain 10] --out result.json
+//        [--clients 50] [--rate 25] [--duration 15] [--drain 10] --out result.json [--trace t.tsv]
 //
 // --tokens: access tokens, one a line (bench/lib/prepare.mjs's access.txt). The first token's
 // user creates the stream; client i uses token i % tokens (one user per client when there are
@@ -34,6 +34,7 @@ const rate = Number(arg("rate", "25"));
 const duration = Number(arg("duration", "15"));
 const drainS = Number(arg("drain", "10"));
 const out = arg("out");
+const traceFile = arg("trace"); // one line per message: when sent, to how many, latencies
 if (!base || !tokensFile || !out) {
   console.error("usage: chat-fanout.mjs --url URL --tokens FILE --out FILE [--clients 50] [--rate 25] [--duration 15]");
   process.exit(2);
@@ -109,7 +110,9 @@ function onFrame(client, data) {
     if (author !== clients[msg.sender].user) error("wrong-author", JSON.stringify(ev));
     msg.seen[client.i] = 1;
     received++;
-    latencies.push(t - Number(m[3]));
+    const ms = t - Number(m[3]);
+    latencies.push(ms);
+    msg.lat.push(ms);
     lastDelivery = t;
   } else if (ev.type === "error") {
     error("error-frame", `client ${client.i}: ${data}`);
@@ -183,7 +186,7 @@ for (let k = 0; k < total; k++) {
   const t = now();
   lateMax = Math.max(lateMax, t - due);
   const index = messages.length;
-  messages.push({ sender: client.i, t, seen: new Uint8Array(nClients) });
+  messages.push({ sender: client.i, t, seen: new Uint8Array(nClients), lat: [] });
   client.ws.send(JSON.stringify({ type: "chat.send", text: `bench ${run} ${index} ${t.toFixed(3)}` }));
   sent++;
 }
@@ -250,8 +253,17 @@ const result = {
   drain_s: drainedS,
   send_lag_max_ms: lateMax,
   stream_id: stream.id,
+  first_send_unix_ms: firstSend, // the trace's sent_s is relative to this
 };
 writeFileSync(out, JSON.stringify(result) + "\n");
+if (traceFile) {
+  const rows = messages.map((m, i) => {
+    const l = m.lat.sort((a, b) => a - b);
+    return [i, m.sender, ((m.t - firstSend) / 1e3).toFixed(3), l.length,
+      ...[l[0], l[l.length >> 1], l[l.length - 1]].map((x) => (x === undefined ? "" : x.toFixed(1)))].join("\t");
+  });
+  writeFileSync(traceFile, "msg\tsender\tsent_s\tdelivered\tmin_ms\tmedian_ms\tmax_ms\n" + rows.join("\n") + "\n");
+}
 console.log(
   `${sent} msgs sent (${result.send_rate.toFixed(1)}/s), ${received} of ${expected} deliveries ` +
     `(${result.deliveries_per_s.toFixed(0)}/s), p50 ${fmt(result.p50_ms)} ms, p99 ${fmt(result.p99_ms)} ms, ` +
