@@ -79,13 +79,8 @@ pub async fn page(
         ],
     )
     .await?;
-    let more = rows.len() as i64 > limit;
-    let rows: Vec<Row> = rows.into_iter().take(limit as usize).collect();
-    let next = if more {
-        rows.last().map(|r| encode_cursor(r.seq))
-    } else {
-        None
-    };
+    let (rows, next) = super::split_page(rows, limit, |r| r.seq);
+    let next = next.map(encode_cursor);
     let events = rows
         .into_iter()
         .map(|r| EventView {

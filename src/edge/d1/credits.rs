@@ -193,13 +193,7 @@ pub async fn entries(
         ],
     )
     .await?;
-    let more = rows.len() as i64 > limit;
-    let rows: Vec<EntryRow> = rows.into_iter().take(limit as usize).collect();
-    let next = if more {
-        rows.last().map(|r| r.seq)
-    } else {
-        None
-    };
+    let (rows, next) = super::split_page(rows, limit, |r| r.seq);
     Ok((
         rows.into_iter()
             .map(|r| EntryView {
@@ -295,13 +289,7 @@ pub async fn list_tips(
         ],
     )
     .await?;
-    let more = rows.len() as i64 > limit;
-    let rows: Vec<TipRow> = rows.into_iter().take(limit as usize).collect();
-    let next = if more {
-        rows.last().map(|r| r.seq)
-    } else {
-        None
-    };
+    let (rows, next) = super::split_page(rows, limit, |r| r.seq);
     Ok((
         rows.into_iter()
             .map(|r| Tip {

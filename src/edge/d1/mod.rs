@@ -20,6 +20,23 @@ use worker::{D1Database, D1PreparedStatement, D1Result};
 /// integer a JS number carries exactly).
 pub const NO_CURSOR: i64 = 1 << 53;
 
+/// Splits the `limit + 1` rows of a page query into the page and, when there are more, the
+/// position to continue below.
+pub fn split_page<T>(
+    mut rows: Vec<T>,
+    limit: i64,
+    position: impl Fn(&T) -> i64,
+) -> (Vec<T>, Option<i64>) {
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit.max(0) as usize);
+    let next = if more {
+        rows.last().map(position)
+    } else {
+        None
+    };
+    (rows, next)
+}
+
 pub fn s(v: &str) -> JsValue {
     JsValue::from_str(v)
 }

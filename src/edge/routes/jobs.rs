@@ -118,7 +118,7 @@ pub async fn list(req: &Request, ctx: &Ctx) -> Result<Response, AppError> {
         }
     }
     let (limit, cursor) = page_params(req)?;
-    let mut rows = d1::jobs::list(
+    let rows = d1::jobs::list(
         &ctx.db()?,
         &authed.user.id,
         status.as_deref(),
@@ -126,12 +126,8 @@ pub async fn list(req: &Request, ctx: &Ctx) -> Result<Response, AppError> {
         limit + 1,
     )
     .await?;
-    let next = if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|r| super::streams::encode_cursor(r.seq))
-    } else {
-        None
-    };
+    let (rows, next) = d1::split_page(rows, limit, |r| r.seq);
+    let next = next.map(super::streams::encode_cursor);
     let jobs: Vec<_> = rows.iter().map(JobRow::view).collect();
     json(200, &json!({ "jobs": jobs, "next_cursor": next }))
 }

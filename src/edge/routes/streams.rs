@@ -82,13 +82,9 @@ pub fn page_params(req: &Request) -> Result<(i64, Option<i64>), AppError> {
 pub async fn list(req: &Request, ctx: &Ctx) -> Result<Response, AppError> {
     authenticate(req, ctx).await?;
     let (limit, cursor) = page_params(req)?;
-    let mut rows = d1::streams::list_live(&ctx.db()?, cursor, limit + 1).await?;
-    let next = if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|r| encode_cursor(r.seq))
-    } else {
-        None
-    };
+    let rows = d1::streams::list_live(&ctx.db()?, cursor, limit + 1).await?;
+    let (rows, next) = d1::split_page(rows, limit, |r| r.seq);
+    let next = next.map(encode_cursor);
     let streams: Vec<_> = rows.iter().map(StreamRow::view).collect();
     json(200, &json!({ "streams": streams, "next_cursor": next }))
 }
