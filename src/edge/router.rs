@@ -128,6 +128,7 @@ async fn dispatch(
         Route::Audit => profile::list_audit(req, &ctx).await,
         Route::Credits => credits::get(req, &ctx).await,
         Route::DevCredits => credits::dev_grant(req, &ctx).await,
+        Route::AdminCredits => credits::admin_grant(req, &ctx).await,
         Route::CreateStream => streams::create(req, &ctx).await,
         Route::ListStreams => streams::list(req, &ctx).await,
         Route::GetStream => streams::get(req, &ctx, id).await,

@@ -109,3 +109,33 @@ def test_a_job_that_never_fails_succeeds_at_the_first_attempt(jobs_app):
 
     assert (done["status"], done["attempts"]) == ("succeeded", 1), done
     assert jobs_app.balance(user["access_token"]) == 0
+
+
+def test_an_admin_grants_credits_to_a_user_once_per_idempotency_key(jobs_app, admin):
+    user = new_user(jobs_app, "Grantee")
+    body = {"user_id": user["user"]["id"], "amount": 7}
+    key = {"Idempotency-Key": "admin-grant-1"}
+
+    def grant(b):
+        return jobs_app.post("/v1/admin/credits", b, access=admin["access_token"], headers=key)
+
+    first, replay, other_body = grant(body), grant(body), grant({**body, "amount": 8})
+
+    assert first.status_code == 201, first.text
+    assert (replay.status_code, replay.json()) == (201, first.json())
+    assert_problem(other_body, 422, "idempotency_key_mismatch")
+    balance, entries = jobs_app.credit_ledger(user["access_token"])
+    assert balance == 7 and [e["kind"] for e in entries] == ["grant"], entries
+
+
+def test_only_admins_grant_credits_and_only_to_existing_users(jobs_app, admin):
+    user = new_user(jobs_app, "Not an admin")
+    body = {"user_id": user["user"]["id"], "amount": 5}
+
+    as_user = jobs_app.post("/v1/admin/credits", body, access=user["access_token"])
+    unknown = jobs_app.post("/v1/admin/credits", {"user_id": "00000000-0000-4000-8000-000000000000", "amount": 5},
+                            access=admin["access_token"])
+
+    assert_problem(as_user, 403, "forbidden")
+    assert_problem(unknown, 404, "not_found")
+    assert jobs_app.balance(user["access_token"]) == 0

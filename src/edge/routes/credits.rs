@@ -133,6 +133,38 @@ pub async fn dev_grant(req: &mut Request, ctx: &Ctx) -> Result<Response, AppErro
     grant(ctx, req, &authed.user.id, &body).await
 }
 
+/// `POST /v1/admin/credits` `{user_id, amount}`: an administrator grants credits to a user.
+pub async fn admin_grant(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
+    let authed = authenticate(req, ctx).await?;
+    if !ctx.cfg.is_admin(&authed.user.email) {
+        return Err(AppError::Forbidden("administrators only".into()));
+    }
+    let body: Value = read_json(req).await?;
+    let obj = body
+        .as_object()
+        .filter(|o| o.keys().all(|k| k == "user_id" || k == "amount"))
+        .ok_or_else(|| {
+            AppError::InvalidRequest("the body is {\"user_id\": <uuid>, \"amount\": <int>}".into())
+        })?;
+    let user_id = obj
+        .get("user_id")
+        .and_then(Value::as_str)
+        .map(crate::core::domain::UserId::parse)
+        .transpose()?
+        .ok_or_else(|| AppError::InvalidRequest("user_id is required".into()))?
+        .to_string();
+    if d1::users::by_id(&ctx.db()?, &user_id).await?.is_none() {
+        return Err(AppError::NotFound);
+    }
+    grant(
+        ctx,
+        req,
+        &user_id,
+        &json!({"amount": obj.get("amount").cloned().unwrap_or(Value::Null)}),
+    )
+    .await
+}
+
 /// `POST /v1/streams/{id}/tips`: viewer → owner, atomically and exactly once per key.
 pub async fn tip(req: &mut Request, ctx: &Ctx, stream_id: &str) -> Result<Response, AppError> {
     let authed = authenticate(req, ctx).await?;
