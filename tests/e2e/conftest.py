@@ -656,7 +656,20 @@ def _wait_until_healthy(base_url: str, proc: subprocess.Popen, tail: collections
 
 def spawn_app(**overrides) -> App:
     """Start a fresh Edgeward (own state, own signing key) with env-file overrides, e.g.
-    `spawn_app(REFRESH_REUSE_WINDOW_SECONDS=2)`. The caller must `stop()` it."""
+    `spawn_app(REFRESH_REUSE_WINDOW_SECONDS=2)`. The caller must `stop()` it.
+
+    A free port is found by binding port 0 and releasing it, so another process can take it
+    before wrangler binds it; such a start is retried on fresh ports."""
+    for attempt in range(3):
+        try:
+            return _spawn_once(**overrides)
+        except AppStartError as exc:
+            if "Address already in use" not in str(exc) or attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _spawn_once(**overrides) -> App:
     if not WRANGLER.exists():
         raise AppStartError(f"{WRANGLER} is missing: install the project's npm dependencies first")
     work_dir = Path(tempfile.mkdtemp(prefix="edgeward-e2e-"))
