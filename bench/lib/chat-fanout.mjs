@@ -253,6 +253,8 @@ const result = {
   drain_s: drainedS,
   send_lag_max_ms: lateMax,
   stream_id: stream.id,
+  // What the handshake settled (Node's client offers permessage-deflate, like browsers).
+  extensions: [...new Set(clients.map((c) => c.ws.extensions))].join(" | "),
   first_send_unix_ms: firstSend, // the trace's sent_s is relative to this
 };
 writeFileSync(out, JSON.stringify(result) + "\n");

@@ -99,7 +99,9 @@ if (TARGETS.some(([t]) => rt[t].chat || rt[t].tips.length)) {
     p(`**Chat fan-out**, bench/lib/chat-fanout.mjs (Node ${meta.node}'s built-in WebSocket client, one process): ` +
       `${chat.clients} clients (${chat.users} users, a ticket per connection) in one stream's room; all of them send, ` +
       `${chat.rate_target} msg/s in total for ${chat.duration_s} s (each connection one \`chat.send\` every ` +
-      `${fmt(chat.per_connection_interval_s, 2)} s); every message is expected at all ${chat.clients} clients, the sender's included. ` +
+      `${fmt(chat.per_connection_interval_s, 2)} s)` +
+      `${meta.rt_idle_s ? `, started after ${meta.rt_idle_s} s without requests (idle Durable Objects evicted first, see bench/README.md)` : ""}; ` +
+      `every message is expected at all ${chat.clients} clients, the sender's included. ` +
       `Latency = receive time − the send time written in the message (one clock). deliveries/s = deliveries received ÷ ` +
       `(last delivery − first send). Errors = error frames + closes not asked for + deliveries missing 10 s after the ` +
       `last send + duplicates + wrong author.`);
