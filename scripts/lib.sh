@@ -47,11 +47,16 @@ setup_rust() {
   fi
 }
 
+# .dev.vars = config/development.vars (rewritten every time, so it follows the file) + the
+# development signing key (generated once, then kept).
 setup_dev_vars() {
-  if [ ! -f .dev.vars ]; then
+  local key=""
+  [ -f .dev.vars ] && key="$(grep '^JWT_SIGNING_KEYS=' .dev.vars || true)"
+  if [ -z "$key" ]; then
     step "generating a development Ed25519 signing key into .dev.vars"
-    node scripts/gen-key.mjs dev > .dev.vars.tmp && mv .dev.vars.tmp .dev.vars
+    key="$(node scripts/gen-key.mjs dev)"
   fi
+  { cat config/development.vars; printf '%s\n' "$key"; } > .dev.vars.tmp && mv .dev.vars.tmp .dev.vars
 }
 
 build_worker() {

@@ -17,6 +17,8 @@ pub enum Event {
     AccountReactivated,
     DeletionRequested,
     AccountRestored,
+    EmailChangeRequested,
+    EmailChanged,
 }
 
 impl Event {
@@ -37,6 +39,8 @@ impl Event {
             Self::AccountReactivated => "account_reactivated",
             Self::DeletionRequested => "deletion_requested",
             Self::AccountRestored => "account_restored",
+            Self::EmailChangeRequested => "email_change_requested",
+            Self::EmailChanged => "email_changed",
         }
     }
 }

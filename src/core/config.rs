@@ -46,7 +46,11 @@ pub struct Config {
     pub audience: String,
     pub keys: KeySet,
     pub access_ttl_s: i64,
+    /// Idle timeout of a session: a refresh token unused this long ends it; each rotation
+    /// slides the session's end by this much, up to `session_absolute_s` after sign-in.
     pub refresh_ttl_s: i64,
+    /// The absolute cap of a session's life, however active it is.
+    pub session_absolute_s: i64,
     pub refresh_reuse_window_s: i64,
     pub verification_ttl_s: i64,
     pub reset_ttl_s: i64,
@@ -78,6 +82,9 @@ pub struct Config {
     pub key_rotation_interval_s: Option<i64>,
     /// AES-256 key sealing rotated private keys (secret KEY_ENCRYPTION_KEY).
     pub key_encryption_key: Option<Secret>,
+    /// Development only: named faults the end-to-end tests inject (e.g. `session_mirror`: the
+    /// session object's D1 mirror writes fail).
+    pub dev_faults: Vec<String>,
 }
 
 /// The rate-limited actions and what they are keyed by.
@@ -158,6 +165,7 @@ pub mod vars {
     pub const JWT_ACTIVE_KID: &str = "JWT_ACTIVE_KID";
     pub const ACCESS_TOKEN_TTL_SECONDS: &str = "ACCESS_TOKEN_TTL_SECONDS";
     pub const REFRESH_TOKEN_TTL_SECONDS: &str = "REFRESH_TOKEN_TTL_SECONDS";
+    pub const SESSION_ABSOLUTE_LIFETIME_SECONDS: &str = "SESSION_ABSOLUTE_LIFETIME_SECONDS";
     pub const REFRESH_REUSE_WINDOW_SECONDS: &str = "REFRESH_REUSE_WINDOW_SECONDS";
     pub const VERIFICATION_TOKEN_TTL_SECONDS: &str = "VERIFICATION_TOKEN_TTL_SECONDS";
     pub const RESET_TOKEN_TTL_SECONDS: &str = "RESET_TOKEN_TTL_SECONDS";
@@ -183,6 +191,7 @@ pub mod vars {
     pub const ADMIN_EMAILS: &str = "ADMIN_EMAILS";
     pub const KEY_ROTATION_INTERVAL_SECONDS: &str = "KEY_ROTATION_INTERVAL_SECONDS";
     pub const KEY_ENCRYPTION_KEY: &str = "KEY_ENCRYPTION_KEY";
+    pub const DEV_FAULTS: &str = "DEV_FAULTS";
 
     /// Every name the Worker reads, for documentation tests.
     pub const ALL: &[&str] = &[
@@ -193,6 +202,7 @@ pub mod vars {
         JWT_ACTIVE_KID,
         ACCESS_TOKEN_TTL_SECONDS,
         REFRESH_TOKEN_TTL_SECONDS,
+        SESSION_ABSOLUTE_LIFETIME_SECONDS,
         REFRESH_REUSE_WINDOW_SECONDS,
         VERIFICATION_TOKEN_TTL_SECONDS,
         RESET_TOKEN_TTL_SECONDS,
@@ -218,6 +228,7 @@ pub mod vars {
         ADMIN_EMAILS,
         KEY_ROTATION_INTERVAL_SECONDS,
         KEY_ENCRYPTION_KEY,
+        DEV_FAULTS,
     ];
 }
 
@@ -260,7 +271,13 @@ impl Config {
             .map_err(ConfigError::Keys)?;
 
         let access_ttl_s = seconds(ACCESS_TOKEN_TTL_SECONDS, 900, 30, 86_400)?;
-        let refresh_ttl_s = seconds(REFRESH_TOKEN_TTL_SECONDS, 30 * 86_400, 60, 400 * 86_400)?;
+        let refresh_ttl_s = seconds(REFRESH_TOKEN_TTL_SECONDS, 14 * 86_400, 2, 400 * 86_400)?;
+        let session_absolute_s = seconds(
+            SESSION_ABSOLUTE_LIFETIME_SECONDS,
+            90 * 86_400,
+            2,
+            3_650 * 86_400,
+        )?;
         let refresh_reuse_window_s = seconds(REFRESH_REUSE_WINDOW_SECONDS, 10, 0, 300)?;
         let verification_ttl_s = seconds(VERIFICATION_TOKEN_TTL_SECONDS, 86_400, 60, 30 * 86_400)?;
         let reset_ttl_s = seconds(RESET_TOKEN_TTL_SECONDS, 3_600, 60, 86_400)?;
@@ -273,12 +290,29 @@ impl Config {
                 why: "must be an http(s) URL".into(),
             });
         }
+        if environment == Environment::Production && !app_base_url.starts_with("https://") {
+            return Err(ConfigError::Invalid {
+                var: APP_BASE_URL,
+                why: "must be an https URL in production".into(),
+            });
+        }
         let app_base_url = app_base_url.trim_end_matches('/').to_owned();
         let email_from =
             get(EMAIL_FROM).unwrap_or_else(|| "Edgeward <no-reply@edgeward.localhost>".into());
-        let email_provider = match get(EMAIL_PROVIDER).as_deref() {
-            None | Some("log") => EmailProvider::Log,
-            Some("resend") | Some("http") => EmailProvider::Http {
+        let provider_name = get(EMAIL_PROVIDER).unwrap_or_else(|| match environment {
+            Environment::Development => "log".into(),
+            Environment::Production => "resend".into(),
+        });
+        let email_provider = match provider_name.as_str() {
+            // The log provider fills the dev mailbox, readable by anyone: never in production.
+            "log" if environment == Environment::Production => {
+                return Err(ConfigError::Invalid {
+                    var: EMAIL_PROVIDER,
+                    why: "log is for development only; production needs resend".into(),
+                })
+            }
+            "log" => EmailProvider::Log,
+            "resend" | "http" => EmailProvider::Http {
                 api_url: get(EMAIL_API_URL)
                     .unwrap_or_else(|| "https://api.resend.com".into())
                     .trim_end_matches('/')
@@ -287,7 +321,7 @@ impl Config {
                     get(EMAIL_API_KEY).ok_or(ConfigError::Missing(EMAIL_API_KEY))?,
                 ),
             },
-            Some(other) => {
+            other => {
                 return Err(ConfigError::Invalid {
                     var: EMAIL_PROVIDER,
                     why: format!("expected log or resend, got {other:?}"),
@@ -332,6 +366,7 @@ impl Config {
             keys,
             access_ttl_s,
             refresh_ttl_s,
+            session_absolute_s,
             refresh_reuse_window_s,
             verification_ttl_s,
             reset_ttl_s,
@@ -365,10 +400,12 @@ impl Config {
                         .filter(|o| !o.is_empty())
                         .collect(),
                 ),
-                None => Some(vec![
+                // Unset: the local dev server's own origins in development, none in production.
+                None if environment == Environment::Development => Some(vec![
                     "http://127.0.0.1:8787".into(),
                     "http://localhost:8787".into(),
                 ]),
+                None => Some(Vec::new()),
             },
             job_max_attempts: seconds(JOB_MAX_ATTEMPTS, 3, 1, 20)? as u32,
             job_retry_base_s: seconds(JOB_RETRY_BASE_SECONDS, 5, 0, 3_600)? as u32,
@@ -387,6 +424,16 @@ impl Config {
                 Some(_) => Some(seconds(KEY_ROTATION_INTERVAL_SECONDS, 0, 1, 400 * 86_400)?),
             },
             key_encryption_key: get(KEY_ENCRYPTION_KEY).map(Secret::new),
+            dev_faults: match get(DEV_FAULTS) {
+                None => Vec::new(),
+                Some(_) if environment == Environment::Production => {
+                    return Err(ConfigError::Invalid {
+                        var: DEV_FAULTS,
+                        why: "fault injection is for development only".into(),
+                    })
+                }
+                Some(list) => list.split(',').map(|f| f.trim().to_owned()).collect(),
+            },
         })
     }
 
@@ -407,6 +454,11 @@ impl Config {
 
     pub fn is_admin(&self, email: &str) -> bool {
         self.admin_emails.iter().any(|a| a == email)
+    }
+
+    /// Is the named test fault switched on (never in production)?
+    pub fn dev_fault(&self, name: &str) -> bool {
+        self.dev_faults.iter().any(|f| f == name)
     }
 
     pub fn is_development(&self) -> bool {
@@ -442,7 +494,8 @@ pub(crate) mod tests {
     fn defaults_are_the_documented_ones() {
         let c = Config::from_lookup(lookup(&[])).unwrap();
         assert_eq!(c.access_ttl_s, 900);
-        assert_eq!(c.refresh_ttl_s, 2_592_000);
+        assert_eq!(c.refresh_ttl_s, 14 * 86_400);
+        assert_eq!(c.session_absolute_s, 90 * 86_400);
         assert_eq!(c.refresh_reuse_window_s, 10);
         assert_eq!(c.verification_ttl_s, 86_400);
         assert_eq!(c.reset_ttl_s, 3_600);
@@ -516,7 +569,12 @@ pub(crate) mod tests {
 
     #[test]
     fn a_missing_environment_means_production() {
-        let c = Config::from_lookup(lookup(&[("ENVIRONMENT", "")])).unwrap();
+        let c = Config::from_lookup(lookup(&[
+            ("ENVIRONMENT", ""),
+            ("APP_BASE_URL", "https://app.example.test"),
+            ("EMAIL_API_KEY", "re_x"),
+        ]))
+        .unwrap();
         assert_eq!(c.environment, Environment::Production);
     }
 
@@ -538,6 +596,56 @@ pub(crate) mod tests {
         ]))
         .unwrap();
         assert!(!format!("{c:?}").contains("re_x"), "secrets print redacted");
+    }
+
+    fn production(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let mut all = vec![
+            ("ENVIRONMENT", "production"),
+            ("APP_BASE_URL", "https://app.example.test"),
+            ("EMAIL_API_KEY", "re_x"),
+        ];
+        all.extend_from_slice(pairs);
+        Config::from_lookup(lookup(&all))
+    }
+
+    #[test]
+    fn production_sends_mail_over_http_by_default_and_refuses_the_log_provider() {
+        let c = production(&[]).unwrap();
+        assert!(matches!(c.email_provider, EmailProvider::Http { .. }));
+        let e = production(&[("EMAIL_PROVIDER", "log")]).unwrap_err();
+        assert!(e.to_string().contains("EMAIL_PROVIDER"), "{e}");
+        assert_eq!(
+            production(&[("EMAIL_API_KEY", "")]).unwrap_err(),
+            ConfigError::Missing("EMAIL_API_KEY")
+        );
+    }
+
+    #[test]
+    fn fault_injection_is_refused_in_production() {
+        let e = production(&[("DEV_FAULTS", "session_mirror")]).unwrap_err();
+        assert!(e.to_string().contains("DEV_FAULTS"), "{e}");
+        let dev = Config::from_lookup(lookup(&[("DEV_FAULTS", "session_mirror")])).unwrap();
+        assert!(dev.dev_fault("session_mirror"));
+        assert!(!dev.dev_fault("other"));
+    }
+
+    #[test]
+    fn production_links_must_be_https() {
+        let e = production(&[("APP_BASE_URL", "http://app.example.test")]).unwrap_err();
+        assert!(e.to_string().contains("APP_BASE_URL"), "{e}");
+        assert_eq!(
+            production(&[("APP_BASE_URL", "")]).unwrap_err(),
+            ConfigError::Missing("APP_BASE_URL")
+        );
+    }
+
+    #[test]
+    fn production_allows_no_browser_origin_unless_told() {
+        let c = production(&[]).unwrap();
+        assert!(!c.origin_allowed(Some("http://localhost:8787")));
+        assert!(c.origin_allowed(None));
+        let dev = Config::from_lookup(lookup(&[])).unwrap();
+        assert!(dev.origin_allowed(Some("http://localhost:8787")));
     }
 
     #[test]

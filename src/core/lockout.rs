@@ -36,8 +36,12 @@ fn wait(policy: Policy, failures: u32) -> i64 {
 }
 
 /// Registers the start of an attempt at `now`; returns the new state and what to do.
+/// An attempt during a lock is refused unchecked and changes nothing: hammering a locked
+/// account neither counts nor extends the lock, so the owner is out for `max_s` at most.
 pub fn begin(state: State, now: i64, policy: Policy) -> (State, Attempt) {
-    let was_locked = now < state.locked_until;
+    if now < state.locked_until {
+        return (state, Attempt::Locked);
+    }
     let failures = state.failures.saturating_add(1);
     let locked_until = if failures >= policy.threshold {
         now + wait(policy, failures)
@@ -48,17 +52,13 @@ pub fn begin(state: State, now: i64, policy: Policy) -> (State, Attempt) {
         failures,
         locked_until,
     };
-    let attempt = if was_locked {
-        Attempt::Locked
-    } else {
-        Attempt::Proceed {
-            locks: failures >= policy.threshold,
-        }
+    let attempt = Attempt::Proceed {
+        locks: failures >= policy.threshold,
     };
     (next, attempt)
 }
 
-/// A correct password: the slate is clean.
+/// A correct password (or a password reset): the slate is clean, any lock lifted.
 pub fn succeed() -> State {
     State::default()
 }
@@ -86,11 +86,27 @@ mod tests {
         assert_eq!(s5.locked_until, 160);
         let (s6, a6) = begin(s5, 101, P);
         assert_eq!(a6, Attempt::Locked);
-        assert_eq!(s6.failures, 6);
+        assert_eq!(s6, s5, "an attempt during the lock changes nothing");
+    }
+
+    #[test]
+    fn attempts_during_a_lock_do_not_extend_it() {
+        let mut s = State {
+            failures: 5,
+            locked_until: 160,
+        };
+        for now in 100..160 {
+            let (n, a) = begin(s, now, P);
+            assert_eq!(a, Attempt::Locked);
+            s = n;
+        }
+        assert_eq!(s.locked_until, 160, "the owner is let back in on time");
+        let (n, a) = begin(s, 160, P);
+        assert_eq!(a, Attempt::Proceed { locks: true });
         assert_eq!(
-            s6.locked_until,
-            101 + 120,
-            "each further failure doubles the wait"
+            n.locked_until,
+            160 + 120,
+            "a failure after the lock doubles the wait"
         );
     }
 
@@ -116,7 +132,7 @@ mod tests {
     }
 
     #[test]
-    fn n_parallel_attempts_count_exactly_n() {
+    fn n_parallel_attempts_count_until_the_lock() {
         let mut s = State::default();
         let mut checked = 0;
         for _ in 0..20 {
@@ -126,7 +142,8 @@ mod tests {
             }
             s = n;
         }
-        assert_eq!(s.failures, 20);
+        assert_eq!(s.failures, 5);
+        assert_eq!(s.locked_until, 160);
         assert_eq!(
             checked, 5,
             "only the first five guesses reach the password check"

@@ -15,10 +15,27 @@ pub struct EmailJob {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Template {
-    VerifyEmail { token: String },
+    VerifyEmail {
+        token: String,
+    },
     AlreadyRegistered,
-    PasswordReset { token: String },
+    PasswordReset {
+        token: String,
+    },
     PasswordChanged,
+    /// Security notice: repeated wrong passwords locked the account; the link resets the
+    /// password, which also lifts the lock.
+    AccountLocked {
+        token: String,
+    },
+    /// To the new address of an e-mail change: confirming switches the account to it.
+    ConfirmEmailChange {
+        token: String,
+    },
+    /// To the old address of an e-mail change.
+    EmailChangeRequested {
+        new_email_hint: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +84,29 @@ pub fn render(template: &Template, base_url: &str, ttl_hint: &str) -> Rendered {
             &format!("{base_url}/reset-password?token={token}"),
             &format!("The link works once and expires in {ttl_hint}. If it was not you, ignore this message: your password stays as it is."),
         ),
+        Template::AccountLocked { token } => link_mail(
+            "Your account was locked after failed sign-ins",
+            "Several wrong passwords were tried on the Edgeward account for this address, so sign-in is paused for a while. If that was you, wait a little or choose a new password now; choosing one lifts the lock at once.",
+            "Choose a new password",
+            &format!("{base_url}/reset-password?token={token}"),
+            &format!("The link works once and expires in {ttl_hint}. If it was not you, someone may be guessing your password: choosing a new one is a good idea."),
+        ),
+        Template::ConfirmEmailChange { token } => link_mail(
+            "Confirm your new e-mail address",
+            "Someone asked to move an Edgeward account to this address. Confirm that it is yours to complete the change.",
+            "Confirm this address",
+            &format!("{base_url}/verify-email?token={token}"),
+            &format!("The link works once and expires in {ttl_hint}. If you did not ask for this, ignore this message."),
+        ),
+        Template::EmailChangeRequested { new_email_hint } => {
+            let line = format!("Someone signed in to your Edgeward account asked to move it to a new e-mail address ({new_email_hint}). Nothing changes until the new address is confirmed.");
+            let outro = "If this was not you, reset your password now and sign out your other sessions.";
+            Rendered {
+                subject: "Your e-mail address is about to change".into(),
+                text: format!("{line}\n\n{outro}\n"),
+                html: format!("<p>{}</p><p>{}</p>", escape_html(&line), escape_html(outro)),
+            }
+        }
         Template::AlreadyRegistered => Rendered {
             subject: "You already have an account".into(),
             text: "Someone tried to sign up with this address, which already has an Edgeward account.\n\nIf it was you, sign in, or reset your password if you forgot it. If not, you can ignore this message.\n".into(),
@@ -140,6 +180,35 @@ mod tests {
         assert!(r
             .html
             .contains("href=\"https://app.example/verify-email?token=abc_-1\""));
+    }
+
+    #[test]
+    fn the_lockout_notice_carries_a_reset_link() {
+        let r = render(
+            &Template::AccountLocked {
+                token: "tok".into(),
+            },
+            "https://app.example",
+            "1 hour",
+        );
+        assert!(r.subject.contains("locked"));
+        assert!(r
+            .text
+            .contains("https://app.example/reset-password?token=tok"));
+    }
+
+    #[test]
+    fn the_email_change_notice_names_only_a_hint_of_the_new_address() {
+        let r = render(
+            &Template::EmailChangeRequested {
+                new_email_hint: "n***@<b>.test".into(),
+            },
+            "https://x",
+            "",
+        );
+        assert!(r.text.contains("n***@<b>.test"));
+        assert!(!r.html.contains("<b>"), "escaped in html");
+        assert!(!r.text.contains("token="));
     }
 
     #[test]

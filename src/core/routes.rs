@@ -44,6 +44,9 @@ pub enum Route {
     Logout,
     ListSessions,
     RevokeSession,
+    RevokeSessions,
+    RenameSession,
+    ChangeEmail,
     ForgotPassword,
     ResetPassword,
     ChangePassword,
@@ -97,7 +100,9 @@ pub const ROUTES: &[(Method, &str, Route)] = &[
     (Post, "/v1/auth/refresh", Route::Refresh),
     (Post, "/v1/auth/logout", Route::Logout),
     (Get, "/v1/auth/sessions", Route::ListSessions),
+    (Delete, "/v1/auth/sessions", Route::RevokeSessions),
     (Delete, "/v1/auth/sessions/{id}", Route::RevokeSession),
+    (Patch, "/v1/auth/sessions/{id}", Route::RenameSession),
     (Post, "/v1/auth/password/forgot", Route::ForgotPassword),
     (Post, "/v1/auth/password/reset", Route::ResetPassword),
     (Post, "/v1/auth/password/change", Route::ChangePassword),
@@ -105,6 +110,7 @@ pub const ROUTES: &[(Method, &str, Route)] = &[
     (Patch, "/v1/me", Route::PatchMe),
     (Delete, "/v1/me", Route::DeleteMe),
     (Post, "/v1/me/deactivate", Route::Deactivate),
+    (Post, "/v1/me/email", Route::ChangeEmail),
     (Post, "/v1/auth/reactivate", Route::Reactivate),
     (Post, "/v1/auth/restore", Route::Restore),
     (
@@ -229,7 +235,10 @@ mod tests {
         let allow = |a: &str| Match::WrongMethod { allow: a.into() };
         assert_eq!(resolve("GET", "/v1/auth/login"), allow("POST"));
         assert_eq!(resolve("PUT", "/v1/me"), allow("GET, HEAD, PATCH, DELETE"));
-        assert_eq!(resolve("POST", "/v1/auth/sessions/x"), allow("DELETE"));
+        assert_eq!(
+            resolve("POST", "/v1/auth/sessions/x"),
+            allow("DELETE, PATCH")
+        );
     }
 
     #[test]

@@ -76,6 +76,19 @@ pub fn rotate(
     }
 }
 
+/// The end of a session after a refresh at `now`: the idle timeout slides from the last use,
+/// never past the absolute cap counted from sign-in, and never earlier than it already was.
+pub fn slide_expiry(
+    created_at: i64,
+    current_expires_at: i64,
+    now: i64,
+    idle_s: i64,
+    absolute_s: i64,
+) -> i64 {
+    let cap = created_at.saturating_add(absolute_s);
+    now.saturating_add(idle_s).max(current_expires_at).min(cap)
+}
+
 /// Is this session usable at `now`?
 pub fn is_active(session: &SessionState, now: i64) -> bool {
     session.revoked_at.is_none() && now < session.expires_at
@@ -92,6 +105,7 @@ pub enum RevokeReason {
     PasswordReset,
     AccountDeactivated,
     AccountDeleted,
+    EmailChanged,
 }
 
 impl RevokeReason {
@@ -104,6 +118,7 @@ impl RevokeReason {
             Self::PasswordReset => "password_reset",
             Self::AccountDeactivated => "account_deactivated",
             Self::AccountDeleted => "account_deleted",
+            Self::EmailChanged => "email_changed",
         }
     }
 }
@@ -146,6 +161,20 @@ mod tests {
             successor: Some(stamp()),
             ..fresh()
         }
+    }
+
+    #[test]
+    fn a_refresh_slides_the_idle_timeout_up_to_the_absolute_cap() {
+        // Signed in at 0, idle 100, cap 250.
+        assert_eq!(slide_expiry(0, 100, 50, 100, 250), 150);
+        assert_eq!(slide_expiry(0, 150, 140, 100, 250), 240);
+        assert_eq!(slide_expiry(0, 240, 200, 100, 250), 250, "capped");
+        assert_eq!(slide_expiry(0, 250, 249, 100, 250), 250);
+        assert_eq!(
+            slide_expiry(0, 150, 10, 100, 250),
+            150,
+            "never earlier than it was"
+        );
     }
 
     #[test]

@@ -95,6 +95,37 @@ pub mod email_tokens {
          (SELECT token_hash FROM email_tokens WHERE expires_at < ? OR used_at < ? LIMIT ?)";
 }
 
+pub mod email_changes {
+    /// A new request retires the user's older unused ones.
+    pub const RETIRE_UNUSED: &str =
+        "UPDATE email_changes SET used_at = ? WHERE user_id = ? AND used_at IS NULL";
+
+    pub const INSERT: &str = "INSERT INTO email_changes (token_hash, user_id, new_email, session_id, created_at, expires_at) \
+         VALUES (?, ?, ?, ?, ?, ?)";
+
+    /// Single use, and only while the new address is still free (else the link stays usable).
+    pub const REDEEM: &str = "UPDATE email_changes SET used_at = ? \
+         WHERE token_hash = ? AND used_at IS NULL AND expires_at > ? \
+         AND NOT EXISTS (SELECT 1 FROM users u WHERE u.email = email_changes.new_email) \
+         RETURNING user_id, new_email, session_id";
+
+    /// Switches the address of the user whose change this batch just redeemed; the new
+    /// address is verified by the redemption itself.
+    pub const SWITCH_BY_USED_TOKEN: &str = "UPDATE users SET \
+         email = (SELECT new_email FROM email_changes WHERE token_hash = ? AND used_at = ?), \
+         email_verified = 1, version = version + 1, updated_at = ? \
+         WHERE id = (SELECT user_id FROM email_changes WHERE token_hash = ? AND used_at = ?) AND changes() = 1 \
+         RETURNING id, email, name, status, email_verified, created_at, version, password_hash, deletion_due_at, locale, timezone, avatar_url, notification_prefs";
+
+    /// Is there a redeemable change with this token whose address is taken meanwhile?
+    pub const PENDING_TAKEN: &str =
+        "SELECT 1 AS taken FROM email_changes c JOIN users u ON u.email = c.new_email \
+         WHERE c.token_hash = ? AND c.used_at IS NULL AND c.expires_at > ?";
+
+    pub const PURGE_DEAD: &str = "DELETE FROM email_changes WHERE token_hash IN \
+         (SELECT token_hash FROM email_changes WHERE expires_at < ? OR used_at < ? LIMIT ?)";
+}
+
 pub mod sessions {
     pub const INSERT: &str = "INSERT INTO sessions (id, user_id, device_name, ip, user_agent, created_at, last_used_at, expires_at) \
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
@@ -108,10 +139,21 @@ pub mod sessions {
          u.deletion_due_at, u.locale, u.timezone, u.avatar_url, u.notification_prefs \
          FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?";
 
-    /// Monotonic: concurrent touches never move it backwards.
-    pub const TOUCH: &str = "UPDATE sessions SET last_used_at = MAX(last_used_at, ?) WHERE id = ?";
-
     pub const REVOKE: &str = "UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE id = ? AND revoked_at IS NULL";
+
+    /// A refresh: the last use, and the end the object slid the session to.
+    pub const TOUCH_AND_EXTEND: &str =
+        "UPDATE sessions SET last_used_at = MAX(last_used_at, ?), expires_at = ? \
+         WHERE id = ? AND revoked_at IS NULL";
+
+    /// The mirror's catch-up of an extension whose first write failed (never shortens).
+    pub const EXTEND: &str =
+        "UPDATE sessions SET expires_at = MAX(expires_at, ?) WHERE id = ? AND revoked_at IS NULL";
+
+    /// Renames one of the user's active sessions; the row as listed comes back.
+    pub const RENAME: &str = "UPDATE sessions SET device_name = ? \
+         WHERE id = ? AND user_id = ? AND revoked_at IS NULL AND expires_at > ? \
+         RETURNING id, device_name, ip, user_agent, created_at, last_used_at";
 
     pub const PURGE_ENDED: &str = "DELETE FROM sessions WHERE id IN \
          (SELECT id FROM sessions WHERE expires_at < ? OR revoked_at < ? LIMIT ?)";
@@ -434,10 +476,18 @@ mod tests {
             email_tokens::PEEK,
             email_tokens::RETIRE_UNUSED,
             email_tokens::PURGE_DEAD,
+            email_changes::RETIRE_UNUSED,
+            email_changes::INSERT,
+            email_changes::REDEEM,
+            email_changes::SWITCH_BY_USED_TOKEN,
+            email_changes::PENDING_TAKEN,
+            email_changes::PURGE_DEAD,
             sessions::INSERT,
             sessions::LIST_ACTIVE,
             sessions::AUTH_LOOKUP,
-            sessions::TOUCH,
+            sessions::TOUCH_AND_EXTEND,
+            sessions::EXTEND,
+            sessions::RENAME,
             sessions::REVOKE,
             sessions::PURGE_ENDED,
             dev_mailbox::INSERT,

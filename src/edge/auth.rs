@@ -1,7 +1,8 @@
 //! The bearer extractor: a strictly verified access token whose session is still active.
 
-use crate::core::domain::SessionId;
+use crate::core::domain::{SessionId, UserStatus};
 use crate::core::error::AppError;
+use crate::core::session::{is_active, SessionState};
 use crate::core::token::{verify, TokenError, VerifyPolicy};
 use crate::edge::ctx::Ctx;
 use crate::edge::d1::{self, users::UserRow};
@@ -58,7 +59,17 @@ pub async fn authenticate(req: &Request, ctx: &Ctx) -> Result<Authed, AppError> 
     if row.session_user_id != claims.sub {
         return Err(AppError::InvalidToken);
     }
-    if row.revoked_at.is_some() || row.expires_at <= ctx.now {
+    let session = SessionState {
+        id: sid.clone(),
+        expires_at: row.expires_at,
+        revoked_at: row.revoked_at,
+    };
+    if !is_active(&session, ctx.now) {
+        return Err(AppError::SessionRevoked);
+    }
+    // The account's status is checked on every request, so deactivating or deleting it stops
+    // its access tokens at once, whatever became of the session revocations that follow.
+    if row.user.status() != UserStatus::Active || row.user.email_verified == 0 {
         return Err(AppError::SessionRevoked);
     }
     Ok(Authed {

@@ -3,7 +3,8 @@
 use crate::core::audit::pseudonym;
 use crate::core::error::AppError;
 use crate::core::sql::{
-    audit, credits, dev_mailbox, email_tokens, queue_deliveries, sessions, tickets, users,
+    audit, credits, dev_mailbox, email_changes, email_tokens, queue_deliveries, sessions, tickets,
+    users,
 };
 use crate::edge::ctx::{config, now_s};
 use crate::edge::d1::{self, i, s};
@@ -36,7 +37,7 @@ pub async fn run(cron: &str, env: &Env) {
     let retention = config(env)
         .map(|c| c.audit_retention_s)
         .unwrap_or(365 * DAY);
-    let steps: [(&str, &str, Vec<wasm_bindgen::JsValue>); 7] = [
+    let steps: [(&str, &str, Vec<wasm_bindgen::JsValue>); 8] = [
         // Realtime tickets live 30 s; used ones are kept no longer than expired ones.
         (
             "dead_realtime_tickets",
@@ -59,6 +60,12 @@ pub async fn run(cron: &str, env: &Env) {
         (
             "dead_email_tokens",
             email_tokens::PURGE_DEAD,
+            vec![i(now - DAY), i(now - DAY), i(BATCH)],
+        ),
+        // E-mail change links, likewise.
+        (
+            "dead_email_changes",
+            email_changes::PURGE_DEAD,
             vec![i(now - DAY), i(now - DAY), i(BATCH)],
         ),
         (

@@ -2,24 +2,29 @@
 //! the policy for new ones, with the breached-password range query.
 
 use crate::core::audit::Event;
+use crate::core::crypto::{opaque_token, token_hash};
 use crate::core::domain::{Email, Password};
 use crate::core::error::AppError;
+use crate::core::mail::Template;
 use crate::core::password;
 use crate::core::password_policy::{breach_count, check_local, range_query, Weakness};
 use crate::edge::ctx::Ctx;
-use crate::edge::d1::{audit, users::UserRow};
+use crate::edge::d1::{self, audit, tokens::Purpose, users::UserRow};
 use crate::edge::objects::user_sessions::Client;
+use crate::edge::rand;
+use crate::edge::routes::send_mail;
 use futures_util::future::{select, Either};
 use std::time::Duration;
 use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit};
 
 /// Checks `password` against `user`, counting the attempt in the user's object first, so
 /// parallel guesses cannot slip past the lockout. A locked account is answered exactly like a
-/// wrong password, after the same amount of hashing work.
+/// wrong password, after the same amount of hashing work. Only a failed check counts: a correct
+/// one clears the count. What a failure records (audit, the lockout notice) happens after the
+/// response, so a wrong password costs the same time as an unknown address (`check_unknown`).
 pub async fn check(ctx: &Ctx, user: &UserRow, password: &Password) -> Result<(), AppError> {
-    let attempt = Client::for_user(&ctx.env, &user.id)?
-        .login_attempt(&user.id)
-        .await?;
+    let client = Client::for_user(&ctx.env, &user.id)?;
+    let attempt = client.login_attempt(&user.id).await?;
     let ok = if attempt.proceed {
         password::verify(password, &user.password_hash)
     } else {
@@ -27,17 +32,49 @@ pub async fn check(ctx: &Ctx, user: &UserRow, password: &Password) -> Result<(),
         false
     };
     if ok {
+        client.login_succeeded(&user.id).await?;
         return Ok(());
     }
-    audit::record(ctx, &user.id, Event::LoginFailed, None).await;
-    if attempt.locks {
-        audit::record(ctx, &user.id, Event::AccountLocked, None).await;
-    }
+    let c = ctx.clone();
+    let (user_id, email, locks) = (user.id.clone(), user.email.clone(), attempt.locks);
+    ctx.background("failed sign-in", async move {
+        audit::record(&c, &user_id, Event::LoginFailed, None).await;
+        if locks {
+            audit::record(&c, &user_id, Event::AccountLocked, None).await;
+            // Security mail: the owner learns of the lock and gets a way out of it.
+            let token = opaque_token(rand::bytes()?);
+            d1::tokens::replace(
+                &c.db()?,
+                &user_id,
+                Purpose::PasswordReset,
+                &token_hash(&token),
+                c.now,
+                c.now + c.cfg.reset_ttl_s,
+            )
+            .await?;
+            send_mail(&c, &email, Template::AccountLocked { token }).await?;
+        }
+        Ok(())
+    });
     Err(AppError::InvalidCredentials)
 }
 
-/// The same cost and answer for an address without an account.
-pub fn check_unknown(password: &Password) -> AppError {
+/// Unknown addresses are spread over this many probe objects.
+const PROBES: u32 = 64;
+
+/// The same cost and answer for an address without an account: the same storage round trip
+/// (a read-only probe of a lockout object; a fixed pool, so unknown addresses create nothing)
+/// and the same hashing.
+pub async fn check_unknown(ctx: &Ctx, email: &Email, password: &Password) -> AppError {
+    let digest = token_hash(email.as_str());
+    let n = u32::from_str_radix(&digest[..8], 16).unwrap_or(0) % PROBES;
+    let probed = match Client::for_user(&ctx.env, &format!("probe-{n}")) {
+        Ok(client) => client.probe().await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = probed {
+        return e;
+    }
     password::verify(password, password::DUMMY_PHC);
     AppError::InvalidCredentials
 }

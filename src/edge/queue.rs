@@ -87,7 +87,9 @@ async fn deliver_email(msg: &Message<serde_json::Value>, env: &Env) -> QueueOutc
         }
     };
     let ttl = match job.template {
-        Template::PasswordReset { .. } => describe_ttl(cfg.reset_ttl_s),
+        Template::PasswordReset { .. } | Template::AccountLocked { .. } => {
+            describe_ttl(cfg.reset_ttl_s)
+        }
         _ => describe_ttl(cfg.verification_ttl_s),
     };
     let mail = render(&job.template, &cfg.app_base_url, &ttl);

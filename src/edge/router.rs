@@ -6,7 +6,7 @@ use crate::edge::ctx::Ctx;
 use crate::edge::http::problem;
 use crate::edge::rand;
 use crate::edge::routes::{
-    accounts, credits, dev, health, jobs, lifecycle, password, profile, realtime, sessions,
+    accounts, credits, dev, email, health, jobs, lifecycle, password, profile, realtime, sessions,
     streams, tokens,
 };
 use std::rc::Rc;
@@ -114,6 +114,9 @@ async fn dispatch(
         Route::Logout => tokens::logout(req, &ctx).await,
         Route::ListSessions => sessions::list(req, &ctx).await,
         Route::RevokeSession => sessions::revoke(req, &ctx, id).await,
+        Route::RevokeSessions => sessions::revoke_many(req, &ctx).await,
+        Route::RenameSession => sessions::rename(req, &ctx, id).await,
+        Route::ChangeEmail => email::change(req, &ctx).await,
         Route::ForgotPassword => password::forgot(req, &ctx).await,
         Route::ResetPassword => password::reset(req, &ctx).await,
         Route::ChangePassword => password::change(req, &ctx).await,

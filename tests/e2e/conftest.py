@@ -50,10 +50,28 @@ WRANGLER_ENV = {
     "CLOUDFLARE_CF_FETCH_ENABLED": "false",
     "EDGEWARD_SKIP_BUILD": "1",
 }
+DEVELOPMENT_VARS_FILE = ROOT / "config" / "development.vars"
+
+
+def read_vars_file(path: Path) -> dict[str, str]:
+    """NAME=value lines (optionally quoted), as in .dev.vars; `#` lines are comments."""
+    out = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        name, value = line.split("=", 1)
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        out[name.strip()] = value
+    return out
+
+
+# wrangler.toml's [vars] are production's; every local server lays the development values over
+# them (the same file scripts/dev uses), then the suite's own.
 DEFAULT_VARS = {
-    "ENVIRONMENT": "development",
-    "EMAIL_PROVIDER": "log",
-    "JWT_ISSUER": "http://edgeward.localhost",
+    **read_vars_file(DEVELOPMENT_VARS_FILE),
     "JWT_AUDIENCE": "edgeward-api",
     "ACCESS_TOKEN_TTL_SECONDS": "900",
     "REFRESH_TOKEN_TTL_SECONDS": "2592000",

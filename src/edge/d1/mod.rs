@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod credits;
+pub mod email_changes;
 pub mod jobs;
 pub mod mailbox;
 pub mod sessions;

@@ -64,9 +64,43 @@ pub async fn auth_lookup(db: &D1Database, session_id: &str) -> Result<Option<Aut
     first(db, sessions::AUTH_LOOKUP, &[s(session_id)]).await
 }
 
-pub async fn touch(db: &D1Database, session_id: &str, now: i64) -> Result<(), AppError> {
-    run(db, sessions::TOUCH, &[i(now), s(session_id)]).await?;
+pub async fn touch_and_extend(
+    db: &D1Database,
+    session_id: &str,
+    now: i64,
+    expires_at: i64,
+) -> Result<(), AppError> {
+    run(
+        db,
+        sessions::TOUCH_AND_EXTEND,
+        &[i(now), i(expires_at), s(session_id)],
+    )
+    .await?;
     Ok(())
+}
+
+pub fn extend_stmt(
+    db: &D1Database,
+    session_id: &str,
+    expires_at: i64,
+) -> Result<D1PreparedStatement, AppError> {
+    stmt(db, sessions::EXTEND, &[i(expires_at), s(session_id)])
+}
+
+/// Renames one of `user_id`'s active sessions; `None` when there is no such session.
+pub async fn rename(
+    db: &D1Database,
+    user_id: &str,
+    session_id: &str,
+    device_name: Option<&str>,
+    now: i64,
+) -> Result<Option<SessionRow>, AppError> {
+    first(
+        db,
+        sessions::RENAME,
+        &[opt(device_name), s(session_id), s(user_id), i(now)],
+    )
+    .await
 }
 
 pub fn revoke_stmt(

@@ -8,8 +8,15 @@
 //! first one's `used_at` and its successor stamp. Only after the decision is committed does the
 //! object await anything (the D1 mirror write).
 //!
-//! Revocations are written locally with `mirrored = 0`, then pushed to D1; a failed push is
-//! retried on the next event and by an alarm, so D1 converges on what the object decided.
+//! Revocations and extensions are written locally with `mirrored = 0`, then pushed to D1; a
+//! failed push is retried on the next event and by an alarm, so D1 converges on what the object
+//! decided. Callers learn whether D1 has it (`mirrored`): a logout only answers 2xx once the
+//! per-request check in D1 refuses the session.
+//!
+//! A password change or reset is stamped here (`password_fp`, a digest of the new hash) in the
+//! same synchronous step that revokes the sessions. A login that checked the old password and
+//! reaches `create` after that step carries the old digest and is refused, so no session opened
+//! with the old password outlives the change.
 
 use crate::core::config::Config;
 use crate::core::crypto::{b64url, b64url_decode, derive_token, opaque_token, token_hash};
@@ -17,7 +24,8 @@ use crate::core::domain::{SessionId, UserId};
 use crate::core::error::AppError;
 use crate::core::lockout::{self, Attempt};
 use crate::core::session::{
-    rotate, AccessStamp, RevokeReason, Rotation, RotationPolicy, SessionState, TokenState,
+    rotate, slide_expiry, AccessStamp, RevokeReason, Rotation, RotationPolicy, SessionState,
+    TokenState,
 };
 use crate::edge::ctx::{config, now_s};
 use crate::edge::{d1, rand};
@@ -52,6 +60,10 @@ CREATE TABLE IF NOT EXISTS lockout (
     failures INTEGER NOT NULL,
     locked_until INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS password_stamp (
+    k INTEGER PRIMARY KEY CHECK (k = 1),
+    fp TEXT NOT NULL
+);
 ";
 
 /// Retry delay for a D1 mirror write that failed.
@@ -64,6 +76,31 @@ pub struct CreateReq {
     pub device_name: Option<String>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// `password_fp` of the hash the caller checked the password against.
+    pub password_fp: String,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum CreateResp {
+    Granted(Grant),
+    /// The password was changed after the caller checked it, or the user's sessions were all
+    /// revoked while this one was being opened.
+    Refused,
+}
+
+/// A digest of a stored password hash: what a login proves it checked.
+pub fn password_fp(password_hash: &str) -> String {
+    crate::core::crypto::token_hash(password_hash)
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct PasswordChangedReq {
+    /// `password_fp` of the new hash.
+    pub password_fp: String,
+    /// The session that changed it keeps going (a change); `None` for a reset.
+    pub except: Option<String>,
+    pub reason: RevokeReason,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -107,6 +144,9 @@ pub struct RevokeReq {
 pub struct RevokeResp {
     pub revoked: usize,
     pub found: bool,
+    /// D1 has every revocation (the per-request check refuses them); `false`: the object has
+    /// them (refresh is refused) and retries the mirror by alarm.
+    pub mirrored: bool,
 }
 
 /// The worker's handle on one user's object.
@@ -157,8 +197,24 @@ impl Client {
         &self,
         user_id: &str,
         req: &CreateReq,
-    ) -> std::result::Result<Grant, AppError> {
+    ) -> std::result::Result<CreateResp, AppError> {
         self.call("create", user_id, req).await
+    }
+
+    /// Stamps a new password, lifts any lock and revokes the sessions (all but `except`).
+    pub async fn password_changed(
+        &self,
+        user_id: &str,
+        req: &PasswordChangedReq,
+    ) -> std::result::Result<RevokeResp, AppError> {
+        self.call("password", user_id, req).await
+    }
+
+    /// A correct password: the failure count starts over.
+    pub async fn login_succeeded(&self, user_id: &str) -> std::result::Result<(), AppError> {
+        self.call::<(), serde_json::Value>("attempt_ok", user_id, &())
+            .await
+            .map(|_| ())
     }
 
     pub async fn rotate(
@@ -186,6 +242,11 @@ impl Client {
 
     pub async fn login_attempt(&self, user_id: &str) -> std::result::Result<AttemptResp, AppError> {
         self.call("attempt", user_id, &()).await
+    }
+
+    /// The read of `login_attempt` without its write: what an unknown address costs.
+    pub async fn probe(&self) -> std::result::Result<AttemptResp, AppError> {
+        self.call("probe", "probe", &()).await
     }
 
     /// Forgets everything of a purged user (sessions, tokens, lockout).
@@ -218,6 +279,7 @@ pub struct UserSessions {
 struct SessionRow {
     id: String,
     secret: String,
+    created_at: i64,
     expires_at: i64,
     revoked_at: Option<i64>,
 }
@@ -235,8 +297,9 @@ struct TokenRow {
 #[derive(Deserialize)]
 struct PendingRow {
     id: String,
-    revoked_at: i64,
-    revoked_reason: String,
+    expires_at: i64,
+    revoked_at: Option<i64>,
+    revoked_reason: Option<String>,
 }
 
 fn opt_val(v: Option<&str>) -> SqlStorageValue {
@@ -266,6 +329,9 @@ impl DurableObject for UserSessions {
             "rotate" => self.rotate(&user_id, &body).await,
             "revoke" => self.revoke(&user_id, &body).await,
             "attempt" => self.attempt(),
+            "attempt_ok" => self.attempt_ok(),
+            "probe" => self.probe(),
+            "password" => self.password_changed(&user_id, &body).await,
             "purge" => self.purge().await,
             _ => Err(AppError::NotFound),
         };
@@ -313,25 +379,17 @@ impl UserSessions {
         let session_id = SessionId::new(rand::bytes()?).to_string();
         let secret = b64url(&rand::bytes::<32>()?);
         let token = format!("{user_id}.{}", opaque_token(rand::bytes()?));
-        let expires_at = now + cfg.refresh_ttl_s;
+        let jti = rand::uuid()?;
+        let expires_at = slide_expiry(now, now, now, cfg.refresh_ttl_s, cfg.session_absolute_s);
+        let refused = || serde_json::to_string(&CreateResp::Refused).map_err(AppError::unexpected);
 
-        // The mirror row first: a session must never be usable without the row the
-        // per-request check reads.
-        let db = self.env.d1("DB").map_err(AppError::unexpected)?;
-        d1::sessions::insert(
-            &db,
-            &d1::sessions::NewSession {
-                id: &session_id,
-                user_id,
-                device_name: req.device_name.as_deref(),
-                ip: req.ip.as_deref(),
-                user_agent: req.user_agent.as_deref(),
-                now,
-                expires_at,
-            },
-        )
-        .await?;
-
+        // ---- decision and local write: synchronous, no await ----
+        if self
+            .password_stamp()?
+            .is_some_and(|fp| fp != req.password_fp)
+        {
+            return refused();
+        }
         let sql = self.sql();
         sql.exec(
             "INSERT INTO sessions (id, secret, created_at, expires_at) VALUES (?, ?, ?, ?)",
@@ -352,21 +410,123 @@ impl UserSessions {
             ],
         )
         .map_err(AppError::unexpected)?;
-        // A session is only created after a correct password: the failure count starts over.
-        sql.exec("DELETE FROM lockout", None)
-            .map_err(AppError::unexpected)?;
         self.prune(now);
+
+        // ---- the mirror row, before any token leaves: the per-request check reads it ----
+        let db = self.env.d1("DB").map_err(AppError::unexpected)?;
+        let inserted = d1::sessions::insert(
+            &db,
+            &d1::sessions::NewSession {
+                id: &session_id,
+                user_id,
+                device_name: req.device_name.as_deref(),
+                ip: req.ip.as_deref(),
+                user_agent: req.user_agent.as_deref(),
+                now,
+                expires_at,
+            },
+        )
+        .await;
+        if let Err(e) = inserted {
+            self.forget(&session_id);
+            return Err(e);
+        }
+        // Other events ran during that await. A revocation of all sessions (a password change,
+        // a deactivation) may have marked this one; its D1 update then found no row yet, so
+        // the row just inserted must be revoked too, and no token handed out.
+        if self.revoked_at(&session_id)?.is_some() {
+            sql.exec(
+                "UPDATE sessions SET mirrored = 0 WHERE id = ?",
+                vec![session_id.as_str().into()],
+            )
+            .map_err(AppError::unexpected)?;
+            if self.flush_mirror().await.is_err() {
+                self.schedule_retry().await;
+            }
+            return refused();
+        }
 
         let grant = Grant {
             session_id,
             refresh_token: token,
             stamp: AccessStamp {
                 iat: now,
-                jti: rand::uuid()?,
+                jti,
                 kid: active_kid.clone(),
             },
         };
-        serde_json::to_string(&grant).map_err(AppError::unexpected)
+        serde_json::to_string(&CreateResp::Granted(grant)).map_err(AppError::unexpected)
+    }
+
+    /// The digest of the password set by the last change or reset, if any.
+    fn password_stamp(&self) -> std::result::Result<Option<String>, AppError> {
+        #[derive(Deserialize)]
+        struct Fp {
+            fp: String,
+        }
+        Ok(self
+            .sql()
+            .exec("SELECT fp FROM password_stamp WHERE k = 1", None)
+            .and_then(|c| c.to_array::<Fp>())
+            .map_err(AppError::unexpected)?
+            .into_iter()
+            .next()
+            .map(|r| r.fp))
+    }
+
+    fn revoked_at(&self, session_id: &str) -> std::result::Result<Option<i64>, AppError> {
+        #[derive(Deserialize)]
+        struct R {
+            revoked_at: Option<i64>,
+        }
+        Ok(self
+            .sql()
+            .exec(
+                "SELECT revoked_at FROM sessions WHERE id = ?",
+                vec![session_id.into()],
+            )
+            .and_then(|c| c.to_array::<R>())
+            .map_err(AppError::unexpected)?
+            .into_iter()
+            .next()
+            .and_then(|r| r.revoked_at))
+    }
+
+    /// Drops a session that never reached D1 (its token was never handed out).
+    fn forget(&self, session_id: &str) {
+        let sql = self.sql();
+        let _ = sql.exec(
+            "DELETE FROM refresh_tokens WHERE session_id = ?",
+            vec![session_id.into()],
+        );
+        let _ = sql.exec("DELETE FROM sessions WHERE id = ?", vec![session_id.into()]);
+    }
+
+    /// A new password: stamped, any lock lifted and the sessions revoked in one synchronous
+    /// step (see the module docs), then mirrored and announced.
+    async fn password_changed(
+        &self,
+        user_id: &str,
+        body: &str,
+    ) -> std::result::Result<String, AppError> {
+        let req: PasswordChangedReq = serde_json::from_str(body).map_err(AppError::unexpected)?;
+        let now = now_s();
+        let sql = self.sql();
+        sql.exec(
+            "INSERT INTO password_stamp (k, fp) VALUES (1, ?) ON CONFLICT (k) DO UPDATE SET fp = excluded.fp",
+            vec![req.password_fp.as_str().into()],
+        )
+        .map_err(AppError::unexpected)?;
+        self.write_lockout(lockout::succeed())?;
+        let revoked = self.mark_revoked(None, req.except.as_deref(), req.reason, now)?;
+        let mirrored = self.flush_or_schedule().await;
+        self.announce(user_id, &revoked).await;
+        serde_json::to_string(&RevokeResp {
+            revoked: revoked.len(),
+            found: true,
+            mirrored,
+        })
+        .map_err(AppError::unexpected)
     }
 
     async fn rotate(&self, user_id: &str, body: &str) -> std::result::Result<String, AppError> {
@@ -394,7 +554,7 @@ impl UserSessions {
         let session: Option<SessionRow> = match &token {
             Some(t) => sql
                 .exec(
-                    "SELECT id, secret, expires_at, revoked_at FROM sessions WHERE id = ?",
+                    "SELECT id, secret, created_at, expires_at, revoked_at FROM sessions WHERE id = ?",
                     vec![t.session_id.as_str().into()],
                 )
                 .and_then(|c| c.to_array())
@@ -428,10 +588,27 @@ impl UserSessions {
             let key = b64url_decode(&s.secret).ok_or_else(|| AppError::unexpected("bad secret"))?;
             Ok(format!("{user_id}.{}", derive_token(&key, &presented)))
         };
+        let mut extended_to = None;
         let response = match rotate(session_state.as_ref(), token_state.as_ref(), now, policy) {
             Rotation::Rotate => {
                 let s = session.as_ref().expect("rotate implies a session");
                 let next = successor(s)?;
+                // Use slides the idle timeout, up to the absolute cap.
+                let expires_at = slide_expiry(
+                    s.created_at,
+                    s.expires_at,
+                    now,
+                    cfg.refresh_ttl_s,
+                    cfg.session_absolute_s,
+                );
+                if expires_at != s.expires_at {
+                    sql.exec(
+                        "UPDATE sessions SET expires_at = ? WHERE id = ?",
+                        vec![expires_at.into(), s.id.as_str().into()],
+                    )
+                    .map_err(AppError::unexpected)?;
+                }
+                extended_to = Some(expires_at);
                 let stamp = AccessStamp {
                     iat: now,
                     jti: next_jti,
@@ -473,14 +650,25 @@ impl UserSessions {
         // ---- effects (may await) ----
         match &response {
             RotateResp::Granted(g) => {
-                let db = self.env.d1("DB").map_err(AppError::unexpected)?;
-                if let Err(e) = d1::sessions::touch(&db, &g.session_id, now).await {
-                    // last_used_at is informational; the rotation itself is committed.
-                    worker::console_warn!("user-sessions touch: {e}");
+                if let Some(expires_at) = extended_to {
+                    let db = self.env.d1("DB").map_err(AppError::unexpected)?;
+                    let touched =
+                        d1::sessions::touch_and_extend(&db, &g.session_id, now, expires_at).await;
+                    if let Err(e) = touched {
+                        // The rotation is committed; the mirror catches up on the extension.
+                        worker::console_warn!("user-sessions touch: {e}");
+                        self.sql()
+                            .exec(
+                                "UPDATE sessions SET mirrored = 0 WHERE id = ?",
+                                vec![g.session_id.as_str().into()],
+                            )
+                            .map_err(AppError::unexpected)?;
+                        self.schedule_retry().await;
+                    }
                 }
             }
             RotateResp::Reused { session_id } => {
-                self.flush_or_schedule().await?;
+                self.flush_or_schedule().await;
                 self.announce(user_id, std::slice::from_ref(session_id))
                     .await;
             }
@@ -502,11 +690,12 @@ impl UserSessions {
             req.reason,
             now,
         )?;
-        self.flush_or_schedule().await?;
+        let mirrored = self.flush_or_schedule().await;
         self.announce(user_id, &revoked).await;
         serde_json::to_string(&RevokeResp {
             revoked: revoked.len(),
             found,
+            mirrored,
         })
         .map_err(AppError::unexpected)
     }
@@ -514,14 +703,48 @@ impl UserSessions {
     /// Counts a login attempt before the password is checked (see `core::lockout`): read and
     /// write without an await, so N parallel attempts count exactly N.
     fn attempt(&self) -> std::result::Result<String, AppError> {
+        let cfg = self.cfg()?;
+        let state = self.lockout_state()?;
+        let (next, attempt) = lockout::begin(state, now_s(), cfg.lockout);
+        if next != state {
+            self.write_lockout(next)?;
+        }
+        let resp = match attempt {
+            Attempt::Proceed { locks } => AttemptResp {
+                proceed: true,
+                locks,
+            },
+            Attempt::Locked => AttemptResp {
+                proceed: false,
+                locks: false,
+            },
+        };
+        serde_json::to_string(&resp).map_err(AppError::unexpected)
+    }
+
+    fn probe(&self) -> std::result::Result<String, AppError> {
+        let _ = self.lockout_state()?;
+        serde_json::to_string(&AttemptResp {
+            proceed: true,
+            locks: false,
+        })
+        .map_err(AppError::unexpected)
+    }
+
+    /// A correct password: `core::lockout::succeed`.
+    fn attempt_ok(&self) -> std::result::Result<String, AppError> {
+        self.write_lockout(lockout::succeed())?;
+        Ok("{}".into())
+    }
+
+    fn lockout_state(&self) -> std::result::Result<lockout::State, AppError> {
         #[derive(Deserialize)]
         struct Row {
             failures: u32,
             locked_until: i64,
         }
-        let cfg = self.cfg()?;
-        let sql = self.sql();
-        let state = sql
+        Ok(self
+            .sql()
             .exec(
                 "SELECT failures, locked_until FROM lockout WHERE k = 1",
                 None,
@@ -534,25 +757,24 @@ impl UserSessions {
                 failures: r.failures,
                 locked_until: r.locked_until,
             })
-            .unwrap_or_default();
-        let (next, attempt) = lockout::begin(state, now_s(), cfg.lockout);
-        sql.exec(
-            "INSERT INTO lockout (k, failures, locked_until) VALUES (1, ?, ?) \
-             ON CONFLICT (k) DO UPDATE SET failures = excluded.failures, locked_until = excluded.locked_until",
-            vec![i64::from(next.failures).into(), next.locked_until.into()],
-        )
-        .map_err(AppError::unexpected)?;
-        let resp = match attempt {
-            Attempt::Proceed { locks } => AttemptResp {
-                proceed: true,
-                locks,
-            },
-            Attempt::Locked => AttemptResp {
-                proceed: false,
-                locks: false,
-            },
-        };
-        serde_json::to_string(&resp).map_err(AppError::unexpected)
+            .unwrap_or_default())
+    }
+
+    fn write_lockout(&self, state: lockout::State) -> std::result::Result<(), AppError> {
+        if state == lockout::State::default() {
+            self.sql()
+                .exec("DELETE FROM lockout", None)
+                .map_err(AppError::unexpected)?;
+            return Ok(());
+        }
+        self.sql()
+            .exec(
+                "INSERT INTO lockout (k, failures, locked_until) VALUES (1, ?, ?) \
+                 ON CONFLICT (k) DO UPDATE SET failures = excluded.failures, locked_until = excluded.locked_until",
+                vec![i64::from(state.failures).into(), state.locked_until.into()],
+            )
+            .map_err(AppError::unexpected)?;
+        Ok(())
     }
 
     async fn purge(&self) -> std::result::Result<String, AppError> {
@@ -621,20 +843,22 @@ impl UserSessions {
         }
     }
 
-    async fn flush_or_schedule(&self) -> std::result::Result<(), AppError> {
+    /// Pushes what D1 lacks; `false` (logged, retried by alarm) when it could not.
+    async fn flush_or_schedule(&self) -> bool {
         if let Err(e) = self.flush_mirror().await {
+            worker::console_error!("user-sessions mirror: {e}");
             self.schedule_retry().await;
-            return Err(e);
+            return false;
         }
-        Ok(())
+        true
     }
 
-    /// Pushes every revocation D1 has not seen yet, in one batch.
+    /// Pushes every revocation and extension D1 has not seen yet, in one batch.
     async fn flush_mirror(&self) -> std::result::Result<(), AppError> {
         let pending: Vec<PendingRow> = self
             .sql()
             .exec(
-                "SELECT id, revoked_at, revoked_reason FROM sessions WHERE mirrored = 0 AND revoked_at IS NOT NULL",
+                "SELECT id, expires_at, revoked_at, revoked_reason FROM sessions WHERE mirrored = 0",
                 None,
             )
             .and_then(|c| c.to_array())
@@ -642,10 +866,21 @@ impl UserSessions {
         if pending.is_empty() {
             return Ok(());
         }
+        if self.cfg()?.dev_fault("session_mirror") {
+            return Err(AppError::unexpected("injected fault: session_mirror"));
+        }
         let db = self.env.d1("DB").map_err(AppError::unexpected)?;
         let statements = pending
             .iter()
-            .map(|p| d1::sessions::revoke_stmt(&db, &p.id, &p.revoked_reason, p.revoked_at))
+            .map(|p| match p.revoked_at {
+                Some(at) => d1::sessions::revoke_stmt(
+                    &db,
+                    &p.id,
+                    p.revoked_reason.as_deref().unwrap_or("revoked"),
+                    at,
+                ),
+                None => d1::sessions::extend_stmt(&db, &p.id, p.expires_at),
+            })
             .collect::<std::result::Result<Vec<_>, _>>()?;
         d1::batch(&db, statements).await?;
         for p in &pending {

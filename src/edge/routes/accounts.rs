@@ -97,10 +97,16 @@ pub async fn verify_email(req: &mut Request, ctx: &Ctx) -> Result<Response, AppE
     if !looks_like_opaque_token(&body.token) {
         return Err(invalid_email_token());
     }
-    let user = d1::users::verify_email(&ctx.db()?, &token_hash(&body.token), ctx.now)
+    if let Some(user) =
+        d1::users::verify_email(&ctx.db()?, &token_hash(&body.token), ctx.now).await?
+    {
+        audit::record(ctx, &user.id, Event::EmailVerified, None).await;
+        return json(200, &json!({ "user": user.view() }));
+    }
+    // The link of an e-mail change (sent to the new address) is verified here too.
+    let user = super::email::confirm(ctx, &body.token)
         .await?
         .ok_or_else(invalid_email_token)?;
-    audit::record(ctx, &user.id, Event::EmailVerified, None).await;
     json(200, &json!({ "user": user.view() }))
 }
 

@@ -48,6 +48,8 @@ pub async fn deactivate(req: &mut Request, ctx: &Ctx) -> Result<Response, AppErr
                 "only an active account can be deactivated",
             )
         })?;
+    // The status is the guard: from here on every access token of the account is refused
+    // (`authenticate`), so a revocation still being mirrored to D1 leaves nothing open.
     revoke_sessions(ctx, &user.id, None, None, RevokeReason::AccountDeactivated).await?;
     audit::record(ctx, &user.id, Event::AccountDeactivated, Some(&session_id)).await;
     json(200, &json!({ "user": user.view() }))

@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod credits;
 pub mod dev;
+pub mod email;
 pub mod health;
 pub mod jobs;
 pub mod lifecycle;

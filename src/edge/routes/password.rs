@@ -2,7 +2,7 @@
 
 use super::accounts::{accepted, invalid_email_token, EmailBody};
 use super::send_mail;
-use super::tokens::revoke_sessions;
+use super::tokens::require_mirrored;
 use crate::core::audit::Event;
 use crate::core::config::Limit;
 use crate::core::crypto::{looks_like_opaque_token, opaque_token, token_hash};
@@ -15,6 +15,7 @@ use crate::edge::auth::authenticate;
 use crate::edge::ctx::Ctx;
 use crate::edge::d1::{self, audit, tokens::Purpose};
 use crate::edge::http::{no_content, read_json};
+use crate::edge::objects::user_sessions::{password_fp, Client, PasswordChangedReq};
 use crate::edge::passwords;
 use crate::edge::rand;
 use crate::edge::ratelimit::{enforce, Key};
@@ -56,8 +57,10 @@ struct ResetBody {
     password: String,
 }
 
-/// Every session is revoked before the password changes: if anything fails midway the user is
-/// signed out with the old password intact and the link still usable, never the reverse.
+/// Every session is revoked, and the new password stamped in the user's object, before the
+/// password changes: if anything fails midway the user is signed out with the link still
+/// usable, never the reverse. The stamp also refuses a session to a login that checked the
+/// old password in the meantime. It lifts any lockout.
 pub async fn reset(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
     let body: ResetBody = read_json(req).await?;
     let password = Password::parse_new(body.password)?;
@@ -74,8 +77,8 @@ pub async fn reset(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
         .await?
         .ok_or_else(invalid_email_token)?;
     passwords::check_new(ctx, &password, &Email::parse(&user.email)?).await?;
-    revoke_sessions(ctx, &user_id, None, None, RevokeReason::PasswordReset).await?;
     let phc = password::hash(&password, rand::bytes()?).map_err(AppError::unexpected)?;
+    stamp_password(ctx, &user_id, &phc, None, RevokeReason::PasswordReset).await?;
     d1::users::reset_password(&db, &hash, &phc, ctx.now)
         .await?
         .ok_or_else(invalid_email_token)?;
@@ -98,15 +101,15 @@ pub async fn change(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> 
     let email = Email::parse(&authed.user.email)?;
     passwords::check(ctx, &authed.user, &current).await?;
     passwords::check_new(ctx, &new, &email).await?;
-    revoke_sessions(
+    let phc = password::hash(&new, rand::bytes()?).map_err(AppError::unexpected)?;
+    stamp_password(
         ctx,
         &authed.user.id,
-        None,
+        &phc,
         Some(&authed.session_id),
         RevokeReason::PasswordChange,
     )
     .await?;
-    let phc = password::hash(&new, rand::bytes()?).map_err(AppError::unexpected)?;
     d1::users::set_password(&ctx.db()?, &authed.user.id, &phc, ctx.now).await?;
     send_mail(ctx, email.as_str(), Template::PasswordChanged).await?;
     audit::record(
@@ -117,4 +120,26 @@ pub async fn change(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> 
     )
     .await;
     no_content()
+}
+
+/// Stamps the new hash in the user's object, which revokes the sessions (all but `except`) in
+/// the same step; 503 unless D1 already refuses them.
+async fn stamp_password(
+    ctx: &Ctx,
+    user_id: &str,
+    phc: &str,
+    except: Option<&str>,
+    reason: RevokeReason,
+) -> Result<(), AppError> {
+    let done = Client::for_user(&ctx.env, user_id)?
+        .password_changed(
+            user_id,
+            &PasswordChangedReq {
+                password_fp: password_fp(phc),
+                except: except.map(str::to_owned),
+                reason,
+            },
+        )
+        .await?;
+    require_mirrored(&done)
 }

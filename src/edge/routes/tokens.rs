@@ -12,7 +12,8 @@ use crate::edge::ctx::Ctx;
 use crate::edge::d1::{self, audit, users::UserRow};
 use crate::edge::http::{json, no_content, read_json};
 use crate::edge::objects::user_sessions::{
-    split_refresh_token, Client, CreateReq, Grant, RevokeReq, RotateResp,
+    password_fp, split_refresh_token, Client, CreateReq, CreateResp, Grant, RevokeReq, RevokeResp,
+    RotateResp,
 };
 use crate::edge::passwords;
 use crate::edge::ratelimit::{enforce, Key};
@@ -40,7 +41,7 @@ pub async fn authenticate_credentials(
     enforce(ctx, Limit::LoginIp, Key::Client).await?;
     enforce(ctx, Limit::LoginEmail, Key::Email(&email)).await?;
     match d1::users::by_email(&ctx.db()?, email.as_str()).await? {
-        None => Err(passwords::check_unknown(&password)),
+        None => Err(passwords::check_unknown(ctx, &email, &password).await),
         Some(user) => {
             passwords::check(ctx, &user, &password).await?;
             Ok(user)
@@ -98,16 +99,22 @@ pub async fn start_session(
         Some(d) => DeviceName::parse(d)?,
         None => None,
     };
-    let grant = Client::for_user(&ctx.env, &user.id)?
+    let created = Client::for_user(&ctx.env, &user.id)?
         .create(
             &user.id,
             &CreateReq {
                 device_name: device_name.map(|d| d.as_str().to_owned()),
                 ip: ctx.ip.clone(),
                 user_agent: ctx.user_agent.clone(),
+                password_fp: password_fp(&user.password_hash),
             },
         )
         .await?;
+    let grant = match created {
+        CreateResp::Granted(g) => g,
+        // The password checked a moment ago has just been changed or reset.
+        CreateResp::Refused => return Err(AppError::InvalidCredentials),
+    };
     audit::record(
         ctx,
         &user.id,
@@ -160,7 +167,7 @@ pub async fn refresh(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError>
 
 pub async fn logout(req: &Request, ctx: &Ctx) -> Result<Response, AppError> {
     let authed = authenticate(req, ctx).await?;
-    revoke_sessions(
+    let done = revoke_sessions(
         ctx,
         &authed.user.id,
         Some(&authed.session_id),
@@ -168,6 +175,7 @@ pub async fn logout(req: &Request, ctx: &Ctx) -> Result<Response, AppError> {
         RevokeReason::Logout,
     )
     .await?;
+    require_mirrored(&done)?;
     audit::record(
         ctx,
         &authed.user.id,
@@ -178,15 +186,28 @@ pub async fn logout(req: &Request, ctx: &Ctx) -> Result<Response, AppError> {
     no_content()
 }
 
-/// Revokes one session (`only`) or all of a user's sessions but `except`; `false` when `only`
-/// names a session the user does not have.
+/// A 2xx for a revocation promises that the access tokens of the revoked sessions are refused
+/// from then on, which the per-request check learns from D1. When the object could not write
+/// D1 (it retries by alarm; refresh is already refused), the answer is 503, never 2xx.
+pub fn require_mirrored(done: &RevokeResp) -> Result<(), AppError> {
+    if done.mirrored {
+        Ok(())
+    } else {
+        Err(AppError::Unavailable(
+            "the sign-out is recorded but not yet effective everywhere; try again".into(),
+        ))
+    }
+}
+
+/// Revokes one session (`only`) or all of a user's sessions but `except`; `found` is `false`
+/// when `only` names a session the user does not have.
 pub async fn revoke_sessions(
     ctx: &Ctx,
     user_id: &str,
     only: Option<&str>,
     except: Option<&str>,
     reason: RevokeReason,
-) -> Result<bool, AppError> {
+) -> Result<RevokeResp, AppError> {
     let resp = Client::for_user(&ctx.env, user_id)?
         .revoke(
             user_id,
@@ -197,5 +218,5 @@ pub async fn revoke_sessions(
             },
         )
         .await?;
-    Ok(resp.found)
+    Ok(resp)
 }
