@@ -5,21 +5,76 @@ use crate::edge::objects::user_channel::Publish;
 use serde_json::{json, Value};
 use worker::{Env, Method, Request, RequestInit};
 
-async fn post(env: &Env, binding: &str, name: &str, body: &Value) -> Result<(), AppError> {
+async fn send(
+    env: &Env,
+    binding: &str,
+    name: &str,
+    op: &str,
+    body: Option<&Value>,
+) -> Result<worker::Response, AppError> {
     let ns = env.durable_object(binding).map_err(AppError::unexpected)?;
     let stub = ns
         .id_from_name(name)
         .and_then(|id| id.get_stub())
         .map_err(AppError::unexpected)?;
     let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_body(Some(wasm_bindgen::JsValue::from_str(&body.to_string())));
-    let req =
-        Request::new_with_init("https://realtime/publish", &init).map_err(AppError::unexpected)?;
-    stub.fetch_with_request(req)
+    match body {
+        Some(b) => init
+            .with_method(Method::Post)
+            .with_body(Some(wasm_bindgen::JsValue::from_str(&b.to_string()))),
+        None => init.with_method(Method::Get),
+    };
+    let req = Request::new_with_init(&format!("https://realtime/{op}"), &init)
+        .map_err(AppError::unexpected)?;
+    let resp = stub
+        .fetch_with_request(req)
         .await
         .map_err(AppError::unexpected)?;
-    Ok(())
+    if resp.status_code() != 200 {
+        return Err(AppError::unexpected(format!(
+            "{binding} {op} answered {}",
+            resp.status_code()
+        )));
+    }
+    Ok(resp)
+}
+
+async fn post(env: &Env, binding: &str, name: &str, body: &Value) -> Result<(), AppError> {
+    send(env, binding, name, "publish", Some(body))
+        .await
+        .map(|_| ())
+}
+
+/// One operation of a stream's `Room` object (`kick`, ...).
+pub async fn call_room(env: &Env, stream_id: &str, op: &str, body: &Value) -> Result<(), AppError> {
+    send(env, "ROOM", stream_id, op, Some(body))
+        .await
+        .map(|_| ())
+}
+
+/// Remembers, in the user's channel, that they joined a stream's room (for revocations).
+pub async fn joined_room(env: &Env, user_id: &str, stream_id: &str) -> Result<(), AppError> {
+    let body = serde_json::json!({ "stream_id": stream_id });
+    send(env, "USER_CHANNEL", user_id, "rooms", Some(&body))
+        .await
+        .map(|_| ())
+}
+
+/// May the user's words appear in the stream's room now (not muted, not removed)?
+pub async fn may_post(env: &Env, stream_id: &str, user_id: &str) -> Result<bool, AppError> {
+    let op = format!("may-post?user={}", urlencode(user_id));
+    let mut resp = send(env, "ROOM", stream_id, &op, None).await?;
+    let v: Value = resp.json().await.map_err(AppError::unexpected)?;
+    Ok(v["may_post"].as_bool().unwrap_or(false))
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 fn logged(result: Result<(), AppError>, what: &str) {
@@ -44,7 +99,14 @@ pub async fn to_user(env: &Env, user_id: &str, event: Value, close_session: Opti
 }
 
 /// Broadcasts `event` in a stream's room; `ended` also closes the room for new messages.
-pub async fn to_room(env: &Env, stream_id: &str, event: Value, ended: bool) {
-    let body = json!({"event": event, "ended": ended});
+/// `author_id`: whose words the event carries (a tip's message), dropped if they may not post.
+pub async fn to_room(
+    env: &Env,
+    stream_id: &str,
+    event: Value,
+    ended: bool,
+    author_id: Option<&str>,
+) {
+    let body = json!({"event": event, "ended": ended, "author_id": author_id});
     logged(post(env, "ROOM", stream_id, &body).await, "room");
 }

@@ -2,4 +2,6 @@
 
 pub mod room;
 
-pub use room::{apply, ChatMessage, Effect, Participant, RoomPolicy, RoomView};
+pub use room::{
+    apply, apply_binary, may_post, ChatMessage, Effect, Participant, RoomPolicy, RoomView,
+};

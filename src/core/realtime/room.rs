@@ -127,6 +127,42 @@ enum Frame {
     Remove { user_id: String },
 }
 
+/// Every frame, text or binary, spends the sender's flood allowance; `Some` when this one is
+/// refused (an error, or the close after too many strikes).
+fn flood_check(sender: &mut Participant, now_ms: i64, policy: &RoomPolicy) -> Option<Vec<Effect>> {
+    match check(sender.flood_tat_ms, now_ms, policy.flood) {
+        Decision::Allow { tat_ms } => {
+            sender.flood_tat_ms = Some(tat_ms);
+            None
+        }
+        Decision::Deny { retry_after_s } => {
+            sender.strikes += 1;
+            if sender.strikes >= policy.flood_strikes {
+                return Some(vec![Effect::Close {
+                    code: CLOSE_POLICY,
+                    reason: "flooding",
+                }]);
+            }
+            Some(vec![Effect::Reply(json!({
+                "type": "error", "code": "rate_limited",
+                "message": "slow down", "retry_after_s": retry_after_s,
+            }))])
+        }
+    }
+}
+
+/// Applies one binary frame: the room speaks JSON text only, but a binary frame costs the
+/// same flood allowance as any other, so it cannot be used to flood past the limit.
+pub fn apply_binary(sender: &mut Participant, now_ms: i64, policy: &RoomPolicy) -> Vec<Effect> {
+    flood_check(sender, now_ms, policy)
+        .unwrap_or_else(|| vec![error("invalid_frame", "send text frames")])
+}
+
+/// May this user's words appear in the room (a chat message, or a tip's message)?
+pub fn may_post(banned: bool, muted_until_ms: Option<i64>, now_ms: i64) -> bool {
+    !banned && muted_until_ms.is_none_or(|t| t <= now_ms)
+}
+
 /// Applies one text frame from `sender` at `now_ms`. `new_id` names the message, should the
 /// frame create one. Mutates the sender's flood state.
 pub fn apply(
@@ -137,21 +173,8 @@ pub fn apply(
     new_id: &str,
     policy: &RoomPolicy,
 ) -> Vec<Effect> {
-    match check(sender.flood_tat_ms, now_ms, policy.flood) {
-        Decision::Allow { tat_ms } => sender.flood_tat_ms = Some(tat_ms),
-        Decision::Deny { retry_after_s } => {
-            sender.strikes += 1;
-            if sender.strikes >= policy.flood_strikes {
-                return vec![Effect::Close {
-                    code: CLOSE_POLICY,
-                    reason: "flooding",
-                }];
-            }
-            return vec![Effect::Reply(json!({
-                "type": "error", "code": "rate_limited",
-                "message": "slow down", "retry_after_s": retry_after_s,
-            }))];
-        }
+    if let Some(refused) = flood_check(sender, now_ms, policy) {
+        return refused;
     }
     let frame: Frame = match serde_json::from_str(frame) {
         Ok(f) => f,
@@ -304,6 +327,43 @@ mod tests {
             &send(&mut viewer(), muted, "hi", 5_000)[0],
             Effect::Broadcast(_)
         ));
+    }
+
+    #[test]
+    fn binary_frames_spend_the_flood_allowance_and_end_in_a_1008_close() {
+        let policy = RoomPolicy::default();
+        let mut p = viewer();
+        let mut effects = Vec::new();
+        for _ in 0..(policy.flood.limit + policy.flood_strikes) {
+            effects = apply_binary(&mut p, 1_000, &policy);
+        }
+        assert_eq!(
+            effects,
+            vec![Effect::Close {
+                code: CLOSE_POLICY,
+                reason: "flooding"
+            }]
+        );
+        let ping = |p: &mut Participant| apply(p, OPEN, r#"{"type":"ping"}"#, 1_000, "m", &policy);
+        let (mut only_ping, mut binary_then_ping) = (viewer(), viewer());
+        ping(&mut only_ping);
+        apply_binary(&mut binary_then_ping, 1_000, &policy);
+        assert_eq!(
+            ping(&mut binary_then_ping),
+            vec![Effect::Reply(json!({"type": "pong"}))]
+        );
+        assert!(
+            binary_then_ping.flood_tat_ms > only_ping.flood_tat_ms,
+            "the binary frame was counted"
+        );
+    }
+
+    #[test]
+    fn muted_or_removed_users_may_not_post() {
+        assert!(may_post(false, None, 10));
+        assert!(may_post(false, Some(10), 10), "a mute that ended");
+        assert!(!may_post(false, Some(11), 10));
+        assert!(!may_post(true, None, 10));
     }
 
     #[test]

@@ -5,7 +5,10 @@
 //! Ordering: the object handles one event at a time and broadcasts synchronously, so every
 //! connection receives the room's messages in the same order.
 
-use crate::core::realtime::{apply, ChatMessage, Effect, Participant, RoomPolicy, RoomView};
+use crate::core::realtime::{
+    apply, apply_binary, may_post, ChatMessage, Effect, Participant, RoomPolicy, RoomView,
+};
+use crate::edge::objects::user_channel::CLOSE_SESSION_REVOKED;
 use crate::edge::rand;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -29,7 +32,11 @@ CREATE TABLE IF NOT EXISTS messages (
 CREATE TABLE IF NOT EXISTS muted (user_id TEXT PRIMARY KEY, until_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS banned (user_id TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS meta (k INTEGER PRIMARY KEY CHECK (k = 1), ended INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS revoked_sessions (session_id TEXT PRIMARY KEY, at_ms INTEGER NOT NULL);
 ";
+
+/// Revoked sessions are remembered this long (their tickets and tokens die much sooner).
+const REVOKED_MEMORY_MS: i64 = 86_400_000;
 
 #[durable_object]
 pub struct Room {
@@ -50,10 +57,26 @@ struct Publish {
     event: Value,
     #[serde(default)]
     ended: bool,
+    /// The author of words the event carries (a tip's message): dropped if they may not post.
+    #[serde(default)]
+    author_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Kick {
+    session_id: String,
 }
 
 fn user_tag(user_id: &str) -> String {
     format!("u:{user_id}")
+}
+
+fn session_tag(session_id: &str) -> String {
+    format!("s:{session_id}")
+}
+
+fn now_ms() -> i64 {
+    worker::Date::now().as_millis() as i64
 }
 
 impl DurableObject for Room {
@@ -68,11 +91,37 @@ impl DurableObject for Room {
         match req.path().as_str() {
             "/connect" => self.join(&req),
             "/publish" => {
-                let p: Publish = req.json().await?;
+                let mut p: Publish = req.json().await?;
                 if p.ended {
                     self.set_ended()?;
                 }
+                if let Some(author) = &p.author_id {
+                    // Checked here too, in the room's own order: a mute or removal that landed
+                    // after the tip route asked (`/may-post`) still silences the message.
+                    if !self.may_post(author)? {
+                        if let Some(tip) = p.event.get_mut("tip") {
+                            tip["message"] = Value::Null;
+                        }
+                    }
+                }
                 self.broadcast(&p.event, None);
+                Response::ok("{}")
+            }
+            "/may-post" => {
+                let user = req
+                    .url()?
+                    .query_pairs()
+                    .find(|(k, _)| k == "user")
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default();
+                Response::from_json(&json!({ "may_post": self.may_post(&user)? }))
+            }
+            "/kick" => {
+                let k: Kick = req.json().await?;
+                self.kick(&k.session_id)?;
+                // A close issued outside the socket's own event is flushed once this event's
+                // output gate opens; yielding once lets it go out now, not at hibernation.
+                worker::Delay::from(std::time::Duration::from_millis(1)).await;
                 Response::ok("{}")
             }
             _ => Response::error("not found", 404),
@@ -84,15 +133,14 @@ impl DurableObject for Room {
         ws: WebSocket,
         message: WebSocketIncomingMessage,
     ) -> Result<()> {
-        let WebSocketIncomingMessage::String(text) = message else {
-            return self.reply(
-                &ws,
-                &json!({"type": "error", "code": "invalid_frame", "message": "send text frames"}),
-            );
-        };
         let Some(mut who) = ws.deserialize_attachment::<Participant>()? else {
             return ws.close(Some(1011), Some("lost connection state"));
         };
+        // A revoked session's sockets were closed by the kick; any frame still arriving from
+        // them is refused and closes them here, in their own event.
+        if self.is_revoked(&who.session_id)? {
+            return self.close_revoked(&ws, &who);
+        }
         // A removed user's sockets were closed by the owner's event; closes issued from
         // another socket's event only go out when the room next hibernates, so any frame
         // still arriving from them closes them here, in their own event, at once.
@@ -102,7 +150,16 @@ impl DurableObject for Room {
                 Some("removed by the stream owner"),
             );
         }
-        let now_ms = worker::Date::now().as_millis() as i64;
+        let now_ms = now_ms();
+        let WebSocketIncomingMessage::String(text) = message else {
+            // Binary frames are refused, but only after paying the flood allowance.
+            let effects = apply_binary(&mut who, now_ms, &RoomPolicy::default());
+            ws.serialize_attachment(&who)?;
+            for effect in effects {
+                self.perform(&ws, effect)?;
+            }
+            return Ok(());
+        };
         let view = RoomView {
             ended: self.ended()?,
             sender_muted_until_ms: self.muted_until(&who.user_id)?,
@@ -163,10 +220,13 @@ impl Room {
         if banned {
             return Response::error("removed from this room", 403);
         }
+        if self.is_revoked(&who.session_id)? {
+            return Response::error("session revoked", 401);
+        }
         let pair = WebSocketPair::new()?;
-        let tag = user_tag(&who.user_id);
+        let tags = [user_tag(&who.user_id), session_tag(&who.session_id)];
         self.state
-            .accept_websocket_with_tags(&pair.server, &[tag.as_str()]);
+            .accept_websocket_with_tags(&pair.server, &[tags[0].as_str(), tags[1].as_str()]);
         pair.server.serialize_attachment(&who)?;
         let history = self.history()?;
         pair.server
@@ -175,6 +235,62 @@ impl Room {
             json!({"type": "presence.joined", "user": {"id": who.user_id, "name": who.name}});
         self.broadcast(&joined, Some(&pair.server));
         Response::from_websocket(pair.client)
+    }
+
+    /// Closes every socket of a revoked session (4001) and remembers the session, so that its
+    /// frames and joins are refused from now on.
+    fn kick(&self, session_id: &str) -> Result<()> {
+        let now = now_ms();
+        let sql = self.sql();
+        sql.exec(
+            "INSERT INTO revoked_sessions (session_id, at_ms) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            vec![session_id.into(), now.into()],
+        )?;
+        sql.exec(
+            "DELETE FROM revoked_sessions WHERE at_ms < ?",
+            vec![(now - REVOKED_MEMORY_MS).into()],
+        )?;
+        for ws in self.state.get_websockets_with_tag(&session_tag(session_id)) {
+            if let Ok(Some(who)) = ws.deserialize_attachment::<Participant>() {
+                let _ = self.close_revoked(&ws, &who);
+            }
+        }
+        Ok(())
+    }
+
+    fn close_revoked(&self, ws: &WebSocket, who: &Participant) -> Result<()> {
+        let _ = ws.send_with_str(
+            json!({"type": "session.revoked", "session_id": who.session_id}).to_string(),
+        );
+        let _ = ws.serialize_attachment(Value::Null);
+        let _ = ws.close(Some(CLOSE_SESSION_REVOKED), Some("session revoked"));
+        let left = json!({"type": "presence.left", "user": {"id": who.user_id, "name": who.name}});
+        self.broadcast(&left, Some(ws));
+        Ok(())
+    }
+
+    fn is_revoked(&self, session_id: &str) -> Result<bool> {
+        #[derive(Deserialize)]
+        struct One {
+            #[allow(dead_code)]
+            session_id: String,
+        }
+        Ok(!self
+            .sql()
+            .exec(
+                "SELECT session_id FROM revoked_sessions WHERE session_id = ?",
+                vec![session_id.into()],
+            )?
+            .to_array::<One>()?
+            .is_empty())
+    }
+
+    fn may_post(&self, user_id: &str) -> Result<bool> {
+        Ok(may_post(
+            self.is_banned(user_id)?,
+            self.muted_until(user_id)?,
+            now_ms(),
+        ))
     }
 
     fn is_banned(&self, user_id: &str) -> Result<bool> {

@@ -6,6 +6,10 @@
 //! (here: the publish request) only sends its close frame when the object next hibernates
 //! (seen under workerd 2026-11-17: 10-20 s later). A user has a handful of devices, so keeping
 //! the object in memory while they are connected is the cheaper trade.
+//!
+//! It also remembers which chat rooms the user joined (`rooms`), so that revoking a session
+//! reaches that session's chat sockets too: the publish that closes the session's sockets here
+//! tells each of those rooms to close theirs (`Room` `/kick`).
 
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -30,15 +34,33 @@ pub struct Publish {
 
 type Sockets = Rc<RefCell<Vec<(u64, String, WebSocket)>>>;
 
+/// Rooms remembered per user: the most recent ones, for as long as a session may live.
+const MAX_ROOMS: i64 = 100;
+
+const SCHEMA: &str =
+    "CREATE TABLE IF NOT EXISTS rooms (stream_id TEXT PRIMARY KEY, joined_at_ms INTEGER NOT NULL);";
+
+#[derive(Serialize, Deserialize)]
+pub struct Joined {
+    pub stream_id: String,
+}
+
 #[durable_object(fetch)]
 pub struct UserChannel {
+    state: State,
+    env: Env,
     sockets: Sockets,
     next_id: RefCell<u64>,
 }
 
 impl DurableObject for UserChannel {
-    fn new(_state: State, _env: Env) -> Self {
+    fn new(state: State, env: Env) -> Self {
+        if let Err(e) = state.storage().sql().exec(SCHEMA, None) {
+            worker::console_error!("user-channel schema: {e}");
+        }
         Self {
+            state,
+            env,
             sockets: Rc::new(RefCell::new(Vec::new())),
             next_id: RefCell::new(0),
         }
@@ -79,10 +101,55 @@ impl DurableObject for UserChannel {
                         let _ = ws.close(Some(CLOSE_SESSION_REVOKED), Some("session revoked"));
                     }
                     self.sockets.borrow_mut().retain(|(_, s, _)| s != session);
+                    self.kick_from_rooms(session).await;
                 }
                 Response::ok("{}")
             }
+            "/rooms" => {
+                let j: Joined = req.json().await?;
+                let sql = self.state.storage().sql();
+                sql.exec(
+                    "INSERT INTO rooms (stream_id, joined_at_ms) VALUES (?, ?) \
+                     ON CONFLICT (stream_id) DO UPDATE SET joined_at_ms = excluded.joined_at_ms",
+                    vec![
+                        j.stream_id.as_str().into(),
+                        (worker::Date::now().as_millis() as i64).into(),
+                    ],
+                )?;
+                sql.exec(
+                    "DELETE FROM rooms WHERE stream_id NOT IN \
+                     (SELECT stream_id FROM rooms ORDER BY joined_at_ms DESC LIMIT ?)",
+                    vec![MAX_ROOMS.into()],
+                )?;
+                Response::ok("{}")
+            }
             _ => Response::error("not found", 404),
+        }
+    }
+}
+
+impl UserChannel {
+    /// Tells every room the user joined to close the revoked session's sockets, in parallel.
+    async fn kick_from_rooms(&self, session_id: &str) {
+        #[derive(Deserialize)]
+        struct Room {
+            stream_id: String,
+        }
+        let rooms: Vec<Room> = self
+            .state
+            .storage()
+            .sql()
+            .exec("SELECT stream_id FROM rooms", None)
+            .and_then(|c| c.to_array())
+            .unwrap_or_default();
+        let body = json!({ "session_id": session_id });
+        let kicks = rooms
+            .iter()
+            .map(|r| crate::edge::realtime::call_room(&self.env, &r.stream_id, "kick", &body));
+        for result in futures_util::future::join_all(kicks).await {
+            if let Err(e) = result {
+                worker::console_error!("user-channel kick: {e}");
+            }
         }
     }
 }

@@ -202,6 +202,12 @@ pub async fn tip(req: &mut Request, ctx: &Ctx, stream_id: &str) -> Result<Respon
             detail: "the stream has ended".into(),
         });
     }
+    // A message goes into the room: a muted or removed viewer cannot post one this way either.
+    if message.is_some() && !realtime::may_post(&ctx.env, &stream.id, &authed.user.id).await? {
+        return Err(AppError::Forbidden(
+            "you are muted in or removed from this stream's chat: tip without a message".into(),
+        ));
+    }
     let tip = Tip {
         id: rand::uuid()?,
         stream_id: stream.id.clone(),
@@ -224,7 +230,14 @@ pub async fn tip(req: &mut Request, ctx: &Ctx, stream_id: &str) -> Result<Respon
     let (resp, fresh) = once(ctx, &idem, statements).await?;
     if fresh {
         let event = json!({"type": "tip.received", "tip": tip});
-        realtime::to_room(&ctx.env, &tip.stream_id, event.clone(), false).await;
+        realtime::to_room(
+            &ctx.env,
+            &tip.stream_id,
+            event.clone(),
+            false,
+            Some(&tip.from_user_id),
+        )
+        .await;
         realtime::to_user(&ctx.env, &tip.to_user_id, event, None).await;
     }
     Ok(resp)

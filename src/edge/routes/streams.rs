@@ -150,6 +150,7 @@ pub async fn patch(req: &mut Request, ctx: &Ctx, id: &str) -> Result<Response, A
         &row.id,
         json!({"type": "stream.updated", "stream": row.view()}),
         false,
+        None,
     )
     .await;
     json(200, &row.view())
@@ -170,6 +171,7 @@ pub async fn end(req: &Request, ctx: &Ctx, id: &str) -> Result<Response, AppErro
         &row.id,
         json!({"type": "stream.ended", "stream": row.view()}),
         true,
+        None,
     )
     .await;
     json(200, &row.view())
@@ -190,6 +192,9 @@ pub async fn chat(req: &Request, ctx: &Ctx, id: &str) -> Result<Response, AppErr
         strikes: 0,
     };
     let participant = serde_json::to_string(&who).map_err(AppError::unexpected)?;
+    // Remembered before the socket exists, so a revocation of this session from now on
+    // reaches the room and closes it.
+    realtime::joined_room(&ctx.env, &who.user_id, &stream.id).await?;
     let forward = websocket_request(
         "https://room/connect",
         &[
@@ -211,6 +216,7 @@ pub async fn chat(req: &Request, ctx: &Ctx, id: &str) -> Result<Response, AppErr
         .map_err(AppError::unexpected)?;
     match resp.status_code() {
         101 => Ok(resp),
+        401 => Err(AppError::InvalidTicket),
         403 => Err(AppError::Forbidden(
             "you were removed from this room".into(),
         )),
