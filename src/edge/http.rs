@@ -80,6 +80,9 @@ pub fn problem(err: &AppError, request_id: &str) -> Response {
         AppError::MethodNotAllowed { allow } => {
             let _ = headers.set("allow", allow);
         }
+        AppError::Unavailable(_) => {
+            let _ = headers.set("retry-after", "5");
+        }
         _ => {}
     }
     match Response::ok(body) {

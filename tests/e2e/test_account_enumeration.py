@@ -1,4 +1,5 @@
 """Answers that must not tell whether an address has an account, with and without rate limits."""
+import statistics
 import time
 
 from e2e_support import (assert_json, assert_rate_limited, assert_user, from_ip, media_type,
@@ -123,3 +124,32 @@ def test_registering_a_known_or_a_new_address_is_limited_alike(rate_limited_app)
     assert_rate_limited(refused_known)
     assert_rate_limited(refused_new)
     assert without_request_id(refused_known.json()) == without_request_id(refused_new.json())
+
+
+TIMING_ROUNDS = 120
+TIMING_WARMUP = 10
+
+
+def test_a_wrong_password_and_an_unknown_address_take_the_same_time(app):
+    """Interleaved logins: a known address with a wrong password, and an unknown address. Each
+    does one D1 lookup, one object round trip and one argon2id hash before answering; what a
+    failure records happens after the response. The medians differ by less than 10%."""
+    known, _password, _login = app.create_verified_user()
+    timings = {"known": [], "unknown": []}
+
+    for i in range(TIMING_WARMUP + TIMING_ROUNDS):
+        order = ("known", "unknown") if i % 2 == 0 else ("unknown", "known")
+        for kind in order:
+            email = known if kind == "known" else unique_email("nobody")
+            started = time.perf_counter()
+            resp = app.login(email, new_password())
+            elapsed = time.perf_counter() - started
+            assert resp.status_code == 401, resp.text[:200]
+            if i >= TIMING_WARMUP:
+                timings[kind].append(elapsed)
+
+    known_median = statistics.median(timings["known"])
+    unknown_median = statistics.median(timings["unknown"])
+    ratio = abs(known_median - unknown_median) / min(known_median, unknown_median)
+    assert ratio < 0.10, (f"median login time: known address {known_median * 1000:.1f} ms, unknown "
+                          f"{unknown_median * 1000:.1f} ms ({ratio:.1%} apart)")

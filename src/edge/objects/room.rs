@@ -119,9 +119,7 @@ impl DurableObject for Room {
             "/kick" => {
                 let k: Kick = req.json().await?;
                 self.kick(&k.session_id)?;
-                // A close issued outside the socket's own event is flushed once this event's
-                // output gate opens; yielding once lets it go out now, not at hibernation.
-                worker::Delay::from(std::time::Duration::from_millis(1)).await;
+                self.flush_closes().await?;
                 Response::ok("{}")
             }
             _ => Response::error("not found", 404),
@@ -167,10 +165,20 @@ impl DurableObject for Room {
         let id = rand::uuid().unwrap_or_default();
         let effects = apply(&mut who, view, &text, now_ms, &id, &RoomPolicy::default());
         ws.serialize_attachment(&who)?;
+        let removes = effects.iter().any(|e| matches!(e, Effect::Remove { .. }));
         for effect in effects {
             self.perform(&ws, effect)?;
         }
+        if removes {
+            // The removed user's sockets were closed from this socket's event: see `/kick`.
+            self.flush_closes().await?;
+        }
         Ok(())
+    }
+
+    /// Set by `/kick` so the closes it issued go out at once (see there); nothing to do.
+    async fn alarm(&self) -> Result<Response> {
+        Response::ok("")
     }
 
     async fn websocket_close(
@@ -267,6 +275,16 @@ impl Room {
         let left = json!({"type": "presence.left", "user": {"id": who.user_id, "name": who.name}});
         self.broadcast(&left, Some(ws));
         Ok(())
+    }
+
+    /// workerd sends the close frame of a hibernatable socket closed outside that socket's own
+    /// event only when the object handles its next event (or hibernates, 10-20 s later). An
+    /// alarm right away is that next event.
+    async fn flush_closes(&self) -> Result<()> {
+        self.state
+            .storage()
+            .set_alarm(std::time::Duration::from_millis(1))
+            .await
     }
 
     fn is_revoked(&self, session_id: &str) -> Result<bool> {
