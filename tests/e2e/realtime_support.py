@@ -161,6 +161,44 @@ class Socket:
             self._inbox.append(event)
         return close_code(self.closed)
 
+    async def close_frame(self, timeout: float = RECV_TIMEOUT_S) -> int:
+        """Read (and keep) events until the server's close frame arrives; its code. Unlike
+        `expect_close` this does not wait for the TCP connection to end: under local workerd a
+        hibernatable socket's connection lingers after its close frame until the client's
+        close timeout, and the close frame is what the client acts on."""
+        deadline = time.monotonic() + timeout
+        while True:
+            rcvd = self.ws.protocol.close_rcvd
+            if rcvd is not None:
+                await self._drain()
+                return rcvd.code
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"{self.label}: no close frame within {timeout}s; {self._trail()}")
+            try:
+                raw = await asyncio.wait_for(self.ws.recv(), min(remaining, 0.05))
+            except TimeoutError:
+                continue
+            except ConnectionClosed as exc:
+                self.closed = exc
+                if exc.rcvd is None:
+                    raise AssertionError(f"{self.label}: dropped without a close frame") from None
+                return exc.rcvd.code
+            event = json.loads(raw)
+            self.received.append(event)
+            self._inbox.append(event)
+
+    async def _drain(self) -> None:
+        """Keep the events that arrived before the close frame."""
+        while True:
+            try:
+                raw = await asyncio.wait_for(self.ws.recv(), 0.05)
+            except (TimeoutError, ConnectionClosed):
+                return
+            event = json.loads(raw)
+            self.received.append(event)
+            self._inbox.append(event)
+
     async def expect_quiet_and_open(self, seconds: float) -> None:
         """Nothing arrives for `seconds` and the connection is still open."""
         try:

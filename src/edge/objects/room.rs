@@ -119,7 +119,6 @@ impl DurableObject for Room {
             "/kick" => {
                 let k: Kick = req.json().await?;
                 self.kick(&k.session_id)?;
-                self.flush_closes().await?;
                 Response::ok("{}")
             }
             _ => Response::error("not found", 404),
@@ -165,20 +164,10 @@ impl DurableObject for Room {
         let id = rand::uuid().unwrap_or_default();
         let effects = apply(&mut who, view, &text, now_ms, &id, &RoomPolicy::default());
         ws.serialize_attachment(&who)?;
-        let removes = effects.iter().any(|e| matches!(e, Effect::Remove { .. }));
         for effect in effects {
             self.perform(&ws, effect)?;
         }
-        if removes {
-            // The removed user's sockets were closed from this socket's event: see `/kick`.
-            self.flush_closes().await?;
-        }
         Ok(())
-    }
-
-    /// Set by `/kick` so the closes it issued go out at once (see there); nothing to do.
-    async fn alarm(&self) -> Result<Response> {
-        Response::ok("")
     }
 
     async fn websocket_close(
@@ -258,33 +247,33 @@ impl Room {
             "DELETE FROM revoked_sessions WHERE at_ms < ?",
             vec![(now - REVOKED_MEMORY_MS).into()],
         )?;
-        for ws in self.state.get_websockets_with_tag(&session_tag(session_id)) {
-            if let Ok(Some(who)) = ws.deserialize_attachment::<Participant>() {
-                let _ = self.close_revoked(&ws, &who);
-            }
+        let victims: Vec<(WebSocket, Participant)> = self
+            .state
+            .get_websockets_with_tag(&session_tag(session_id))
+            .into_iter()
+            .filter_map(|ws| {
+                let who = ws.deserialize_attachment::<Participant>().ok()??;
+                Some((ws, who))
+            })
+            .collect();
+        if victims.is_empty() {
+            return Ok(());
+        }
+        for (ws, who) in &victims {
+            let _ = ws.send_with_str(
+                json!({"type": "session.revoked", "session_id": who.session_id}).to_string(),
+            );
+            self.close_revoked(ws, who)?;
         }
         Ok(())
     }
 
     fn close_revoked(&self, ws: &WebSocket, who: &Participant) -> Result<()> {
-        let _ = ws.send_with_str(
-            json!({"type": "session.revoked", "session_id": who.session_id}).to_string(),
-        );
         let _ = ws.serialize_attachment(Value::Null);
         let _ = ws.close(Some(CLOSE_SESSION_REVOKED), Some("session revoked"));
         let left = json!({"type": "presence.left", "user": {"id": who.user_id, "name": who.name}});
         self.broadcast(&left, Some(ws));
         Ok(())
-    }
-
-    /// workerd sends the close frame of a hibernatable socket closed outside that socket's own
-    /// event only when the object handles its next event (or hibernates, 10-20 s later). An
-    /// alarm right away is that next event.
-    async fn flush_closes(&self) -> Result<()> {
-        self.state
-            .storage()
-            .set_alarm(std::time::Duration::from_millis(1))
-            .await
     }
 
     fn is_revoked(&self, session_id: &str) -> Result<bool> {
