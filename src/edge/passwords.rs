@@ -60,7 +60,7 @@ pub async fn check(ctx: &Ctx, user: &UserRow, password: &Password) -> Result<(),
 }
 
 /// Unknown addresses are spread over this many probe objects.
-const PROBES: u32 = 64;
+const PROBES: u32 = 16;
 
 /// The same cost and answer for an address without an account: the same storage round trip
 /// (a read-only probe of a lockout object; a fixed pool, so unknown addresses create nothing)
