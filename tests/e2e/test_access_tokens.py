@@ -13,10 +13,12 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from conftest import ROOT
 from e2e_support import (assert_json, assert_problem, decode_unverified, sign_eddsa, sign_hs256,
                          unsigned)
 
-VECTORS_PATH = Path(__file__).resolve().parents[2].parent / "shared" / "vectors" / "jwt_attack_tokens.py"
+# Committed with the tests: nothing outside the repository is read at run time.
+VECTORS_PATH = Path(__file__).resolve().parents[1] / "vectors" / "jwt_attack_tokens.py"
 
 
 def _load_vector_cases() -> list[dict]:
@@ -150,7 +152,8 @@ def test_a_request_without_a_bearer_token_is_refused_as_invalid_token(app, autho
     assert_problem(resp, 401, "invalid_token")
 
 
-def test_the_shared_attack_vector_file_is_present():
+def test_the_attack_vectors_are_loaded_from_inside_the_repository():
+    assert VECTORS_PATH.is_relative_to(ROOT), VECTORS_PATH
     assert VECTOR_CASES, f"no 'reject' vectors loaded from {VECTORS_PATH}"
 
 

@@ -343,7 +343,7 @@ mod tests {
         expect: String,
     }
 
-    /// `tests/vectors/jwt_attack_tokens.jsonl` is `shared/vectors/jwt_attack_tokens.py
+    /// `tests/vectors/jwt_attack_tokens.jsonl` is `tests/vectors/jwt_attack_tokens.py
     /// --now 1800000000`, committed: 57 forged and edge-case tokens with their verdicts.
     #[test]
     fn every_committed_attack_vector_gets_its_expected_verdict() {
