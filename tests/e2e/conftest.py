@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import contextlib
 import itertools
 import json
 import os
@@ -22,6 +23,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import tempfile
 import threading
@@ -327,12 +329,63 @@ class App:
 
     # ------------------------------------------------------------ scheduled work
 
-    def run_cron(self, cron: str = SCHEDULED_CRON) -> requests.Response:
-        """Run the scheduled handler once, as the cron trigger would (workerd waits for it)."""
+    def run_cron(self, cron: str = SCHEDULED_CRON, at: float | None = None) -> requests.Response:
+        """Run the scheduled handler once, as the cron trigger would (workerd waits for it).
+        `at` (unix seconds) is the event's scheduled time, which the maintenance runs as of: a
+        run 'as of' a later day shows what it removes once rows are old enough."""
         query = urllib.parse.quote_plus(cron, safe="*/")
+        if at is not None:
+            query += f"&time={int(at * 1000)}"
         resp = self.get(f"/cdn-cgi/handler/scheduled?cron={query}")
         assert resp.status_code == 200, f"scheduled handler: {resp.status_code} {resp.text[:300]}"
         return resp
+
+    # ------------------------------------------------------------ storage, read-only
+
+    def _sqlite_files(self, subdir: str) -> list[Path]:
+        return sorted(p for p in (self.state_dir / "v3" / subdir).glob("*/*.sqlite")
+                      if p.name != "metadata.sqlite")
+
+    @staticmethod
+    def _read_only(path: Path) -> sqlite3.Connection:
+        return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+
+    def d1_rows(self, sql: str, params=()) -> list[tuple]:
+        """The rows of a read-only query against the server's local D1 database, for tests that
+        must see what the API does not show (what is kept, what is gone)."""
+        (path,) = self._sqlite_files("d1")
+        with contextlib.closing(self._read_only(path)) as db:
+            return db.execute(sql, params).fetchall()
+
+    def wait_for_d1_rows(self, sql: str, params=(), count: int = 1, timeout: float = 20) -> list[tuple]:
+        """Poll `d1_rows` until it returns at least `count` rows (a queue consumer's effect)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            rows = self.d1_rows(sql, params)
+            if len(rows) >= count:
+                return rows
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{count} row(s) of {sql!r} {params} not there within {timeout}s: {rows}")
+            time.sleep(0.2)
+
+    def stored_rows_containing(self, *needles: str) -> list[str]:
+        """Every stored row, in D1 and in every Durable Object's SQLite storage, with a value
+        that contains one of `needles` (any case): `<storage>/<table>: <row>`."""
+        wanted = [n.lower() for n in needles]
+        found = []
+        for path in self._sqlite_files("d1") + self._sqlite_files("do"):
+            with contextlib.closing(self._read_only(path)) as db:
+                # Not the local simulator's bookkeeping (`__miniflare_do_name` keeps each object's
+                # name, e.g. a user id); only what the Worker stores.
+                tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+                          if not r[0].startswith(("__miniflare", "_cf_METADATA"))]
+                for table in tables:
+                    for row in db.execute(f'SELECT * FROM "{table}"'):
+                        text = " ".join(v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+                                        for v in row).lower()
+                        if any(n in text for n in wanted):
+                            found.append(f"{path.parent.name}/{table}: {row!r:.300}")
+        return found
 
     # ------------------------------------------------------------ development mailbox
 
@@ -362,6 +415,16 @@ class App:
                     f"{count} mail(s) to {email} with subject containing {subject_contains!r} did not "
                     f"arrive within {timeout}s; mailbox has {[m['subject'] for m in self.messages(email)]}")
             time.sleep(0.2)
+
+    def mail_barrier(self, timeout: float = 20) -> None:
+        """Returns once every mail queued before the call has been delivered: the e-mail queue
+        delivers in order, one batch at a time, and this waits for a mail queued now (the
+        verification of a fresh registration, queued before register answers). Use it to show
+        that something was *not* sent, instead of sleeping."""
+        email = unique_email("barrier")
+        resp = self.register(email, new_password())
+        assert resp.status_code == 201, f"register: {resp.status_code} {resp.text[:300]}"
+        self.wait_for_mail(email, "Verify", timeout=timeout)
 
     @staticmethod
     def token_from_mail(msg: dict) -> str:
