@@ -104,7 +104,7 @@ def test_resend_verification_is_limited_alike_for_pending_verified_and_unknown_a
     _assert_same_answers(*answers)
     # the registration's mail and one per accepted resend, none for the refused one
     app.wait_for_mail(pending, "Verify", count=1 + EMAIL_LIMIT)
-    time.sleep(1)
+    app.mail_barrier()
     assert app.count_mail(pending, "Verify") == 1 + EMAIL_LIMIT
 
 

@@ -37,11 +37,17 @@ def test_after_a_kill_and_restart_every_job_ends_charged_once_and_refunded_at_mo
     jobs = [(rich, app.submit_job(rich["access_token"], kind, input)) for kind, input in specs]
     jobs.append((broke, app.submit_job(broke["access_token"], "render_svg", {"text": "No credits"})))
 
-    time.sleep(0.3)  # let the consumer pick some up
-    at_kill = {}
-    for user, job in jobs:
-        resp = app.job(user["access_token"], job["id"])
-        at_kill[job["id"]] = resp.json()["status"] if resp.status_code == 200 else f"HTTP {resp.status_code}"
+    # kill once the consumer is at work: some job has left `queued` (a bounded wait, not a guess)
+    deadline = time.monotonic() + SETTLE_TIMEOUT_S
+    while True:
+        at_kill = {}
+        for user, job in jobs:
+            resp = app.job(user["access_token"], job["id"])
+            at_kill[job["id"]] = resp.json()["status"] if resp.status_code == 200 else f"HTTP {resp.status_code}"
+        if any(status != "queued" for status in at_kill.values()):
+            break
+        assert time.monotonic() < deadline, f"no job left `queued` within {SETTLE_TIMEOUT_S}s: {at_kill}"
+        time.sleep(0.05)
     app.kill()
     app.restart()
 

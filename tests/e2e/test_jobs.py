@@ -4,7 +4,6 @@ life cycle (queued -> running -> succeeded), exactly-once charging, redelivery, 
 
 Retries, refunds and the admin stats live in test_jobs_retries.py (a server with a low retry limit).
 """
-import time
 import uuid
 
 import pytest
@@ -49,6 +48,14 @@ def error_code(job: dict):
 
 def entries_for(entries: list[dict], job_id: str, kind: str | None = None) -> list[dict]:
     return [e for e in entries if e["ref_id"] == job_id and (kind is None or e["kind"] == kind)]
+
+
+def drain_job_queue(app, access: str) -> None:
+    """Returns once every job message queued before the call has been handled: the job queue
+    delivers in order, and this waits for a job submitted now to end. `access` may belong to a
+    user without credits: a job refused for credits is handled all the same (and costs nothing)."""
+    barrier = app.submit_job(access, "render_svg", {"text": "Barrier"})
+    app.wait_for_job(access, barrier["id"], timeout=JOB_TIMEOUT_S)
 
 
 def render(text: str, **options) -> dict:
@@ -193,7 +200,7 @@ def test_redelivering_a_finished_job_neither_runs_nor_charges_it_again(app):
     assert_problem(app.redeliver_job(other["access_token"], job["id"]), 404)
     resp = app.redeliver_job(access, job["id"])
     assert resp.status_code == 202, f"redeliver: {resp.status_code} {resp.text[:300]}"
-    time.sleep(4)
+    drain_job_queue(app, other["access_token"])  # the redelivered message has been handled
 
     after = assert_json(app.job(access, job["id"]), 200)
     assert after == done, f"the job changed after a redelivery:\nbefore {done}\nafter  {after}"
