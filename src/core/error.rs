@@ -219,6 +219,36 @@ impl fmt::Display for AppError {
 
 impl std::error::Error for AppError {}
 
+/// The 400 for a JSON body that parsed but does not fit the endpoint's schema, from serde's
+/// message. serde quotes the offending input (``unknown field `<key>` ``, `invalid type: string
+/// "<value>"`); a problem's `detail` never echoes client input, so only the parts that come from
+/// our own schema (field names we declare, what we expected) are kept.
+pub fn body_mismatch(serde_message: &str) -> AppError {
+    let message = serde_message
+        .rsplit_once(" at line ")
+        .map_or(serde_message, |(m, _)| m);
+    // serde puts ", expected ..." last, after any quoted input: the last occurrence is ours.
+    let expected = message.rsplit_once(", expected ").map(|(_, e)| e);
+    let detail =
+        if message.starts_with("missing field `") || message.starts_with("duplicate field `") {
+            // Names of fields we declare (a duplicate is a known field given twice).
+            format!("invalid body: {message}")
+        } else {
+            let what = if message.starts_with("unknown field ") {
+                "a field that is not allowed"
+            } else if message.starts_with("unknown variant ") {
+                "a value that is not allowed"
+            } else {
+                "a field of the wrong type or value"
+            };
+            match expected {
+                Some(e) => format!("invalid body: {what}; expected {e}"),
+                None => format!("invalid body: {what}"),
+            }
+        };
+    AppError::InvalidRequest(detail)
+}
+
 impl From<crate::core::domain::ValidationError> for AppError {
     fn from(e: crate::core::domain::ValidationError) -> Self {
         Self::InvalidRequest(e.to_string())
@@ -244,6 +274,38 @@ mod tests {
         assert_eq!(body["type"], "urn:edgeward:problem:session_revoked");
         assert_eq!(body["code"], "session_revoked");
         assert_eq!(body["status"], 401);
+    }
+
+    #[test]
+    fn a_body_mismatch_never_echoes_the_client_input() {
+        let echoes = [
+            "unknown field `<script>alert(1)</script>`, expected `email` or `password` at line 1 column 30",
+            "unknown field `x, expected <b>`, expected one of `token`, `password` at line 1 column 9",
+            "invalid type: string \"<marker> at line 9\", expected u32 at line 1 column 20",
+            "invalid value: integer `-77777`, expected u64 at line 1 column 12",
+            "unknown variant `<marker>`, expected `render_svg` or `dev_fail` at line 1 column 17",
+            "invalid length 77777, expected a tuple of size 2 at line 1 column 3",
+            "some custom message quoting <marker> at line 1 column 2",
+        ];
+        for message in echoes {
+            let detail = body_mismatch(message).detail();
+            for input in ["<script>", "<b>", "<marker>", "77777"] {
+                assert!(!detail.contains(input), "{detail:?} echoes {input:?}");
+            }
+            assert!(detail.starts_with("invalid body"), "{detail}");
+        }
+        assert_eq!(
+            body_mismatch("invalid type: string \"7\", expected u32 at line 1 column 20").detail(),
+            "invalid body: a field of the wrong type or value; expected u32"
+        );
+        assert_eq!(
+            body_mismatch("missing field `password` at line 1 column 2").detail(),
+            "invalid body: missing field `password`"
+        );
+        assert_eq!(
+            body_mismatch("unknown field `zz`, expected `email` at line 1 column 2").code(),
+            "invalid_request"
+        );
     }
 
     #[test]

@@ -42,13 +42,12 @@ pub async fn read_json<T: DeserializeOwned>(req: &mut Request) -> Result<T, AppE
         return Err(AppError::PayloadTooLarge);
     }
     serde_json::from_slice(&bytes).map_err(|e| {
-        let what = if e.is_syntax() || e.is_eof() {
-            "the body is not valid JSON".to_owned()
+        if e.is_syntax() || e.is_eof() {
+            AppError::InvalidRequest("the body is not valid JSON".into())
         } else {
-            // serde names the field and the expected type; no input is echoed back.
-            format!("invalid body: {e}")
-        };
-        AppError::InvalidRequest(what)
+            // serde quotes the client's keys and values: keep only what our schema says.
+            crate::core::error::body_mismatch(&e.to_string())
+        }
     })
 }
 
