@@ -115,3 +115,17 @@ def test_a_password_reset_marks_an_unverified_address_verified(app):
     login = assert_json(app.login(email, new), 200)
     assert login["user"]["email_verified"] is True
     assert login["user"]["status"] == "active"
+
+
+def test_a_password_change_retires_a_reset_link_sent_before_it(app):
+    email, old_password, login = app.verified_user()
+    assert_status(app.forgot(email), 202)
+    stale_link_token = app.token_from_mail(app.wait_for_mail(email, "Reset"))
+    changed = new_password()
+    assert_status(app.change_password(login["access_token"], old_password, changed), 204)
+
+    resp = app.reset(stale_link_token, new_password())
+
+    assert_problem(resp, 400, "invalid_request")
+    assert_json(app.login(email, changed), 200)
+    assert_json(app.me(login["access_token"]), 200)

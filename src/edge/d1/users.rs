@@ -156,16 +156,28 @@ pub async fn reset_password(
     Ok(rows::<IdRow>(&results[1])?.into_iter().next().map(|r| r.id))
 }
 
+/// Sets a new password (a change by the signed-in user) and retires the unused reset links.
 pub async fn set_password(
     db: &D1Database,
     user_id: &str,
     password_hash: &str,
     now: i64,
 ) -> Result<(), AppError> {
-    super::run(
+    // A reset link sent before the change must not set another password afterwards.
+    batch(
         db,
-        users::SET_PASSWORD,
-        &[s(password_hash), i(now), s(user_id)],
+        vec![
+            stmt(
+                db,
+                users::SET_PASSWORD,
+                &[s(password_hash), i(now), s(user_id)],
+            )?,
+            stmt(
+                db,
+                email_tokens::RETIRE_UNUSED,
+                &[i(now), s(user_id), s("password_reset")],
+            )?,
+        ],
     )
     .await?;
     Ok(())
