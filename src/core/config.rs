@@ -270,7 +270,7 @@ impl Config {
         let keys = KeySet::from_jwks_json(&keys_json, get(JWT_ACTIVE_KID).as_deref())
             .map_err(ConfigError::Keys)?;
 
-        let access_ttl_s = seconds(ACCESS_TOKEN_TTL_SECONDS, 900, 30, 86_400)?;
+        let access_ttl_s = seconds(ACCESS_TOKEN_TTL_SECONDS, 900, 5, 86_400)?;
         let refresh_ttl_s = seconds(REFRESH_TOKEN_TTL_SECONDS, 14 * 86_400, 2, 400 * 86_400)?;
         let session_absolute_s = seconds(
             SESSION_ABSOLUTE_LIFETIME_SECONDS,
