@@ -67,6 +67,12 @@ pub struct Config {
     pub deletion_grace_s: i64,
     pub unverified_max_age_s: i64,
     pub audit_retention_s: i64,
+    /// Dead letters (messages the queues gave up on) are deleted after this.
+    pub dead_letter_retention_s: i64,
+    /// Delivery attempts of an e-mail before it is dead-lettered.
+    pub email_max_attempts: u32,
+    /// Retry delay of an e-mail = base x 2^(attempt-1), capped at 10 minutes.
+    pub email_retry_base_s: u32,
     /// Base URL of the k-anonymity range API, `None` when the check is off.
     pub breached_api_url: Option<String>,
     pub breached_timeout_ms: u32,
@@ -181,6 +187,9 @@ pub mod vars {
     pub const DELETION_GRACE_SECONDS: &str = "DELETION_GRACE_SECONDS";
     pub const UNVERIFIED_ACCOUNT_MAX_AGE_SECONDS: &str = "UNVERIFIED_ACCOUNT_MAX_AGE_SECONDS";
     pub const AUDIT_RETENTION_SECONDS: &str = "AUDIT_RETENTION_SECONDS";
+    pub const DEAD_LETTER_RETENTION_SECONDS: &str = "DEAD_LETTER_RETENTION_SECONDS";
+    pub const EMAIL_MAX_ATTEMPTS: &str = "EMAIL_MAX_ATTEMPTS";
+    pub const EMAIL_RETRY_BASE_SECONDS: &str = "EMAIL_RETRY_BASE_SECONDS";
     pub const BREACHED_PASSWORDS_API_URL: &str = "BREACHED_PASSWORDS_API_URL";
     pub const BREACHED_PASSWORDS_TIMEOUT_MS: &str = "BREACHED_PASSWORDS_TIMEOUT_MS";
     pub const ALLOWED_ORIGINS: &str = "ALLOWED_ORIGINS";
@@ -218,6 +227,9 @@ pub mod vars {
         DELETION_GRACE_SECONDS,
         UNVERIFIED_ACCOUNT_MAX_AGE_SECONDS,
         AUDIT_RETENTION_SECONDS,
+        DEAD_LETTER_RETENTION_SECONDS,
+        EMAIL_MAX_ATTEMPTS,
+        EMAIL_RETRY_BASE_SECONDS,
         BREACHED_PASSWORDS_API_URL,
         BREACHED_PASSWORDS_TIMEOUT_MS,
         ALLOWED_ORIGINS,
@@ -390,6 +402,15 @@ impl Config {
                 86_400,
                 3_650 * 86_400,
             )?,
+            dead_letter_retention_s: seconds(
+                DEAD_LETTER_RETENTION_SECONDS,
+                30 * 86_400,
+                86_400,
+                365 * 86_400,
+            )?,
+            // The queue's own max_retries (5) is the backstop: stay within its 6 deliveries.
+            email_max_attempts: seconds(EMAIL_MAX_ATTEMPTS, 6, 1, 6)? as u32,
+            email_retry_base_s: seconds(EMAIL_RETRY_BASE_SECONDS, 10, 1, 3_600)? as u32,
             breached_api_url,
             breached_timeout_ms: seconds(BREACHED_PASSWORDS_TIMEOUT_MS, 1_500, 50, 10_000)? as u32,
             allowed_origins: match get(ALLOWED_ORIGINS).as_deref() {

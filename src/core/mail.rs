@@ -1,6 +1,7 @@
 //! Transactional e-mails: what goes on the e-mail queue and how it renders. Rendering is pure;
 //! the queue consumer at the edge delivers.
 
+use crate::core::preferences::Preferences;
 use serde::{Deserialize, Serialize};
 
 /// The message on the `EMAIL` queue. `id` makes delivery idempotent where the provider allows.
@@ -36,6 +37,67 @@ pub enum Template {
     EmailChangeRequested {
         new_email_hint: String,
     },
+    AccountDeactivated,
+}
+
+/// Whether the recipient may switch a mail off. Security mails carry a link the account needs
+/// (verification, reset, an e-mail change) or tell of something an intruder would hide (a new
+/// password, a lockout, an e-mail change, a sign-up attempt on a taken address): they always
+/// go out. Optional mails follow the recipient's
+/// notification preferences, read when the mail is delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailKind {
+    Security,
+    /// An account-activity alert: `email.security_alerts`.
+    ActivityAlert,
+}
+
+impl Template {
+    pub fn kind(&self) -> MailKind {
+        match self {
+            Self::VerifyEmail { .. }
+            | Self::AlreadyRegistered
+            | Self::PasswordReset { .. }
+            | Self::PasswordChanged
+            | Self::AccountLocked { .. }
+            | Self::ConfirmEmailChange { .. }
+            | Self::EmailChangeRequested { .. } => MailKind::Security,
+            Self::AccountDeactivated => MailKind::ActivityAlert,
+        }
+    }
+}
+
+/// Whether a mail goes out to a recipient with these preferences (`None`: no account has the
+/// address any more, which only optional mails care about).
+pub fn wanted(kind: MailKind, prefs: Option<&Preferences>) -> bool {
+    match kind {
+        MailKind::Security => true,
+        MailKind::ActivityAlert => prefs.is_some_and(|p| p.email.security_alerts),
+    }
+}
+
+/// What a dead-letter row keeps of a queue message: all of it but its secrets. An e-mail
+/// message carries the plaintext link token (the consumer renders the link from it); the kept
+/// copy must not, so every `token` (or `*_token`) field is replaced, at any depth.
+pub fn redact_secrets(body: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match body {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let secret = k == "token" || k.ends_with("_token");
+                    let v = if secret {
+                        Value::String("[redacted]".into())
+                    } else {
+                        redact_secrets(v)
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(redact_secrets).collect()),
+        other => other.clone(),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,6 +174,11 @@ pub fn render(template: &Template, base_url: &str, ttl_hint: &str) -> Rendered {
             text: "Someone tried to sign up with this address, which already has an Edgeward account.\n\nIf it was you, sign in, or reset your password if you forgot it. If not, you can ignore this message.\n".into(),
             html: "<p>Someone tried to sign up with this address, which already has an Edgeward account.</p><p>If it was you, sign in, or reset your password if you forgot it. If not, you can ignore this message.</p>".into(),
         },
+        Template::AccountDeactivated => Rendered {
+            subject: "Your account was deactivated".into(),
+            text: "Your Edgeward account was deactivated and every session signed out. Sign in through reactivation to use it again.\n\nIf this was not you, reactivate it and change your password now.\n".into(),
+            html: "<p>Your Edgeward account was deactivated and every session signed out. Sign in through reactivation to use it again.</p><p>If this was not you, reactivate it and change your password now.</p>".into(),
+        },
         Template::PasswordChanged => Rendered {
             subject: "Your password was changed".into(),
             text: "The password of your Edgeward account was just changed, and your other sessions were signed out.\n\nIf this was not you, reset your password now.\n".into(),
@@ -131,21 +198,38 @@ pub enum QueueOutcome {
     DeadLetter,
 }
 
-/// Exponential backoff for attempt `n` (1-based): 10 s, 20 s, 40 s, ... capped at 10 min.
-pub fn backoff_s(attempt: u32) -> u32 {
-    10u32
-        .saturating_mul(1 << attempt.saturating_sub(1).min(6))
+/// How often and how patiently the e-mail consumer tries a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub base_s: u32,
+}
+
+/// Exponential backoff after attempt `n` (1-based): base, 2 x base, 4 x base, ... capped at
+/// 10 minutes.
+pub fn backoff_s(base_s: u32, attempt: u32) -> u32 {
+    base_s
+        .saturating_mul(1 << attempt.saturating_sub(1).min(16))
         .min(600)
 }
 
-/// Outcome for a provider's HTTP status: 2xx delivered; 408, 429 and 5xx are worth retrying
-/// (the queue dead-letters after its last retry); any other 4xx will never succeed.
-pub fn outcome_for_status(status: u16, attempt: u32) -> QueueOutcome {
+/// A failed attempt that may succeed later: retried with backoff, dead-lettered after the last.
+pub fn retry_or_give_up(attempt: u32, policy: &RetryPolicy) -> QueueOutcome {
+    if attempt >= policy.max_attempts {
+        QueueOutcome::DeadLetter
+    } else {
+        QueueOutcome::Retry {
+            delay_s: backoff_s(policy.base_s, attempt),
+        }
+    }
+}
+
+/// Outcome for a provider's HTTP status: 2xx delivered; 408, 429 and 5xx are worth retrying;
+/// any other 4xx will never succeed.
+pub fn outcome_for_status(status: u16, attempt: u32, policy: &RetryPolicy) -> QueueOutcome {
     match status {
         200..=299 => QueueOutcome::Ack,
-        408 | 429 | 500..=599 => QueueOutcome::Retry {
-            delay_s: backoff_s(attempt),
-        },
+        408 | 429 | 500..=599 => retry_or_give_up(attempt, policy),
         _ => QueueOutcome::DeadLetter,
     }
 }
@@ -228,26 +312,88 @@ mod tests {
         assert!(!r.html.contains("<script>"));
     }
 
+    const POLICY: RetryPolicy = RetryPolicy {
+        max_attempts: 3,
+        base_s: 10,
+    };
+
     #[test]
     fn backoff_doubles_up_to_ten_minutes() {
-        assert_eq!(backoff_s(1), 10);
-        assert_eq!(backoff_s(2), 20);
-        assert_eq!(backoff_s(3), 40);
-        assert_eq!(backoff_s(30), 600);
+        assert_eq!(backoff_s(10, 1), 10);
+        assert_eq!(backoff_s(10, 2), 20);
+        assert_eq!(backoff_s(10, 3), 40);
+        assert_eq!(backoff_s(10, 30), 600);
+        assert_eq!(backoff_s(1, 2), 2);
     }
 
     #[test]
     fn provider_statuses_map_to_outcomes() {
-        assert_eq!(outcome_for_status(200, 1), QueueOutcome::Ack);
+        assert_eq!(outcome_for_status(200, 1, &POLICY), QueueOutcome::Ack);
         assert_eq!(
-            outcome_for_status(429, 2),
+            outcome_for_status(429, 2, &POLICY),
             QueueOutcome::Retry { delay_s: 20 }
         );
         assert_eq!(
-            outcome_for_status(503, 1),
+            outcome_for_status(503, 1, &POLICY),
             QueueOutcome::Retry { delay_s: 10 }
         );
-        assert_eq!(outcome_for_status(422, 1), QueueOutcome::DeadLetter);
+        assert_eq!(
+            outcome_for_status(422, 1, &POLICY),
+            QueueOutcome::DeadLetter
+        );
+    }
+
+    #[test]
+    fn the_last_failed_attempt_is_dead_lettered() {
+        assert_eq!(
+            outcome_for_status(503, 3, &POLICY),
+            QueueOutcome::DeadLetter
+        );
+        assert_eq!(retry_or_give_up(3, &POLICY), QueueOutcome::DeadLetter);
+        assert_eq!(
+            retry_or_give_up(2, &POLICY),
+            QueueOutcome::Retry { delay_s: 20 }
+        );
+    }
+
+    #[test]
+    fn security_mails_go_out_whatever_the_preferences_and_alerts_follow_them() {
+        let mut off = Preferences::default();
+        off.email.security_alerts = false;
+        for t in [
+            Template::VerifyEmail { token: "t".into() },
+            Template::AlreadyRegistered,
+            Template::PasswordReset { token: "t".into() },
+            Template::PasswordChanged,
+        ] {
+            assert!(wanted(t.kind(), Some(&off)), "{t:?}");
+            assert!(wanted(t.kind(), None), "{t:?}");
+        }
+        let alert = Template::AccountDeactivated.kind();
+        assert!(!wanted(alert, Some(&off)));
+        assert!(wanted(alert, Some(&Preferences::default())));
+        assert!(!wanted(alert, None));
+    }
+
+    #[test]
+    fn a_dead_letter_keeps_no_token() {
+        let job = EmailJob {
+            id: "m1".into(),
+            to: "a@example.test".into(),
+            template: Template::PasswordReset {
+                token: "s3cr3t-link-token".into(),
+            },
+            created_at: 1,
+        };
+        let kept = redact_secrets(&serde_json::to_value(&job).unwrap());
+        assert!(!kept.to_string().contains("s3cr3t"), "{kept}");
+        assert_eq!(kept["template"]["kind"], "password_reset");
+        assert_eq!(kept["to"], "a@example.test");
+        let nested = serde_json::json!({"a": [{"refresh_token": "r"}], "job_id": "j"});
+        assert_eq!(
+            redact_secrets(&nested),
+            serde_json::json!({"a": [{"refresh_token": "[redacted]"}], "job_id": "j"})
+        );
     }
 
     #[test]

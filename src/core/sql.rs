@@ -351,6 +351,8 @@ pub mod dev_mailbox {
 
 pub mod dead_letters {
     pub const INSERT: &str = "INSERT INTO dead_letters (id, queue, body, received_at) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING";
+
+    pub const PURGE_OLD: &str = "DELETE FROM dead_letters WHERE id IN (SELECT id FROM dead_letters WHERE received_at < ? LIMIT ?)";
 }
 
 pub mod queue_deliveries {
@@ -494,6 +496,7 @@ mod tests {
             dev_mailbox::LIST_FOR,
             dev_mailbox::PURGE_OLD,
             dead_letters::INSERT,
+            dead_letters::PURGE_OLD,
             queue_deliveries::COUNT_ATTEMPT,
             queue_deliveries::PURGE_OLD,
             health::PING,

@@ -3,10 +3,10 @@
 use crate::core::audit::pseudonym;
 use crate::core::error::AppError;
 use crate::core::sql::{
-    audit, credits, dev_mailbox, email_changes, email_tokens, queue_deliveries, sessions, tickets,
-    users,
+    audit, credits, dead_letters, dev_mailbox, email_changes, email_tokens, queue_deliveries,
+    sessions, tickets, users,
 };
-use crate::edge::ctx::{config, now_s};
+use crate::edge::ctx::config;
 use crate::edge::d1::{self, i, s};
 use crate::edge::objects::user_sessions::Client;
 use serde::Deserialize;
@@ -18,8 +18,10 @@ const BATCH: i64 = 500;
 const PURGE_BATCH: i64 = 50;
 const DAY: i64 = 86_400;
 
-pub async fn run(cron: &str, env: &Env) {
-    let now = now_s();
+/// `scheduled_ms` is the event's scheduled time: every step runs as of that instant (within a
+/// second of the clock in production; a test may ask for a run "as of" a later day).
+pub async fn run(cron: &str, scheduled_ms: f64, env: &Env) {
+    let now = (scheduled_ms / 1000.0) as i64;
     let db = match env.d1("DB") {
         Ok(db) => db,
         Err(e) => {
@@ -34,10 +36,10 @@ pub async fn run(cron: &str, env: &Env) {
         "signing_keys",
         crate::edge::keys::rotate(env, &db, now).await,
     );
-    let retention = config(env)
-        .map(|c| c.audit_retention_s)
-        .unwrap_or(365 * DAY);
-    let steps: [(&str, &str, Vec<wasm_bindgen::JsValue>); 8] = [
+    let (retention, dead_letter_retention) = config(env)
+        .map(|c| (c.audit_retention_s, c.dead_letter_retention_s))
+        .unwrap_or((365 * DAY, 30 * DAY));
+    let steps: [(&str, &str, Vec<wasm_bindgen::JsValue>); 9] = [
         // Realtime tickets live 30 s; used ones are kept no longer than expired ones.
         (
             "dead_realtime_tickets",
@@ -77,6 +79,11 @@ pub async fn run(cron: &str, env: &Env) {
             "old_dev_mail",
             dev_mailbox::PURGE_OLD,
             vec![i(now - 7 * DAY)],
+        ),
+        (
+            "old_dead_letters",
+            dead_letters::PURGE_OLD,
+            vec![i(now - dead_letter_retention), i(BATCH)],
         ),
         (
             "old_queue_deliveries",

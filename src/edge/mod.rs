@@ -41,5 +41,5 @@ async fn queue(batch: MessageBatch<serde_json::Value>, env: Env, _ctx: Context) 
 
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-    cron::run(&event.cron(), &env).await;
+    cron::run(&event.cron(), event.schedule(), &env).await;
 }

@@ -1,12 +1,15 @@
 //! Queue consumers. The e-mail queue renders and delivers each message on its own and acks or
-//! retries it with backoff; the queue moves a message to the dead-letter queue after its last
-//! retry, whose consumer keeps it in D1 for inspection.
+//! retries it with backoff; after `EMAIL_MAX_ATTEMPTS` (or a permanent refusal) it keeps the
+//! message in D1 `dead_letters` for inspection, without its tokens. The queue's own dead-letter
+//! queue is the backstop, whose consumer keeps messages the same way.
 
 use crate::core::config::{Config, EmailProvider};
 use crate::core::error::AppError;
 use crate::core::mail::{
-    describe_ttl, outcome_for_status, render, EmailJob, QueueOutcome, Rendered, Template,
+    backoff_s, describe_ttl, outcome_for_status, redact_secrets, render, retry_or_give_up, wanted,
+    EmailJob, MailKind, QueueOutcome, Rendered, RetryPolicy, Template,
 };
+use crate::core::preferences::Preferences;
 use crate::core::sql::{dead_letters, queue_deliveries};
 use crate::edge::ctx::{config, now_s};
 use crate::edge::d1;
@@ -82,10 +85,51 @@ async fn deliver_email(msg: &Message<serde_json::Value>, env: &Env) -> QueueOutc
         Err(e) => {
             worker::console_error!("email: configuration: {e}");
             return QueueOutcome::Retry {
-                delay_s: crate::core::mail::backoff_s(attempt),
+                delay_s: backoff_s(10, attempt),
             };
         }
     };
+    let policy = RetryPolicy {
+        max_attempts: cfg.email_max_attempts,
+        base_s: cfg.email_retry_base_s,
+    };
+    let outcome = match deliver_if_wanted(env, &cfg, &job, attempt, &policy).await {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            worker::console_error!("email {}: {e}", job.id);
+            retry_or_give_up(attempt, &policy)
+        }
+    };
+    worker::console_log!(
+        "{}",
+        serde_json::json!({"level": "info", "msg": "email", "job": job.id, "attempt": attempt, "outcome": format!("{outcome:?}")})
+    );
+    outcome
+}
+
+/// Optional mails follow the recipient's preferences as they are at delivery; security mails
+/// go out whatever they say.
+async fn deliver_if_wanted(
+    env: &Env,
+    cfg: &Config,
+    job: &EmailJob,
+    attempt: u32,
+    policy: &RetryPolicy,
+) -> Result<QueueOutcome, AppError> {
+    let kind = job.template.kind();
+    if kind != MailKind::Security {
+        let db = env.d1("DB").map_err(AppError::unexpected)?;
+        let prefs = d1::users::by_email(&db, &job.to)
+            .await?
+            .map(|u| Preferences::from_stored(u.notification_prefs.as_deref()));
+        if !wanted(kind, prefs.as_ref()) {
+            worker::console_log!(
+                "{}",
+                serde_json::json!({"level": "info", "msg": "email not wanted", "job": job.id, "kind": format!("{kind:?}")})
+            );
+            return Ok(QueueOutcome::Ack);
+        }
+    }
     let ttl = match job.template {
         Template::PasswordReset { .. } | Template::AccountLocked { .. } => {
             describe_ttl(cfg.reset_ttl_s)
@@ -93,23 +137,12 @@ async fn deliver_email(msg: &Message<serde_json::Value>, env: &Env) -> QueueOutc
         _ => describe_ttl(cfg.verification_ttl_s),
     };
     let mail = render(&job.template, &cfg.app_base_url, &ttl);
-    let result = match &cfg.email_provider {
-        EmailProvider::Log => deliver_to_mailbox(env, &cfg, &job, &mail).await,
+    match &cfg.email_provider {
+        EmailProvider::Log => deliver_to_mailbox(env, cfg, job, &mail).await,
         EmailProvider::Http { api_url, api_key } => {
-            deliver_http(&cfg, api_url, api_key.expose(), &job, &mail, attempt).await
+            deliver_http(cfg, api_url, api_key.expose(), job, &mail, attempt, policy).await
         }
-    };
-    let outcome = result.unwrap_or_else(|e| {
-        worker::console_error!("email {}: {e}", job.id);
-        QueueOutcome::Retry {
-            delay_s: crate::core::mail::backoff_s(attempt),
-        }
-    });
-    worker::console_log!(
-        "{}",
-        serde_json::json!({"level": "info", "msg": "email", "job": job.id, "attempt": attempt, "outcome": format!("{outcome:?}")})
-    );
-    outcome
+    }
 }
 
 /// The `log` provider: the dev mailbox in development (no address is logged in full).
@@ -135,6 +168,7 @@ async fn deliver_http(
     job: &EmailJob,
     mail: &Rendered,
     attempt: u32,
+    policy: &RetryPolicy,
 ) -> Result<QueueOutcome, AppError> {
     let body = serde_json::json!({
         "from": cfg.email_from,
@@ -158,7 +192,7 @@ async fn deliver_http(
         .send()
         .await
         .map_err(AppError::unexpected)?;
-    Ok(outcome_for_status(resp.status_code(), attempt))
+    Ok(outcome_for_status(resp.status_code(), attempt, policy))
 }
 
 async fn keep_dead_letter(
@@ -174,7 +208,8 @@ async fn keep_dead_letter(
             &[
                 d1::s(&msg.id()),
                 d1::s(queue),
-                d1::s(&msg.body().to_string()),
+                // Kept for inspection, but never with a usable link token in it.
+                d1::s(&redact_secrets(msg.body()).to_string()),
                 d1::i(now_s()),
             ],
         )

@@ -3,7 +3,7 @@ import copy
 
 import pytest
 
-from e2e_support import assert_json, assert_problem
+from e2e_support import assert_json, assert_problem, assert_status, new_password
 
 DEFAULTS = {
     "email": {"security_alerts": True, "product_updates": False, "weekly_digest": False},
@@ -97,3 +97,44 @@ def test_preferences_without_a_token_are_refused(app, call):
     }[call]()
 
     assert_problem(resp, 401, "invalid_token")
+
+
+# ---------------------------------------------------------------- which mails follow them
+# The deactivation notice is an optional alert (`email.security_alerts`); verification, reset and
+# password-changed mails are security mails and go out whatever the preferences say. Mail is
+# queued in order, so once a mail requested later has arrived, an earlier one would have too.
+
+ALL_EMAIL_OFF = {"email": {"security_alerts": False, "product_updates": False, "weekly_digest": False}}
+
+
+def test_an_optional_alert_reaches_a_user_with_the_default_preferences(app):
+    email, password, login = app.verified_user()
+
+    assert_json(app.deactivate(login["access_token"], password), 200)
+
+    mail = app.wait_for_mail(email, "deactivated")
+    assert "reactivate" in mail["text"]
+
+
+def test_an_optional_alert_is_not_sent_to_a_user_who_switched_it_off(app):
+    email, password, login = app.verified_user()
+    assert_json(app.patch_notification_preferences(login["access_token"], ALL_EMAIL_OFF), 200)
+
+    assert_json(app.deactivate(login["access_token"], password), 200)
+
+    assert_status(app.forgot(email), 202)  # a security mail, queued after the alert
+    app.wait_for_mail(email, "reset")
+    assert app.count_mail(email, "deactivated") == 0
+
+
+def test_security_mails_go_out_with_every_optional_mail_switched_off(app):
+    email, password, login = app.verified_user()
+    assert_json(app.patch_notification_preferences(login["access_token"], ALL_EMAIL_OFF), 200)
+    changed = new_password()
+
+    assert_status(app.change_password(login["access_token"], password, changed), 204)
+    assert_status(app.forgot(email), 202)
+
+    app.wait_for_mail(email, "password was changed")
+    token = app.token_from_mail(app.wait_for_mail(email, "reset"))
+    assert_status(app.reset(token, new_password()), 204)

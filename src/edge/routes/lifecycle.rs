@@ -1,9 +1,11 @@
 //! Account life cycle: deactivate / reactivate, delete (with a grace period) / restore.
 
+use super::send_mail;
 use super::tokens::{authenticate_credentials, revoke_sessions, start_session, CredentialsBody};
 use crate::core::audit::Event;
 use crate::core::domain::{Password, UserStatus};
 use crate::core::error::AppError;
+use crate::core::mail::Template;
 use crate::core::session::RevokeReason;
 use crate::core::sql::users;
 use crate::edge::auth::authenticate;
@@ -52,6 +54,11 @@ pub async fn deactivate(req: &mut Request, ctx: &Ctx) -> Result<Response, AppErr
     // (`authenticate`), so a revocation still being mirrored to D1 leaves nothing open.
     revoke_sessions(ctx, &user.id, None, None, RevokeReason::AccountDeactivated).await?;
     audit::record(ctx, &user.id, Event::AccountDeactivated, Some(&session_id)).await;
+    // An optional alert (the consumer drops it if `security_alerts` is off); the account is
+    // deactivated whether or not it could be queued.
+    if let Err(e) = send_mail(ctx, &user.email, Template::AccountDeactivated).await {
+        worker::console_error!("deactivation alert for {}: {e}", user.id);
+    }
     json(200, &json!({ "user": user.view() }))
 }
 
