@@ -363,6 +363,75 @@ pub mod queue_deliveries {
     pub const PURGE_OLD: &str = "DELETE FROM queue_deliveries WHERE updated_at < ?";
 }
 
+/// The guard every statement of an account's purge batch carries: the account is still due
+/// (the batch's last statement deletes it), so an account restored meanwhile is left whole.
+/// Parameters: user id, now, unverified cutoff.
+macro_rules! still_due {
+    () => {
+        "EXISTS (SELECT 1 FROM users WHERE id = ? AND ((status = 'pending_deletion' AND deletion_due_at <= ?) \
+         OR (status = 'pending_verification' AND created_at < ?)))"
+    };
+}
+
+/// What a purged account leaves: its credit movements, tips and chat messages stay (others'
+/// balances and histories depend on them) under its pseudonym; everything that identifies it
+/// goes. Parameters: pseudonym (where it is set), user id, then the `still_due!` guard's.
+pub mod purge {
+    pub const LEDGER: &str = concat!(
+        "UPDATE ledger SET user_id = ? WHERE user_id = ? AND ",
+        still_due!()
+    );
+    pub const BALANCE: &str = concat!(
+        "UPDATE balances SET user_id = ? WHERE user_id = ? AND ",
+        still_due!()
+    );
+    pub const TIPS_SENT: &str = concat!(
+        "UPDATE tips SET from_user_id = ? WHERE from_user_id = ? AND ",
+        still_due!()
+    );
+    pub const TIPS_RECEIVED: &str = concat!(
+        "UPDATE tips SET to_user_id = ? WHERE to_user_id = ? AND ",
+        still_due!()
+    );
+    /// Others' remembered responses (a tip to the account) name it: they answer replays with
+    /// the pseudonym. Parameters: user id, pseudonym, user id, then the guard's.
+    pub const IDEMPOTENCY_MENTIONS: &str = concat!(
+        "UPDATE idempotency_keys SET body = replace(body, ?, ?) WHERE instr(body, ?) > 0 AND ",
+        still_due!()
+    );
+    pub const IDEMPOTENCY_KEYS: &str = concat!(
+        "DELETE FROM idempotency_keys WHERE user_id = ? AND ",
+        still_due!()
+    );
+    pub const TICKETS: &str = concat!(
+        "DELETE FROM realtime_tickets WHERE user_id = ? AND ",
+        still_due!()
+    );
+    pub const CHAT_PARTICIPATION: &str = concat!(
+        "DELETE FROM chat_participants WHERE user_id = ? AND ",
+        still_due!()
+    );
+    /// Mail to the account's address (the development mailbox, dead letters). Parameters: user
+    /// id (whose address), then the guard's.
+    pub const DEV_MAIL: &str = concat!(
+        "DELETE FROM dev_mailbox WHERE to_email = (SELECT email FROM users WHERE id = ?) AND ",
+        still_due!()
+    );
+    pub const DEAD_LETTERS: &str = concat!(
+        "DELETE FROM dead_letters WHERE (CASE WHEN json_valid(body) THEN json_extract(body, '$.to') END) = \
+         (SELECT email FROM users WHERE id = ?) AND ",
+        still_due!()
+    );
+}
+
+pub mod chat_participants {
+    pub const INSERT: &str =
+        "INSERT INTO chat_participants (user_id, stream_id, joined_at) VALUES (?, ?, ?) \
+         ON CONFLICT (user_id, stream_id) DO NOTHING";
+
+    pub const STREAMS_OF: &str = "SELECT stream_id FROM chat_participants WHERE user_id = ?";
+}
+
 pub mod health {
     pub const PING: &str = "SELECT 1 AS ok";
 }
@@ -497,6 +566,18 @@ mod tests {
             dev_mailbox::PURGE_OLD,
             dead_letters::INSERT,
             dead_letters::PURGE_OLD,
+            purge::LEDGER,
+            purge::BALANCE,
+            purge::TIPS_SENT,
+            purge::TIPS_RECEIVED,
+            purge::IDEMPOTENCY_MENTIONS,
+            purge::IDEMPOTENCY_KEYS,
+            purge::TICKETS,
+            purge::CHAT_PARTICIPATION,
+            purge::DEV_MAIL,
+            purge::DEAD_LETTERS,
+            chat_participants::INSERT,
+            chat_participants::STREAMS_OF,
             queue_deliveries::COUNT_ATTEMPT,
             queue_deliveries::PURGE_OLD,
             health::PING,
@@ -742,6 +823,118 @@ mod tests {
             .query_row(super::credits::BALANCE, ["u1"], |r| r.get(0))
             .unwrap();
         assert_eq!(balance, 5);
+    }
+
+    /// The purge batch as the cron sends it for u1 (pending deletion, due at 10) at `now`.
+    fn purge(db: &mut Connection, now: i64) -> usize {
+        use super::purge::*;
+        let alias = crate::core::audit::pseudonym("u1");
+        let tx = db.transaction().unwrap();
+        tx.execute(
+            IDEMPOTENCY_MENTIONS,
+            rusqlite::params!["u1", alias, "u1", "u1", now, 0],
+        )
+        .unwrap();
+        for sql in [LEDGER, BALANCE, TIPS_SENT, TIPS_RECEIVED] {
+            tx.execute(sql, rusqlite::params![alias, "u1", "u1", now, 0])
+                .unwrap();
+        }
+        for sql in [
+            IDEMPOTENCY_KEYS,
+            TICKETS,
+            CHAT_PARTICIPATION,
+            DEV_MAIL,
+            DEAD_LETTERS,
+        ] {
+            tx.execute(sql, rusqlite::params!["u1", "u1", now, 0])
+                .unwrap();
+        }
+        let deleted = tx
+            .execute(super::users::DELETE_IF_DUE, rusqlite::params!["u1", now, 0])
+            .unwrap();
+        tx.commit().unwrap();
+        deleted
+    }
+
+    fn count(db: &Connection, sql: &str) -> i64 {
+        db.query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
+    fn purgeable_user() -> Connection {
+        let db = with_user();
+        db.execute_batch(
+            "UPDATE users SET status = 'pending_deletion', deletion_due_at = 10 WHERE id = 'u1';
+             INSERT INTO balances VALUES ('u1', 3, 1), ('u2', 2, 1);
+             INSERT INTO ledger (id, user_id, kind, amount, ref_id, created_at) VALUES
+               ('l1', 'u1', 'grant', 5, NULL, 1), ('l2', 'u1', 'tip_sent', -2, 't1', 2),
+               ('l3', 'u2', 'tip_received', 2, 't1', 2);
+             INSERT INTO tips VALUES ('t1', 's1', 'u1', 'u2', 2, 'gg', 2), ('t2', 's1', 'u2', 'u1', 1, NULL, 3);
+             INSERT INTO idempotency_keys VALUES ('u1', 'tip', 'k', 'f', 201, '{}', 1),
+               ('u2', 'tip', 'k', 'f', 201, '{\"tip\":{\"to_user_id\":\"u1\"}}', 1);
+             INSERT INTO realtime_tickets VALUES ('h', 'u1', 's', 100, NULL);
+             INSERT INTO chat_participants VALUES ('u1', 's1', 1);
+             INSERT INTO dev_mailbox VALUES ('m1', 'a@example.test', 's', 't', 'h', 1);
+             INSERT INTO dead_letters VALUES ('d1', 'edgeward-email', '{\"to\":\"a@example.test\"}', 1),
+               ('d2', 'edgeward-jobs-dlq', 'not json', 1);",
+        )
+        .unwrap();
+        db
+    }
+
+    #[test]
+    fn a_purge_keeps_ledger_and_tips_under_the_pseudonym_and_nothing_that_names_the_user() {
+        let mut db = purgeable_user();
+
+        assert_eq!(purge(&mut db, 10), 1);
+
+        let alias = crate::core::audit::pseudonym("u1");
+        let renamed = |sql: &str| -> i64 { db.query_row(sql, [&alias], |r| r.get(0)).unwrap() };
+        assert_eq!(renamed("SELECT COUNT(*) FROM ledger WHERE user_id = ?"), 2);
+        assert_eq!(renamed("SELECT balance FROM balances WHERE user_id = ?"), 3);
+        assert_eq!(
+            renamed("SELECT COUNT(*) FROM tips WHERE from_user_id = ?1 OR to_user_id = ?1"),
+            2
+        );
+        for sql in [
+            "SELECT COUNT(*) FROM ledger WHERE user_id = 'u1'",
+            "SELECT COUNT(*) FROM balances WHERE user_id = 'u1'",
+            "SELECT COUNT(*) FROM tips WHERE from_user_id = 'u1' OR to_user_id = 'u1'",
+            "SELECT COUNT(*) FROM idempotency_keys WHERE user_id = 'u1' OR body LIKE '%u1%'",
+            "SELECT COUNT(*) FROM realtime_tickets",
+            "SELECT COUNT(*) FROM chat_participants",
+            "SELECT COUNT(*) FROM dev_mailbox",
+            "SELECT COUNT(*) FROM dead_letters WHERE id = 'd1'",
+            "SELECT COUNT(*) FROM users",
+        ] {
+            assert_eq!(count(&db, sql), 0, "{sql}");
+        }
+        // Others' rows are untouched, a dead letter that is not JSON included.
+        assert_eq!(
+            count(&db, "SELECT COUNT(*) FROM ledger WHERE user_id = 'u2'"),
+            1
+        );
+        assert_eq!(
+            count(&db, "SELECT COUNT(*) FROM dead_letters WHERE id = 'd2'"),
+            1
+        );
+    }
+
+    #[test]
+    fn a_purge_of_an_account_no_longer_due_changes_nothing() {
+        let mut db = purgeable_user();
+
+        assert_eq!(purge(&mut db, 9), 0, "not due before its date");
+
+        for sql in [
+            "SELECT COUNT(*) FROM ledger WHERE user_id = 'u1'",
+            "SELECT COUNT(*) FROM tips WHERE from_user_id = 'u1'",
+            "SELECT COUNT(*) FROM idempotency_keys WHERE body LIKE '%u1%'",
+            "SELECT COUNT(*) FROM chat_participants",
+            "SELECT COUNT(*) FROM dev_mailbox",
+            "SELECT COUNT(*) FROM users",
+        ] {
+            assert_ne!(count(&db, sql), 0, "{sql}");
+        }
     }
 
     #[test]

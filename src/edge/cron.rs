@@ -3,8 +3,8 @@
 use crate::core::audit::pseudonym;
 use crate::core::error::AppError;
 use crate::core::sql::{
-    audit, credits, dead_letters, dev_mailbox, email_changes, email_tokens, queue_deliveries,
-    sessions, tickets, users,
+    audit, chat_participants, credits, dead_letters, dev_mailbox, email_changes, email_tokens,
+    purge, queue_deliveries, sessions, tickets, users,
 };
 use crate::edge::ctx::config;
 use crate::edge::d1::{self, i, s};
@@ -143,10 +143,18 @@ struct IdRow {
     id: String,
 }
 
-/// Accounts past their deletion grace period, and unverified accounts past the maximum age:
-/// their Durable Object state is erased, their audit events kept under a pseudonym without
-/// client details, and the user row deleted (tokens and sessions cascade). Every statement
-/// re-checks that the account is still due, so one restored meanwhile is left alone.
+#[derive(Deserialize)]
+struct StreamIdRow {
+    stream_id: String,
+}
+
+/// Accounts past their deletion grace period, and unverified accounts past the maximum age.
+/// Nothing that identifies the person stays: their Durable Object state is erased, the user
+/// row deleted (tokens, sessions, jobs and own streams cascade), their mail and idempotency
+/// records deleted. What others' records depend on stays under the account's pseudonym:
+/// audit events (without client details), ledger entries and balance, tips, and the messages
+/// they wrote in chat rooms (without their name). Every D1 statement re-checks that the account
+/// is still due, so one restored meanwhile is left alone.
 async fn purge_accounts(env: &Env, db: &D1Database, now: i64) -> Result<usize, AppError> {
     let cfg = config(env)?;
     let unverified_cutoff = now - cfg.unverified_max_age_s;
@@ -159,21 +167,43 @@ async fn purge_accounts(env: &Env, db: &D1Database, now: i64) -> Result<usize, A
     let mut purged = 0;
     for row in due {
         let id = row.id.as_str();
+        let alias = pseudonym(id);
         Client::for_user(env, id)?.purge(id).await?;
+        forget_in_chat_rooms(env, db, id, &alias).await?;
+        crate::edge::realtime::forget_user(env, id).await?;
+        let guard = || [s(id), i(now), i(unverified_cutoff)];
+        let renamed = |sql: &str| -> Result<_, AppError> {
+            let mut args = vec![s(&alias), s(id)];
+            args.extend(guard());
+            d1::stmt(db, sql, &args)
+        };
+        let removed = |sql: &str| -> Result<_, AppError> {
+            let mut args = vec![s(id)];
+            args.extend(guard());
+            d1::stmt(db, sql, &args)
+        };
         let results = d1::batch(
             db,
             vec![
                 d1::stmt(
                     db,
                     audit::ANONYMISE_IF_DUE,
-                    &[
-                        s(&pseudonym(id)),
-                        s(id),
-                        s(id),
-                        i(now),
-                        i(unverified_cutoff),
-                    ],
+                    &[s(&alias), s(id), s(id), i(now), i(unverified_cutoff)],
                 )?,
+                renamed(purge::LEDGER)?,
+                renamed(purge::BALANCE)?,
+                renamed(purge::TIPS_SENT)?,
+                renamed(purge::TIPS_RECEIVED)?,
+                {
+                    let mut args = vec![s(id), s(&alias), s(id)];
+                    args.extend(guard());
+                    d1::stmt(db, purge::IDEMPOTENCY_MENTIONS, &args)?
+                },
+                removed(purge::IDEMPOTENCY_KEYS)?,
+                removed(purge::TICKETS)?,
+                removed(purge::CHAT_PARTICIPATION)?,
+                removed(purge::DEV_MAIL)?,
+                removed(purge::DEAD_LETTERS)?,
                 d1::stmt(
                     db,
                     users::DELETE_IF_DUE,
@@ -182,7 +212,22 @@ async fn purge_accounts(env: &Env, db: &D1Database, now: i64) -> Result<usize, A
             ],
         )
         .await?;
-        purged += d1::changes(&results[1]);
+        purged += results.last().map_or(0, d1::changes);
     }
     Ok(purged)
+}
+
+/// The messages the account wrote stay in each room's history under its pseudonym.
+async fn forget_in_chat_rooms(
+    env: &Env,
+    db: &D1Database,
+    user_id: &str,
+    alias: &str,
+) -> Result<(), AppError> {
+    let rooms: Vec<StreamIdRow> = d1::all(db, chat_participants::STREAMS_OF, &[s(user_id)]).await?;
+    let body = serde_json::json!({"user_id": user_id, "pseudonym": alias});
+    for room in rooms {
+        crate::edge::realtime::call_room(env, &room.stream_id, "forget", &body).await?;
+    }
+    Ok(())
 }

@@ -60,6 +60,19 @@ pub async fn joined_room(env: &Env, user_id: &str, stream_id: &str) -> Result<()
         .map(|_| ())
 }
 
+/// A purged account: its channel forgets the rooms it joined.
+pub async fn forget_user(env: &Env, user_id: &str) -> Result<(), AppError> {
+    send(
+        env,
+        "USER_CHANNEL",
+        user_id,
+        "forget",
+        Some(&serde_json::json!({})),
+    )
+    .await
+    .map(|_| ())
+}
+
 /// May the user's words appear in the stream's room now (not muted, not removed)?
 pub async fn may_post(env: &Env, stream_id: &str, user_id: &str) -> Result<bool, AppError> {
     let op = format!("may-post?user={}", urlencode(user_id));

@@ -3,9 +3,12 @@
 The purge runs only when the cron handler does (`app.run_cron()`), so each test sets up accounts
 on both sides of the line, runs it once and checks who is gone and who is untouched.
 """
+import hashlib
 import time
+import uuid
 
 from e2e_support import assert_json, assert_problem, assert_status, assert_user, new_password
+from realtime_support import Sockets, fund, live_stream, run, user_id_of
 
 UNVERIFIED_MAX_AGE_S = 3
 PAST_DUE_S = 1.5  # whole-second timestamps: make "due" strictly in the past
@@ -70,3 +73,64 @@ def test_running_the_purge_twice_in_a_row_is_harmless(purge_app):
     assert_status(first, 200)
     assert_status(second, 200)
     assert_json(app.login(email, password), 200)
+
+
+def pseudonym(user_id: str) -> str:
+    """What a purged account's id becomes in the records that are kept."""
+    return "deleted:" + hashlib.sha256(user_id.encode()).hexdigest()[:16]
+
+
+def tip(app, sender: dict, stream: dict, amount: int, message: str | None = None) -> dict:
+    body = {"amount": amount, **({"message": message} if message else {})}
+    return assert_json(app.tip(sender["access_token"], stream["id"], body, str(uuid.uuid4())), 201)["tip"]
+
+
+def chat_history(app, viewer: dict, stream: dict, say: str | None = None) -> list[dict]:
+    """The room's history as `viewer` joins it; with `say`, after saying it (and seeing it back)."""
+    async def scenario():
+        async with Sockets(app) as sockets:
+            socket, history = await sockets.chat(viewer["access_token"], stream["id"], "viewer")
+            if say is not None:
+                await socket.send({"type": "chat.send", "text": say})
+                await socket.take("chat.message")
+            return history
+
+    return run(scenario())
+
+
+def test_a_purged_account_leaves_no_personal_data_and_its_ledger_tips_and_chat_stay_under_a_pseudonym(purge_app):
+    app = purge_app
+    name = f"Doomed {uuid.uuid4().hex[:8]}"
+    doomed_email, doomed_password, doomed = app.create_verified_user(name=name, device_name="doomed laptop")
+    _partner_email, _partner_password, partner = app.create_verified_user(name="Partner")
+    doomed_id, alias = doomed["user"]["id"], pseudonym(doomed["user"]["id"])
+    fund(app, doomed, 10)
+    fund(app, partner, 10)
+    partners_stream, doomeds_stream = live_stream(app, partner, "Partner live"), live_stream(app, doomed, "Mine")
+    sent = tip(app, doomed, partners_stream, 3, "from the doomed")
+    received = tip(app, partner, doomeds_stream, 2)
+    chat_history(app, doomed, partners_stream, say="hello from the doomed")
+    partner_ledger = app.credit_ledger(partner["access_token"])
+    assert_json(app.delete_me(doomed["access_token"], doomed_password), 202)
+    time.sleep(PAST_DUE_S)
+
+    app.run_cron()
+
+    # nothing stored, in D1 or in any Durable Object, names the person any more
+    left = app.stored_rows_containing(doomed_id, doomed_email, name, "doomed laptop")
+    assert left == [], "\n".join(left)
+    # the partner's view: the tips are there, the other side is the pseudonym
+    tips_in = assert_json(app.tips(partner["access_token"], direction="received"), 200)["tips"]
+    tips_out = assert_json(app.tips(partner["access_token"], direction="sent"), 200)["tips"]
+    assert [(t["id"], t["from_user_id"], t["amount"], t["message"]) for t in tips_in] == \
+        [(sent["id"], alias, 3, "from the doomed")]
+    assert [(t["id"], t["to_user_id"]) for t in tips_out] == \
+        [(received["id"], alias)]
+    assert app.credit_ledger(partner["access_token"]) == partner_ledger
+    # the doomed side of the books stays balanced under the pseudonym: 10 - 3 + 2
+    assert app.d1_rows("SELECT SUM(amount) FROM ledger WHERE user_id = ?", (alias,)) == [(9,)]
+    assert app.d1_rows("SELECT balance FROM balances WHERE user_id = ?", (alias,)) == [(9,)]
+    # the chat keeps the message, by the pseudonym, without a name
+    history = chat_history(app, partner, partners_stream)
+    assert [(user_id_of(m["author"]), m["author"].get("name"), m["text"]) for m in history] == \
+        [(alias, None, "hello from the doomed")]

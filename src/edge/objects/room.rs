@@ -52,6 +52,13 @@ struct MessageRow {
     time_ms: i64,
 }
 
+/// A purged account: its messages stay under `pseudonym`, without its name.
+#[derive(Deserialize)]
+pub struct Forget {
+    pub user_id: String,
+    pub pseudonym: String,
+}
+
 #[derive(Deserialize)]
 struct Publish {
     event: Value,
@@ -115,6 +122,11 @@ impl DurableObject for Room {
                     .map(|(_, v)| v.into_owned())
                     .unwrap_or_default();
                 Response::from_json(&json!({ "may_post": self.may_post(&user)? }))
+            }
+            "/forget" => {
+                let f: Forget = req.json().await?;
+                self.forget(&f)?;
+                Response::ok("{}")
             }
             "/kick" => {
                 let k: Kick = req.json().await?;
@@ -298,6 +310,21 @@ impl Room {
             self.muted_until(user_id)?,
             now_ms(),
         ))
+    }
+
+    fn forget(&self, f: &Forget) -> Result<()> {
+        let sql = self.sql();
+        sql.exec(
+            "UPDATE messages SET author_id = ?, author_name = NULL WHERE author_id = ?",
+            vec![f.pseudonym.as_str().into(), f.user_id.as_str().into()],
+        )?;
+        for table in ["muted", "banned"] {
+            sql.exec(
+                &format!("DELETE FROM {table} WHERE user_id = ?"),
+                vec![f.user_id.as_str().into()],
+            )?;
+        }
+        Ok(())
     }
 
     fn is_banned(&self, user_id: &str) -> Result<bool> {

@@ -105,6 +105,11 @@ impl DurableObject for UserChannel {
                 }
                 Response::ok("{}")
             }
+            // A purged account: the rooms it joined are no one's business any more.
+            "/forget" => {
+                self.state.storage().sql().exec("DELETE FROM rooms", None)?;
+                Response::ok("{}")
+            }
             "/rooms" => {
                 let j: Joined = req.json().await?;
                 let sql = self.state.storage().sql();

@@ -3,6 +3,7 @@
 use crate::core::domain::ValidationError;
 use crate::core::error::AppError;
 use crate::core::realtime::Participant;
+use crate::core::sql::chat_participants;
 use crate::edge::auth::authenticate;
 use crate::edge::ctx::Ctx;
 use crate::edge::d1::{self, streams::StreamRow};
@@ -191,6 +192,13 @@ pub async fn chat(req: &Request, ctx: &Ctx, id: &str) -> Result<Response, AppErr
         flood_tat_ms: None,
         strikes: 0,
     };
+    // Remembered so that a purge of the account can find the rooms it wrote in.
+    d1::run(
+        &ctx.db()?,
+        chat_participants::INSERT,
+        &[d1::s(&holder.user.id), d1::s(&stream.id), d1::i(ctx.now)],
+    )
+    .await?;
     let participant = serde_json::to_string(&who).map_err(AppError::unexpected)?;
     // Remembered before the socket exists, so a revocation of this session from now on
     // reaches the room and closes it.
