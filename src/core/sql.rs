@@ -462,6 +462,49 @@ mod tests {
         db
     }
 
+    #[test]
+    fn dead_letters_kept_before_0007_lose_their_link_tokens() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/");
+        let db = Connection::open_in_memory().unwrap();
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        let (before, after): (Vec<_>, Vec<_>) = files
+            .iter()
+            .partition(|f| f.file_name().unwrap().to_string_lossy().as_ref() < "0007");
+        for f in before {
+            db.execute_batch(&std::fs::read_to_string(f).unwrap())
+                .unwrap();
+        }
+        db.execute_batch(
+            r#"INSERT INTO dead_letters VALUES
+                 ('a', 'edgeward-email', '{"id":"m","to":"x@example.test","template":{"kind":"password_reset","token":"s3cr3t"}}', 1),
+                 ('b', 'edgeward-email', '{"id":"n","to":"y@example.test","template":{"kind":"password_changed"}}', 1),
+                 ('c', 'edgeward-jobs-dlq', 'not json', 1);"#,
+        )
+        .unwrap();
+        for f in after {
+            db.execute_batch(&std::fs::read_to_string(f).unwrap())
+                .unwrap();
+        }
+        let body = |id: &str| -> String {
+            db.query_row("SELECT body FROM dead_letters WHERE id = ?", [id], |r| {
+                r.get(0)
+            })
+            .unwrap()
+        };
+        assert!(!body("a").contains("s3cr3t"), "{}", body("a"));
+        assert!(
+            body("a").contains(r#""token":"[redacted]""#),
+            "{}",
+            body("a")
+        );
+        assert!(!body("b").contains("token"), "{}", body("b"));
+        assert_eq!(body("c"), "not json");
+    }
+
     /// A migrated database with user u1 (a@example.test).
     fn with_user() -> Connection {
         let db = migrated();
