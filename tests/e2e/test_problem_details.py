@@ -52,3 +52,17 @@ def test_a_rejected_preference_update_is_described_without_echoing_it(app):
     resp = app.patch_notification_preferences(login["access_token"], {"email": {MARKER: True}})
 
     _assert_no_echo(resp, 400)
+
+
+@pytest.mark.parametrize("header", ["If-Match", "Idempotency-Key"])
+def test_a_rejected_header_is_described_without_echoing_it(app, header):
+    _email, _password, login = app.verified_user()
+    value = MARKER + "\u00e9" * 300  # not a version, and not 1-255 visible ASCII characters
+
+    if header == "If-Match":
+        resp = app.patch_me(login["access_token"], {"name": "Ada"}, if_match=value.encode("utf-8").decode("latin-1"))
+    else:
+        resp = app.create_job(login["access_token"], {"kind": "render_svg", "input": {"text": "x"}},
+                              value.encode("utf-8").decode("latin-1"))
+
+    _assert_no_echo(resp, 400)
