@@ -512,6 +512,36 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn mail_retry_and_dead_letter_settings_default_safely_and_stay_in_bounds() {
+        let c = Config::from_lookup(lookup(&[])).unwrap();
+        assert_eq!(
+            (
+                c.email_max_attempts,
+                c.email_retry_base_s,
+                c.dead_letter_retention_s
+            ),
+            (6, 10, 30 * 86_400)
+        );
+        let with = |k: &str, v: &str| Config::from_lookup(lookup(&[(k, v)]));
+        assert_eq!(
+            with("EMAIL_MAX_ATTEMPTS", "3").unwrap().email_max_attempts,
+            3
+        );
+        // The queue's own 5 retries are the backstop: no more than its 6 deliveries.
+        assert!(with("EMAIL_MAX_ATTEMPTS", "7").is_err());
+        assert!(with("EMAIL_MAX_ATTEMPTS", "0").is_err());
+        assert!(with("EMAIL_RETRY_BASE_SECONDS", "0").is_err());
+        assert!(with("DEAD_LETTER_RETENTION_SECONDS", "3600").is_err());
+    }
+
+    #[test]
+    fn access_tokens_may_live_five_seconds_but_not_less() {
+        let with = |v: &str| Config::from_lookup(lookup(&[("ACCESS_TOKEN_TTL_SECONDS", v)]));
+        assert_eq!(with("5").unwrap().access_ttl_s, 5);
+        assert!(with("4").is_err());
+    }
+
+    #[test]
     fn defaults_are_the_documented_ones() {
         let c = Config::from_lookup(lookup(&[])).unwrap();
         assert_eq!(c.access_ttl_s, 900);
