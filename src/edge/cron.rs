@@ -169,8 +169,9 @@ async fn purge_accounts(env: &Env, db: &D1Database, now: i64) -> Result<usize, A
         let id = row.id.as_str();
         let alias = pseudonym(id);
         Client::for_user(env, id)?.purge(id).await?;
-        forget_in_chat_rooms(env, db, id, &alias).await?;
-        crate::edge::realtime::forget_user(env, id).await?;
+        let rooms: Vec<StreamIdRow> = d1::all(db, chat_participants::STREAMS_OF, &[s(id)]).await?;
+        let rooms: Vec<String> = rooms.into_iter().map(|r| r.stream_id).collect();
+        crate::edge::realtime::forget_user(env, id, &alias, &rooms).await?;
         let guard = || [s(id), i(now), i(unverified_cutoff)];
         let renamed = |sql: &str| -> Result<_, AppError> {
             let mut args = vec![s(&alias), s(id)];
@@ -215,19 +216,4 @@ async fn purge_accounts(env: &Env, db: &D1Database, now: i64) -> Result<usize, A
         purged += results.last().map_or(0, d1::changes);
     }
     Ok(purged)
-}
-
-/// The messages the account wrote stay in each room's history under its pseudonym.
-async fn forget_in_chat_rooms(
-    env: &Env,
-    db: &D1Database,
-    user_id: &str,
-    alias: &str,
-) -> Result<(), AppError> {
-    let rooms: Vec<StreamIdRow> = d1::all(db, chat_participants::STREAMS_OF, &[s(user_id)]).await?;
-    let body = serde_json::json!({"user_id": user_id, "pseudonym": alias});
-    for room in rooms {
-        crate::edge::realtime::call_room(env, &room.stream_id, "forget", &body).await?;
-    }
-    Ok(())
 }

@@ -60,17 +60,25 @@ pub async fn joined_room(env: &Env, user_id: &str, stream_id: &str) -> Result<()
         .map(|_| ())
 }
 
-/// A purged account: its channel forgets the rooms it joined.
-pub async fn forget_user(env: &Env, user_id: &str) -> Result<(), AppError> {
-    send(
-        env,
-        "USER_CHANNEL",
-        user_id,
-        "forget",
-        Some(&serde_json::json!({})),
-    )
-    .await
-    .map(|_| ())
+/// A purged account: its channel forgets the rooms it joined, and each room it wrote in keeps
+/// its messages under `pseudonym`, without its name.
+pub async fn forget_user(
+    env: &Env,
+    user_id: &str,
+    pseudonym: &str,
+    stream_ids: &[String],
+) -> Result<(), AppError> {
+    let body = serde_json::json!({"user_id": user_id, "pseudonym": pseudonym});
+    let calls = stream_ids
+        .iter()
+        .map(|id| ("ROOM", id.as_str()))
+        .chain([("USER_CHANNEL", user_id)]);
+    for (binding, name) in calls {
+        let mut resp = send(env, binding, name, "forget", Some(&body)).await?;
+        // Read to the end: an unread subrequest body keeps a scheduled event from finishing.
+        resp.text().await.map_err(AppError::unexpected)?;
+    }
+    Ok(())
 }
 
 /// May the user's words appear in the stream's room now (not muted, not removed)?
