@@ -83,33 +83,40 @@ def test_password_operations_beyond_the_isolates_gate_wait_in_its_queue_and_the_
     assert_json(app.login(email, password), 200)
 
 
+async def _open_when_a_slot_frees(app, sockets, access: str, path: str, label: str, timeout: float = 15):
+    """Open `path` with fresh tickets until the server stops answering 429 (a slot came back)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return await sockets.open(app.ws_url(path, await sockets.ticket(access)), label)
+        except InvalidStatus as exc:
+            assert exc.response.status_code == 429, exc.response.body
+            assert time.monotonic() < deadline, f"{label}: a closed socket's slot never came back"
+        await asyncio.sleep(0.5)
+
+
 def test_open_sockets_are_capped_per_user_across_rooms_and_the_user_channel(capped_app):
     app = capped_app
     owner, viewer = new_user(app, "Owner"), new_user(app, "Viewer")
     stream = live_stream(app, owner)
     chat_path = f"/v1/streams/{stream['id']}/chat"
+    access = viewer["access_token"]
 
     async def scenario():
         async with Sockets(app) as sockets:
-            await sockets.user_channel(viewer["access_token"], "viewer channel")
-            room, _history = await sockets.chat(viewer["access_token"], stream["id"], "viewer room")
+            channel = await sockets.user_channel(access, "viewer channel")
+            room, _history = await sockets.chat(access, stream["id"], "viewer room")
 
-            third = await refusal(app.ws_url(chat_path, await sockets.ticket(viewer["access_token"])))
+            third = await refusal(app.ws_url(chat_path, await sockets.ticket(access)))
             assert third.status_code == 429 and problem_code(third) == "rate_limited", third.body
             assert re.fullmatch(r"[1-9][0-9]*", third.headers.get("Retry-After", "")), third.headers
             await sockets.chat(owner["access_token"], stream["id"], "owner room")  # others unaffected
 
-            # closing one frees its slot, once the room has seen the close
+            # closing a socket frees its slot, once its holder has seen the close: a room's ...
             await room.ws.close()
-            deadline = time.monotonic() + 15
-            while True:
-                url = app.ws_url(chat_path, await sockets.ticket(viewer["access_token"]))
-                try:
-                    await sockets.open(url, "viewer again")
-                    return
-                except InvalidStatus as exc:
-                    assert exc.response.status_code == 429, exc.response.body
-                    assert time.monotonic() < deadline, "the closed socket's slot never came back"
-                await asyncio.sleep(0.5)
+            await _open_when_a_slot_frees(app, sockets, access, chat_path, "viewer room again")
+            # ... and the user channel's
+            await channel.ws.close()
+            await _open_when_a_slot_frees(app, sockets, access, "/v1/realtime/me", "viewer channel again")
 
     run(scenario())
