@@ -120,3 +120,32 @@ def test_open_sockets_are_capped_per_user_across_rooms_and_the_user_channel(capp
             await _open_when_a_slot_frees(app, sockets, access, "/v1/realtime/me", "viewer channel again")
 
     run(scenario())
+
+
+def test_sockets_lost_without_a_close_do_not_keep_their_slots(capped_app):
+    # Runs last in this module: it kills and restarts the server (same state and port).
+    app = capped_app
+    owner, viewer = new_user(app, "Owner"), new_user(app, "Viewer")
+    stream = live_stream(app, owner)
+    chat_path = f"/v1/streams/{stream['id']}/chat"
+    access = viewer["access_token"]
+
+    async def fill_the_cap():
+        sockets = Sockets(app)
+        await sockets.user_channel(access, "viewer channel")
+        await sockets.chat(access, stream["id"], "viewer room")
+        refused = await refusal(app.ws_url(chat_path, await sockets.ticket(access)))
+        assert refused.status_code == 429, refused.body
+        # no close: the server dies under them
+
+    run(fill_the_cap())
+    app.kill()
+    app.restart()
+
+    async def reopen():
+        # the rows of the lost sockets are still there; their holders say they are gone
+        async with Sockets(app) as sockets:
+            await sockets.chat(access, stream["id"], "viewer room after the restart")
+            await sockets.user_channel(access, "viewer channel after the restart")
+
+    run(reopen())
