@@ -1,6 +1,8 @@
 //! Typed configuration, parsed once from a lookup function (`env.var`/`env.secret` at the
 //! edge, a map in tests). A bad value is a `ConfigError` naming the variable, never a panic.
 
+use crate::core::caps::Caps;
+use crate::core::hash_gate;
 use crate::core::lockout;
 use crate::core::ratelimit::Rule;
 use crate::core::token::{KeySet, KeySetError};
@@ -91,6 +93,9 @@ pub struct Config {
     /// Development only: named faults the end-to-end tests inject (e.g. `session_mirror`: the
     /// session object's D1 mirror writes fail).
     pub dev_faults: Vec<String>,
+    /// Password operations admitted at once per isolate, and how many more may wait.
+    pub hash_gate: hash_gate::Policy,
+    pub caps: Caps,
 }
 
 /// The rate-limited actions and what they are keyed by.
@@ -106,10 +111,21 @@ pub enum Limit {
     ForgotEmail,
     ResetIp,
     RefreshIp,
+    /// Registrations per address: each one mails that address.
+    RegisterEmail,
+    /// Per-user limits of authenticated writes.
+    TicketUser,
+    StreamUser,
+    TipUser,
+    JobUser,
+    ProfileUser,
+    PasswordChangeUser,
+    DeactivateUser,
+    DeleteUser,
 }
 
 impl Limit {
-    pub const ALL: [Limit; 10] = [
+    pub const ALL: [Limit; 19] = [
         Limit::LoginIp,
         Limit::LoginEmail,
         Limit::RegisterIp,
@@ -120,6 +136,15 @@ impl Limit {
         Limit::ForgotEmail,
         Limit::ResetIp,
         Limit::RefreshIp,
+        Limit::RegisterEmail,
+        Limit::TicketUser,
+        Limit::StreamUser,
+        Limit::TipUser,
+        Limit::JobUser,
+        Limit::ProfileUser,
+        Limit::PasswordChangeUser,
+        Limit::DeactivateUser,
+        Limit::DeleteUser,
     ];
 
     /// (variable, default, key name used in the limiter's object name)
@@ -135,6 +160,19 @@ impl Limit {
             Self::ForgotEmail => ("RATE_LIMIT_FORGOT_EMAIL", "3/3600", "forgot:email"),
             Self::ResetIp => ("RATE_LIMIT_RESET_IP", "20/3600", "reset:ip"),
             Self::RefreshIp => ("RATE_LIMIT_REFRESH_IP", "120/60", "refresh:ip"),
+            Self::RegisterEmail => ("RATE_LIMIT_REGISTER_EMAIL", "3/3600", "register:email"),
+            Self::TicketUser => ("RATE_LIMIT_TICKET_USER", "60/60", "ticket:user"),
+            Self::StreamUser => ("RATE_LIMIT_STREAM_USER", "30/60", "stream:user"),
+            Self::TipUser => ("RATE_LIMIT_TIP_USER", "60/60", "tip:user"),
+            Self::JobUser => ("RATE_LIMIT_JOB_USER", "30/60", "job:user"),
+            Self::ProfileUser => ("RATE_LIMIT_PROFILE_USER", "30/60", "profile:user"),
+            Self::PasswordChangeUser => (
+                "RATE_LIMIT_PASSWORD_CHANGE_USER",
+                "5/3600",
+                "password-change:user",
+            ),
+            Self::DeactivateUser => ("RATE_LIMIT_DEACTIVATE_USER", "5/3600", "deactivate:user"),
+            Self::DeleteUser => ("RATE_LIMIT_DELETE_USER", "5/3600", "delete:user"),
         }
     }
 
@@ -201,6 +239,12 @@ pub mod vars {
     pub const KEY_ROTATION_INTERVAL_SECONDS: &str = "KEY_ROTATION_INTERVAL_SECONDS";
     pub const KEY_ENCRYPTION_KEY: &str = "KEY_ENCRYPTION_KEY";
     pub const DEV_FAULTS: &str = "DEV_FAULTS";
+    pub const PASSWORD_HASH_CONCURRENCY: &str = "PASSWORD_HASH_CONCURRENCY";
+    pub const PASSWORD_HASH_QUEUE: &str = "PASSWORD_HASH_QUEUE";
+    pub const MAX_TICKETS_PER_USER: &str = "MAX_TICKETS_PER_USER";
+    pub const MAX_QUEUED_JOBS_PER_USER: &str = "MAX_QUEUED_JOBS_PER_USER";
+    pub const MAX_LIVE_STREAMS_PER_USER: &str = "MAX_LIVE_STREAMS_PER_USER";
+    pub const MAX_SOCKETS_PER_USER: &str = "MAX_SOCKETS_PER_USER";
 
     /// Every name the Worker reads, for documentation tests.
     pub const ALL: &[&str] = &[
@@ -241,6 +285,12 @@ pub mod vars {
         KEY_ROTATION_INTERVAL_SECONDS,
         KEY_ENCRYPTION_KEY,
         DEV_FAULTS,
+        PASSWORD_HASH_CONCURRENCY,
+        PASSWORD_HASH_QUEUE,
+        MAX_TICKETS_PER_USER,
+        MAX_QUEUED_JOBS_PER_USER,
+        MAX_LIVE_STREAMS_PER_USER,
+        MAX_SOCKETS_PER_USER,
     ];
 }
 
@@ -265,6 +315,12 @@ impl Config {
                     },
                 }
             };
+
+        let count = |k: &'static str, default: u32| -> Result<u32, ConfigError> {
+            seconds(k, i64::from(default), 1, 100_000).map(|n| n as u32)
+        };
+        let default_gate = hash_gate::Policy::default();
+        let default_caps = Caps::default();
 
         let environment = match get(ENVIRONMENT).as_deref() {
             None | Some("production") => Environment::Production,
@@ -455,6 +511,22 @@ impl Config {
                 }
                 Some(list) => list.split(',').map(|f| f.trim().to_owned()).collect(),
             },
+            hash_gate: hash_gate::Policy {
+                concurrency: seconds(
+                    PASSWORD_HASH_CONCURRENCY,
+                    i64::from(default_gate.concurrency),
+                    1,
+                    64,
+                )? as u32,
+                queue: seconds(PASSWORD_HASH_QUEUE, i64::from(default_gate.queue), 0, 1_000)?
+                    as u32,
+            },
+            caps: Caps {
+                tickets: count(MAX_TICKETS_PER_USER, default_caps.tickets)?,
+                queued_jobs: count(MAX_QUEUED_JOBS_PER_USER, default_caps.queued_jobs)?,
+                live_streams: count(MAX_LIVE_STREAMS_PER_USER, default_caps.live_streams)?,
+                sockets: count(MAX_SOCKETS_PER_USER, default_caps.sockets)?,
+            },
         })
     }
 
@@ -579,6 +651,71 @@ pub(crate) mod tests {
         );
         let e = Config::from_lookup(lookup(&[("RATE_LIMIT_LOGIN_EMAIL", "lots")])).unwrap_err();
         assert!(e.to_string().contains("RATE_LIMIT_LOGIN_EMAIL"));
+    }
+
+    #[test]
+    fn per_user_write_limits_and_the_register_mail_cap_have_safe_defaults() {
+        let c = Config::from_lookup(lookup(&[])).unwrap();
+        for limit in [
+            Limit::RegisterEmail,
+            Limit::TicketUser,
+            Limit::StreamUser,
+            Limit::TipUser,
+            Limit::JobUser,
+            Limit::ProfileUser,
+            Limit::PasswordChangeUser,
+            Limit::DeactivateUser,
+            Limit::DeleteUser,
+        ] {
+            let rule = c.rate_limit(limit).expect("on by default");
+            assert!(
+                rule.limit <= 60 && rule.period_s >= 60,
+                "{limit:?} is at most 60 a minute by default"
+            );
+        }
+        // Each registration mails the address: a few an hour at most.
+        assert_eq!(
+            c.rate_limit(Limit::RegisterEmail),
+            Some(Rule {
+                limit: 3,
+                period_s: 3600
+            })
+        );
+    }
+
+    #[test]
+    fn caps_and_the_hash_gate_default_and_can_be_set() {
+        let c = Config::from_lookup(lookup(&[])).unwrap();
+        assert_eq!(c.caps, Caps::default());
+        assert_eq!(c.hash_gate, hash_gate::Policy::default());
+        let c = Config::from_lookup(lookup(&[
+            ("MAX_LIVE_STREAMS_PER_USER", "2"),
+            ("PASSWORD_HASH_CONCURRENCY", "1"),
+            ("PASSWORD_HASH_QUEUE", "0"),
+        ]))
+        .unwrap();
+        assert_eq!(c.caps.live_streams, 2);
+        assert_eq!(
+            c.hash_gate,
+            hash_gate::Policy {
+                concurrency: 1,
+                queue: 0
+            }
+        );
+        assert!(Config::from_lookup(lookup(&[("MAX_SOCKETS_PER_USER", "0")])).is_err());
+        assert!(Config::from_lookup(lookup(&[("PASSWORD_HASH_CONCURRENCY", "0")])).is_err());
+    }
+
+    #[test]
+    fn every_variable_is_in_the_readme() {
+        let readme = include_str!("../../README.md");
+        let limits = Limit::ALL.map(|l| l.spec().0);
+        for name in vars::ALL.iter().chain(limits.iter()) {
+            assert!(
+                readme.contains(&format!("`{name}`")),
+                "README's configuration section lacks `{name}`"
+            );
+        }
     }
 
     #[test]

@@ -3,6 +3,9 @@
 
 use std::fmt;
 
+/// `Retry-After` of a 503 for a dependency that is down.
+const UNAVAILABLE_RETRY_AFTER_S: u64 = 5;
+
 /// What a handler can fail with. The edge renders it as RFC 9457 problem+json.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AppError {
@@ -39,6 +42,10 @@ pub enum AppError {
         retry_after_s: u64,
     },
     Unavailable(String),
+    /// Too much work in flight here right now (e.g. password hashing); try again shortly.
+    Overloaded {
+        retry_after_s: u64,
+    },
     /// A fault of ours (storage, bindings, config). The cause is logged, never returned.
     Unexpected(String),
 }
@@ -67,7 +74,7 @@ impl AppError {
             | Self::Forbidden(_) => 403,
             Self::Conflict { .. } => 409,
             Self::RateLimited { .. } => 429,
-            Self::Unavailable(_) => 503,
+            Self::Unavailable(_) | Self::Overloaded { .. } => 503,
             Self::Unexpected(_) => 500,
         }
     }
@@ -98,6 +105,7 @@ impl AppError {
             Self::Conflict { code, .. } => code,
             Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable(_) => "unavailable",
+            Self::Overloaded { .. } => "overloaded",
             Self::Unexpected(_) => "internal_error",
         }
     }
@@ -126,7 +134,7 @@ impl AppError {
             Self::Forbidden(_) => "Forbidden",
             Self::Conflict { .. } => "Conflict",
             Self::RateLimited { .. } => "Too many requests",
-            Self::Unavailable(_) => "Service unavailable",
+            Self::Unavailable(_) | Self::Overloaded { .. } => "Service unavailable",
             Self::Unexpected(_) => "Internal server error",
         }
     }
@@ -170,6 +178,9 @@ impl AppError {
             Self::RateLimited { retry_after_s } => {
                 format!("too many requests; retry after {retry_after_s} s")
             }
+            Self::Overloaded { retry_after_s } => {
+                format!("the server is busy; retry after {retry_after_s} s")
+            }
             Self::Unexpected(_) => "an internal error occurred; quote the request id".into(),
         }
     }
@@ -187,6 +198,18 @@ impl AppError {
                 r#"Bearer realm="edgeward", error="invalid_grant", error_description="{}""#,
                 self.code()
             )),
+            _ => None,
+        }
+    }
+
+    /// Seconds for `Retry-After`: on every 429 and every 503.
+    pub fn retry_after_s(&self) -> Option<u64> {
+        match self {
+            Self::RateLimited { retry_after_s } | Self::Overloaded { retry_after_s } => {
+                Some((*retry_after_s).max(1))
+            }
+            // A dependency is down: worth a retry, not at once.
+            Self::Unavailable(_) => Some(UNAVAILABLE_RETRY_AFTER_S),
             _ => None,
         }
     }
@@ -306,6 +329,17 @@ mod tests {
             body_mismatch("unknown field `zz`, expected `email` at line 1 column 2").code(),
             "invalid_request"
         );
+    }
+
+    #[test]
+    fn rate_limits_and_overload_say_when_to_retry() {
+        let limited = AppError::RateLimited { retry_after_s: 0 };
+        assert_eq!((limited.status(), limited.retry_after_s()), (429, Some(1)));
+        let busy = AppError::Overloaded { retry_after_s: 2 };
+        assert_eq!((busy.status(), busy.code()), (503, "overloaded"));
+        assert_eq!(busy.retry_after_s(), Some(2));
+        assert_eq!(AppError::Unavailable("d1".into()).retry_after_s(), Some(5));
+        assert_eq!(AppError::NotFound.retry_after_s(), None);
     }
 
     #[test]

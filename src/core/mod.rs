@@ -3,11 +3,13 @@
 
 pub mod api;
 pub mod audit;
+pub mod caps;
 pub mod config;
 pub mod credits;
 pub mod crypto;
 pub mod domain;
 pub mod error;
+pub mod hash_gate;
 pub mod jobs;
 pub mod keyseal;
 pub mod lockout;

@@ -36,6 +36,14 @@ impl Rule {
         Ok(Some(Self { limit, period_s }))
     }
 
+    /// The same period with `factor` times the count: a wider network's share.
+    pub fn scaled(self, factor: u32) -> Self {
+        Self {
+            limit: self.limit.saturating_mul(factor.max(1)),
+            period_s: self.period_s,
+        }
+    }
+
     fn interval_ms(self) -> i64 {
         (i64::from(self.period_s) * 1000 / i64::from(self.limit)).max(1)
     }
@@ -65,19 +73,45 @@ pub fn check(tat_ms: Option<i64>, now_ms: i64, rule: Rule) -> Decision {
     }
 }
 
-/// The client part of a key: the address itself for IPv4, the /64 prefix for IPv6 (one
-/// subscriber usually holds a whole /64). Unparsable input is grouped under one key.
-pub fn client_key(ip: Option<&str>) -> String {
+/// When a key's stored state can be forgotten: once `now` reaches the theoretical arrival
+/// time, `check` answers exactly as for a key never seen (the whole burst is back). The
+/// limiter deletes its state then, so idle keys cost no storage.
+pub fn forget_at_ms(tat_ms: i64) -> i64 {
+    tat_ms
+}
+
+/// How many times the /64 rule a whole IPv6 /48 gets. A /48 is one site (65536 /64s): counted
+/// on its own, a client rotating through its /64s would multiply every limit by 65536.
+pub const IPV6_48_FACTOR: u32 = 4;
+
+/// One bucket a client is counted in: its key, and the factor its rule's count is scaled by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bucket {
+    pub key: String,
+    pub factor: u32,
+}
+
+/// The buckets of a client address: the address itself for IPv4; for IPv6 both its /64 (one
+/// subscriber usually holds a whole /64) and its /48, with `IPV6_48_FACTOR` times the rule.
+/// A request passes only when every bucket allows it. Unparsable input shares one bucket.
+pub fn client_buckets(ip: Option<&str>) -> Vec<Bucket> {
+    let one = |key: String| Bucket { key, factor: 1 };
     match ip.and_then(|s| s.trim().parse::<IpAddr>().ok()) {
-        Some(IpAddr::V4(v4)) => v4.to_string(),
+        Some(IpAddr::V4(v4)) => vec![one(v4.to_string())],
         Some(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.to_string(),
+            Some(v4) => vec![one(v4.to_string())],
             None => {
                 let s = v6.segments();
-                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+                vec![
+                    one(format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])),
+                    Bucket {
+                        key: format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2]),
+                        factor: IPV6_48_FACTOR,
+                    },
+                ]
             }
         },
-        None => "unknown".into(),
+        None => vec![one("unknown".into())],
     }
 }
 
@@ -151,19 +185,63 @@ mod tests {
         assert!(Rule::parse("ten").is_err());
     }
 
+    fn keys(ip: &str) -> Vec<String> {
+        client_buckets(Some(ip))
+            .into_iter()
+            .map(|b| b.key)
+            .collect()
+    }
+
     #[test]
-    fn ipv6_clients_are_grouped_by_64() {
+    fn ipv6_clients_are_grouped_by_64_and_by_48() {
+        assert_eq!(keys("2001:db8:1:2:aaaa::1"), keys("2001:db8:1:2:bbbb::2"));
+        let (a, b) = (keys("2001:db8:1:2::1"), keys("2001:db8:1:3::1"));
+        assert_ne!(a[0], b[0], "another /64");
+        assert_eq!(a[1], b[1], "the same /48");
+        assert_eq!(a, ["2001:db8:1:2::/64", "2001:db8:1::/48"]);
+        assert_ne!(keys("2001:db8:1::1")[1], keys("2001:db8:2::1")[1]);
+    }
+
+    #[test]
+    fn a_48_gets_a_multiple_of_the_64_rule() {
+        let buckets = client_buckets(Some("2001:db8:1:2::1"));
+        assert_eq!(buckets[0].factor, 1);
+        assert_eq!(buckets[1].factor, IPV6_48_FACTOR);
+        const { assert!(IPV6_48_FACTOR > 1) };
         assert_eq!(
-            client_key(Some("2001:db8:1:2:aaaa::1")),
-            client_key(Some("2001:db8:1:2:bbbb::2"))
+            RULE.scaled(IPV6_48_FACTOR),
+            Rule {
+                limit: 3 * IPV6_48_FACTOR,
+                period_s: 6
+            }
         );
-        assert_ne!(
-            client_key(Some("2001:db8:1:2::1")),
-            client_key(Some("2001:db8:1:3::1"))
+    }
+
+    #[test]
+    fn ipv4_and_unparsable_clients_have_one_bucket() {
+        assert_eq!(keys("203.0.113.7"), ["203.0.113.7"]);
+        assert_eq!(keys("::ffff:203.0.113.7"), ["203.0.113.7"]);
+        assert_eq!(keys("not an ip"), ["unknown"]);
+        assert_eq!(
+            client_buckets(None),
+            [Bucket {
+                key: "unknown".into(),
+                factor: 1
+            }]
         );
-        assert_eq!(client_key(Some("203.0.113.7")), "203.0.113.7");
-        assert_eq!(client_key(Some("::ffff:203.0.113.7")), "203.0.113.7");
-        assert_eq!(client_key(None), "unknown");
-        assert_eq!(client_key(Some("not an ip")), "unknown");
+    }
+
+    #[test]
+    fn a_key_is_forgotten_once_its_arrival_time_has_passed() {
+        let (_, tat) = run(3, 0, None);
+        let tat = tat.unwrap();
+        let at = forget_at_ms(tat);
+        assert!(at > 0, "a used key is kept while it still limits");
+        // From then on, the stored state and no state answer alike, request after request.
+        let (with_state, _) = run(4, at, Some(tat));
+        let (fresh, _) = run(4, at, None);
+        assert_eq!(with_state, fresh);
+        // Just before, the stored state still matters.
+        assert_ne!(check(Some(tat), at - 1, RULE), check(None, at - 1, RULE));
     }
 }

@@ -180,8 +180,14 @@ pub mod streams {
     pub const COLUMNS: &str =
         "id, owner_id, title, description, status, created_at, updated_at, ended_at";
 
-    pub const INSERT: &str = "INSERT INTO streams (id, owner_id, title, description, status, created_at, updated_at) \
-         VALUES (?, ?, ?, ?, 'live', ?, ?) RETURNING id, owner_id, title, description, status, created_at, updated_at, ended_at";
+    /// A new live stream, only while its owner has fewer than the cap live (the count and
+    /// the insert are one statement, so parallel creations cannot both take the last slot).
+    /// Parameters: id, owner, title, description, created, updated, owner, cap.
+    pub const INSERT: &str =
+        "INSERT INTO streams (id, owner_id, title, description, status, created_at, updated_at) \
+         SELECT ?, ?, ?, ?, 'live', ?, ? \
+         WHERE (SELECT COUNT(*) FROM streams WHERE owner_id = ? AND status = 'live') < ? \
+         RETURNING id, owner_id, title, description, status, created_at, updated_at, ended_at";
 
     pub const BY_ID: &str = "SELECT id, owner_id, title, description, status, created_at, updated_at, ended_at FROM streams WHERE id = ?";
 
@@ -240,8 +246,13 @@ pub mod tips {
 }
 
 pub mod tickets {
-    pub const INSERT: &str =
-        "INSERT INTO realtime_tickets (hash, user_id, session_id, expires_at) VALUES (?, ?, ?, ?)";
+    /// A ticket, only while the user holds fewer than the cap unused and unexpired ones (one
+    /// statement: parallel requests cannot both take the last slot).
+    /// Parameters: hash, user, session, expires, user, now, cap.
+    pub const INSERT: &str = "INSERT INTO realtime_tickets (hash, user_id, session_id, expires_at) \
+         SELECT ?, ?, ?, ? \
+         WHERE (SELECT COUNT(*) FROM realtime_tickets WHERE user_id = ? AND used_at IS NULL AND expires_at > ?) < ? \
+         RETURNING hash";
 
     /// Single use, one statement.
     pub const REDEEM: &str = "UPDATE realtime_tickets SET used_at = ? WHERE hash = ? AND used_at IS NULL AND expires_at > ? \
@@ -250,12 +261,28 @@ pub mod tickets {
     pub const PURGE_DEAD: &str = "DELETE FROM realtime_tickets WHERE hash IN (SELECT hash FROM realtime_tickets WHERE expires_at < ? LIMIT ?)";
 }
 
+pub mod sockets {
+    /// A socket's row, only while the user has fewer than the cap open (one statement: parallel
+    /// handshakes cannot both take the last slot). Parameters: id, user, holder, now, user, cap.
+    pub const OPEN: &str = "INSERT INTO open_sockets (id, user_id, holder, opened_at) \
+         SELECT ?, ?, ?, ? WHERE (SELECT COUNT(*) FROM open_sockets WHERE user_id = ?) < ?";
+
+    pub const CLOSE: &str = "DELETE FROM open_sockets WHERE id = ?";
+
+    pub const OF_USER: &str = "SELECT id, holder FROM open_sockets WHERE user_id = ?";
+}
+
 pub mod jobs {
     pub const COLUMNS: &str = "id, user_id, kind, input, status, attempts, max_attempts, cost, charged, refunded, result, error, request_hash, created_at, updated_at, finished_at";
 
-    /// One job per (user, key): a repeated key inserts nothing and returns no row.
+    /// One job per (user, key): a repeated key inserts nothing and returns no row; nor does a
+    /// user with the cap of unfinished (queued or running) jobs, counted in the same statement
+    /// so that parallel submissions cannot both take the last slot.
+    /// Parameters: the ten columns, then user, cap.
     pub const INSERT: &str = "INSERT INTO jobs (id, user_id, kind, input, status, max_attempts, cost, idempotency_key, request_hash, created_at, updated_at) \
-         VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?) ON CONFLICT (user_id, idempotency_key) DO NOTHING RETURNING id, user_id, kind, input, status, attempts, max_attempts, cost, charged, refunded, result, error, request_hash, created_at, updated_at, finished_at";
+         SELECT ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ? \
+         WHERE (SELECT COUNT(*) FROM jobs WHERE user_id = ? AND status IN ('queued', 'running')) < ? \
+         ON CONFLICT (user_id, idempotency_key) DO NOTHING RETURNING id, user_id, kind, input, status, attempts, max_attempts, cost, charged, refunded, result, error, request_hash, created_at, updated_at, finished_at";
 
     pub const BY_KEY: &str = "SELECT id, user_id, kind, input, status, attempts, max_attempts, cost, charged, refunded, result, error, request_hash, created_at, updated_at, finished_at FROM jobs WHERE user_id = ? AND idempotency_key = ?";
 
@@ -546,6 +573,11 @@ mod tests {
             audit::ANONYMISE_IF_DUE,
             audit::PURGE_OLD,
             streams::INSERT,
+            tickets::INSERT,
+            jobs::INSERT,
+            sockets::OPEN,
+            sockets::CLOSE,
+            sockets::OF_USER,
             streams::BY_ID,
             streams::LIST_LIVE,
             streams::UPDATE,
@@ -788,7 +820,20 @@ mod tests {
         }
         db.query_row(
             super::jobs::INSERT,
-            rusqlite::params!["j1", "u1", "render_svg", "{}", 3, 1, "k1", "h", 1, 1],
+            rusqlite::params![
+                "j1",
+                "u1",
+                "render_svg",
+                "{}",
+                3,
+                1,
+                "k1",
+                "h",
+                1,
+                1,
+                "u1",
+                10
+            ],
             |_| Ok(()),
         )
         .unwrap();
@@ -998,5 +1043,102 @@ mod tests {
             |r| r.get(0),
         );
         assert_eq!(redeemed, Err(rusqlite::Error::QueryReturnedNoRows));
+    }
+
+    #[test]
+    fn a_ticket_over_the_cap_inserts_nothing() {
+        let db = with_user();
+        let ticket = |hash: &str, now: i64| -> bool {
+            db.query_row(
+                super::tickets::INSERT,
+                rusqlite::params![hash, "u1", "s1", now + 30, "u1", now, 2],
+                |_| Ok(()),
+            )
+            .is_ok()
+        };
+        assert!(ticket("t1", 0));
+        assert!(ticket("t2", 0));
+        assert!(!ticket("t3", 0), "two open tickets is the cap");
+        db.query_row(
+            super::tickets::REDEEM,
+            rusqlite::params![1, "t1", 1],
+            |_| Ok(()),
+        )
+        .unwrap();
+        assert!(ticket("t3", 1), "a used ticket frees its slot");
+        assert!(!ticket("t4", 1));
+        assert!(ticket("t4", 31), "so do expired ones");
+    }
+
+    #[test]
+    fn a_job_over_the_cap_of_unfinished_jobs_inserts_nothing_but_a_replay_is_found() {
+        let db = with_user();
+        let submit = |id: &str, key: &str| -> Option<String> {
+            db.query_row(
+                super::jobs::INSERT,
+                rusqlite::params![id, "u1", "render_svg", "{}", 3, 1, key, "h", 1, 1, "u1", 2],
+                |r| r.get(0),
+            )
+            .ok()
+        };
+        assert_eq!(submit("j1", "k1").as_deref(), Some("j1"));
+        assert_eq!(submit("j2", "k2").as_deref(), Some("j2"));
+        assert_eq!(submit("j3", "k3"), None, "two unfinished jobs is the cap");
+        assert_eq!(
+            submit("j9", "k1"),
+            None,
+            "a repeated key inserts nothing either"
+        );
+        let by_key: String = db
+            .query_row(super::jobs::BY_KEY, ["u1", "k1"], |r| r.get(0))
+            .unwrap();
+        assert_eq!(by_key, "j1");
+        db.execute("UPDATE jobs SET status = 'succeeded' WHERE id = 'j1'", [])
+            .unwrap();
+        assert_eq!(
+            submit("j3", "k3").as_deref(),
+            Some("j3"),
+            "a finished job frees its slot"
+        );
+    }
+
+    #[test]
+    fn a_live_stream_over_the_cap_inserts_nothing_until_one_ends() {
+        let db = with_user();
+        let create = |id: &str| -> Option<String> {
+            db.query_row(
+                super::streams::INSERT,
+                rusqlite::params![id, "u1", "t", None::<String>, 1, 1, "u1", 2],
+                |r| r.get(0),
+            )
+            .ok()
+        };
+        assert_eq!(create("s1").as_deref(), Some("s1"));
+        assert_eq!(create("s2").as_deref(), Some("s2"));
+        assert_eq!(create("s3"), None, "two live streams is the cap");
+        db.query_row(
+            super::streams::END,
+            rusqlite::params![2, 2, "s1", "u1"],
+            |_| Ok(()),
+        )
+        .unwrap();
+        assert_eq!(create("s3").as_deref(), Some("s3"));
+    }
+
+    #[test]
+    fn a_socket_over_the_cap_gets_no_row_until_one_closes() {
+        let db = migrated();
+        let open = |id: &str| -> usize {
+            db.execute(
+                super::sockets::OPEN,
+                rusqlite::params![id, "u1", "room:s1", 1, "u1", 2],
+            )
+            .unwrap()
+        };
+        assert_eq!(open("w1"), 1);
+        assert_eq!(open("w2"), 1);
+        assert_eq!(open("w3"), 0, "two open sockets is the cap");
+        db.execute(super::sockets::CLOSE, ["w1"]).unwrap();
+        assert_eq!(open("w3"), 1);
     }
 }

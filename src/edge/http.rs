@@ -2,6 +2,7 @@
 //! out, bearer credentials.
 
 use crate::core::error::AppError;
+use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use worker::{Headers, Request, Response};
@@ -34,13 +35,7 @@ pub async fn read_json<T: DeserializeOwned>(req: &mut Request) -> Result<T, AppE
             return Err(AppError::PayloadTooLarge);
         }
     }
-    let bytes = req
-        .bytes()
-        .await
-        .map_err(|_| AppError::InvalidRequest("the request body could not be read".into()))?;
-    if bytes.len() > MAX_BODY_BYTES {
-        return Err(AppError::PayloadTooLarge);
-    }
+    let bytes = read_capped(req).await?;
     serde_json::from_slice(&bytes).map_err(|e| {
         if e.is_syntax() || e.is_eof() {
             AppError::InvalidRequest("the body is not valid JSON".into())
@@ -49,6 +44,25 @@ pub async fn read_json<T: DeserializeOwned>(req: &mut Request) -> Result<T, AppE
             crate::core::error::body_mismatch(&e.to_string())
         }
     })
+}
+
+/// The body, read chunk by chunk and cut off with 413 as soon as it passes `MAX_BODY_BYTES`:
+/// a chunked upload (no `Content-Length`) is never buffered whole, however long it runs.
+async fn read_capped(req: &mut Request) -> Result<Vec<u8>, AppError> {
+    if req.inner().body().is_none() {
+        return Ok(Vec::new());
+    }
+    let unreadable = |_| AppError::InvalidRequest("the request body could not be read".into());
+    let mut stream = req.stream().map_err(unreadable)?;
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(unreadable)?;
+        if bytes.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(AppError::PayloadTooLarge);
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
 }
 
 pub fn json<T: Serialize>(status: u16, body: &T) -> Result<Response, AppError> {
@@ -72,17 +86,11 @@ pub fn problem(err: &AppError, request_id: &str) -> Response {
     if let Some(challenge) = err.www_authenticate() {
         let _ = headers.set("www-authenticate", &challenge);
     }
-    match err {
-        AppError::RateLimited { retry_after_s } => {
-            let _ = headers.set("retry-after", &retry_after_s.to_string());
-        }
-        AppError::MethodNotAllowed { allow } => {
-            let _ = headers.set("allow", allow);
-        }
-        AppError::Unavailable(_) => {
-            let _ = headers.set("retry-after", "5");
-        }
-        _ => {}
+    if let Some(seconds) = err.retry_after_s() {
+        let _ = headers.set("retry-after", &seconds.to_string());
+    }
+    if let AppError::MethodNotAllowed { allow } = err {
+        let _ = headers.set("allow", allow);
     }
     match Response::ok(body) {
         Ok(r) => r.with_status(err.status()).with_headers(headers),

@@ -5,6 +5,7 @@ mod auth;
 mod cron;
 mod ctx;
 mod d1;
+mod hash_gate;
 mod http;
 mod jobs;
 mod keys;
@@ -16,6 +17,7 @@ mod ratelimit;
 mod realtime;
 mod router;
 mod routes;
+mod sockets;
 
 use worker::{
     event, Context, Env, MessageBatch, Request, Response, Result, ScheduleContext, ScheduledEvent,

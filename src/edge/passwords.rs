@@ -1,5 +1,7 @@
 //! Password checks that need the edge: the lockout-counted check of a presented password, and
-//! the policy for new ones, with the breached-password range query.
+//! the policy for new ones, with the breached-password range query. Every hash goes through the
+//! isolate's gate (`edge::hash_gate`): a permit is taken before the operation's I/O and dropped
+//! once its hash is done.
 
 use crate::core::audit::Event;
 use crate::core::crypto::{opaque_token, token_hash};
@@ -10,6 +12,7 @@ use crate::core::password;
 use crate::core::password_policy::{breach_count, check_local, range_query, Weakness};
 use crate::edge::ctx::Ctx;
 use crate::edge::d1::{self, audit, tokens::Purpose, users::UserRow};
+use crate::edge::hash_gate;
 use crate::edge::objects::user_sessions::Client;
 use crate::edge::rand;
 use crate::edge::routes::send_mail;
@@ -23,6 +26,7 @@ use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestIni
 /// one clears the count. What a failure records (audit, the lockout notice) happens after the
 /// response, so a wrong password costs the same time as an unknown address (`check_unknown`).
 pub async fn check(ctx: &Ctx, user: &UserRow, password: &Password) -> Result<(), AppError> {
+    let permit = hash_gate::admit(ctx.cfg.hash_gate).await?;
     let client = Client::for_user(&ctx.env, &user.id)?;
     let attempt = client.login_attempt(&user.id).await?;
     let ok = if attempt.proceed {
@@ -31,6 +35,7 @@ pub async fn check(ctx: &Ctx, user: &UserRow, password: &Password) -> Result<(),
         password::verify(password, password::DUMMY_PHC);
         false
     };
+    drop(permit);
     if ok {
         client.login_succeeded(&user.id).await?;
         return Ok(());
@@ -64,8 +69,12 @@ const PROBES: u32 = 16;
 
 /// The same cost and answer for an address without an account: the same storage round trip
 /// (a read-only probe of a lockout object; a fixed pool, so unknown addresses create nothing)
-/// and the same hashing.
+/// and the same hashing, through the same gate.
 pub async fn check_unknown(ctx: &Ctx, email: &Email, password: &Password) -> AppError {
+    let _permit = match hash_gate::admit(ctx.cfg.hash_gate).await {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
     let digest = token_hash(email.as_str());
     let n = u32::from_str_radix(&digest[..8], 16).unwrap_or(0) % PROBES;
     let probed = match Client::for_user(&ctx.env, &format!("probe-{n}")) {
@@ -79,9 +88,16 @@ pub async fn check_unknown(ctx: &Ctx, email: &Email, password: &Password) -> App
     AppError::InvalidCredentials
 }
 
+/// The stored hash of a new password that passed the policy (`check_new`).
+pub async fn new_hash(ctx: &Ctx, password: &Password, email: &Email) -> Result<String, AppError> {
+    let _permit = hash_gate::admit(ctx.cfg.hash_gate).await?;
+    check_new(ctx, password, email).await?;
+    password::hash(password, rand::bytes()?).map_err(AppError::unexpected)
+}
+
 /// Policy for a new password: local rules, then the breach corpus (skipped, and logged, when
 /// the range API is off, slow or failing: it must never block signup).
-pub async fn check_new(ctx: &Ctx, password: &Password, email: &Email) -> Result<(), AppError> {
+async fn check_new(ctx: &Ctx, password: &Password, email: &Email) -> Result<(), AppError> {
     check_local(password, email).map_err(|w| AppError::WeakPassword(w.to_string()))?;
     let Some(base) = ctx.cfg.breached_api_url.as_deref() else {
         return Ok(());

@@ -3,15 +3,18 @@
 use crate::core::config::Limit;
 use crate::core::domain::Email;
 use crate::core::error::AppError;
-use crate::core::ratelimit::client_key;
+use crate::core::ratelimit::{client_buckets, Rule};
 use crate::edge::ctx::Ctx;
 use crate::edge::objects::rate_limiter::{CheckReq, CheckResp};
 use worker::{Method, Request, RequestInit};
 
 /// What a limit is keyed by.
 pub enum Key<'a> {
+    /// The client address (IPv6: its /64 and its /48, see `core::ratelimit::client_buckets`).
     Client,
     Email(&'a Email),
+    /// An authenticated user's id.
+    User(&'a str),
 }
 
 /// Counts this request against `limit` for `key`; 429 when over. A limiter that cannot be
@@ -21,24 +24,33 @@ pub async fn enforce(ctx: &Ctx, limit: Limit, key: Key<'_>) -> Result<(), AppErr
         return Ok(());
     };
     let (_, _, prefix) = limit.spec();
-    let subject = match key {
-        Key::Client => client_key(ctx.ip.as_deref()),
-        Key::Email(e) => e.as_str().to_owned(),
+    let buckets: Vec<(String, Rule)> = match key {
+        Key::Client => client_buckets(ctx.ip.as_deref())
+            .into_iter()
+            .map(|b| (b.key, rule.scaled(b.factor)))
+            .collect(),
+        Key::Email(e) => vec![(e.as_str().to_owned(), rule)],
+        Key::User(id) => vec![(id.to_owned(), rule)],
     };
-    let name = format!("{prefix}:{subject}");
-    match ask(ctx, &name, rule.limit, rule.period_s).await {
-        Ok(r) if r.allowed => Ok(()),
-        Ok(r) => Err(AppError::RateLimited {
-            retry_after_s: r.retry_after_s.max(1),
-        }),
-        Err(e) => {
-            worker::console_error!(
-                "{}",
-                serde_json::json!({"level": "error", "msg": "rate limiter unavailable", "limit": prefix, "error": e.to_string()})
-            );
-            Ok(())
+    // Narrowest first; a refusal stops there, so a wider bucket is not charged for it.
+    for (subject, rule) in buckets {
+        let name = format!("{prefix}:{subject}");
+        match ask(ctx, &name, rule.limit, rule.period_s).await {
+            Ok(r) if r.allowed => {}
+            Ok(r) => {
+                return Err(AppError::RateLimited {
+                    retry_after_s: r.retry_after_s.max(1),
+                })
+            }
+            Err(e) => {
+                worker::console_error!(
+                    "{}",
+                    serde_json::json!({"level": "error", "msg": "rate limiter unavailable", "limit": prefix, "error": e.to_string()})
+                );
+            }
         }
     }
+    Ok(())
 }
 
 async fn ask(ctx: &Ctx, name: &str, limit: u32, period_s: u32) -> Result<CheckResp, AppError> {

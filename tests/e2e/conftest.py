@@ -4,8 +4,8 @@ with one method per endpoint.
 
 Servers cost about 5 s each to start, so ordinary tests share the session-scoped `app` (unique
 e-mails keep them independent) and only tests that need other settings get a dedicated one:
-`short_reuse_window_app`, `lockout_app`, `rate_limited_app`, `purge_app` and `breach_app` (six in
-all, each started only when a selected test asks for it). Every server gets generous rate limits
+`short_reuse_window_app`, `lockout_app`, `rate_limited_app`, `capped_app`, `purge_app` and
+`breach_app` (seven in all, each started only when a selected test asks for it). Every server gets generous rate limits
 (`GENEROUS_RATE_LIMITS`) unless a fixture sets its own, so ordinary tests never meet them.
 Set EDGEWARD_E2E_KEEP_LOGS=1 to keep each server's wrangler log after the run, and
 EDGEWARD_E2E_LOG_LEVEL=log (default warn) to have the Worker's own log lines in it.
@@ -79,13 +79,25 @@ DEFAULT_VARS = {
     "REFRESH_TOKEN_TTL_SECONDS": "2592000",
     "REFRESH_REUSE_WINDOW_SECONDS": "10",
 }
-# Every per-IP and per-e-mail limit, high enough that tests which do not test them never meet them.
+# Every per-IP, per-e-mail and per-user limit, high enough that tests which do not test them never
+# meet them.
 RATE_LIMIT_VARS = (
     "RATE_LIMIT_LOGIN_IP", "RATE_LIMIT_LOGIN_EMAIL", "RATE_LIMIT_REGISTER_IP", "RATE_LIMIT_VERIFY_IP",
     "RATE_LIMIT_RESEND_IP", "RATE_LIMIT_RESEND_EMAIL", "RATE_LIMIT_FORGOT_IP",
     "RATE_LIMIT_FORGOT_EMAIL", "RATE_LIMIT_RESET_IP", "RATE_LIMIT_REFRESH_IP",
+    "RATE_LIMIT_REGISTER_EMAIL",
 )
-GENEROUS_RATE_LIMITS = {name: "1000/60" for name in RATE_LIMIT_VARS}
+PER_USER_RATE_LIMIT_VARS = (
+    "RATE_LIMIT_TICKET_USER", "RATE_LIMIT_STREAM_USER", "RATE_LIMIT_TIP_USER", "RATE_LIMIT_JOB_USER",
+    "RATE_LIMIT_PROFILE_USER", "RATE_LIMIT_PASSWORD_CHANGE_USER", "RATE_LIMIT_DEACTIVATE_USER",
+    "RATE_LIMIT_DELETE_USER",
+)
+# Per-user caps, and the password-hashing gate, likewise out of reach of ordinary tests.
+GENEROUS_CAPS = {"MAX_TICKETS_PER_USER": "1000", "MAX_QUEUED_JOBS_PER_USER": "1000",
+                 "MAX_LIVE_STREAMS_PER_USER": "1000", "MAX_SOCKETS_PER_USER": "1000",
+                 "PASSWORD_HASH_CONCURRENCY": "64", "PASSWORD_HASH_QUEUE": "1000"}
+GENEROUS_RATE_LIMITS = {**{name: "1000/60" for name in RATE_LIMIT_VARS + PER_USER_RATE_LIMIT_VARS},
+                        **GENEROUS_CAPS}
 SCHEDULED_CRON = "*/15 * * * *"  # the trigger in wrangler.toml
 USER_BATCH = 4  # verified users made at once by `App.verified_user`
 _USER_POOL_LOCK = threading.Lock()
@@ -839,13 +851,30 @@ def lockout_app(app_factory) -> App:
     return app_factory(LOCKOUT_THRESHOLD=5, LOCKOUT_BASE_SECONDS=3, LOCKOUT_MAX_SECONDS=6)
 
 
+PER_USER_LIMIT = "2/60"
+HASH_QUEUE = 4  # capped_app's password-hashing queue
+
+
 @pytest.fixture(scope="session")
 def rate_limited_app(app_factory) -> App:
     """A server with a few low limits (the others generous): login 3 per 4 s per IP, register 2
-    per minute per IP (/64 for IPv6), forgot and resend 2 per minute per e-mail. Lockout keeps its
-    default of 5 failures."""
+    per minute per IP (/64 for IPv6, and so 8 per /48) and per e-mail, forgot and resend 2 per
+    minute per e-mail, and every per-user write limit at 2 per minute. Lockout keeps its default
+    of 5 failures."""
+    per_user = {name: PER_USER_LIMIT for name in PER_USER_RATE_LIMIT_VARS}
     return app_factory(RATE_LIMIT_LOGIN_IP="3/4", RATE_LIMIT_REGISTER_IP="2/60",
-                       RATE_LIMIT_FORGOT_EMAIL="2/60", RATE_LIMIT_RESEND_EMAIL="2/60")
+                       RATE_LIMIT_REGISTER_EMAIL="2/60", RATE_LIMIT_FORGOT_EMAIL="2/60",
+                       RATE_LIMIT_RESEND_EMAIL="2/60", **per_user)
+
+
+@pytest.fixture(scope="session")
+def capped_app(app_factory) -> App:
+    """A server with per-user caps of 2 (open tickets, unfinished jobs, live streams, sockets) and
+    a password-hashing gate of one operation at a time with 4 more waiting: a burst of password
+    operations beyond that is shed. Make its users one at a time (`create_verified_user`)."""
+    return app_factory(MAX_TICKETS_PER_USER=2, MAX_QUEUED_JOBS_PER_USER=2,
+                       MAX_LIVE_STREAMS_PER_USER=2, MAX_SOCKETS_PER_USER=2,
+                       PASSWORD_HASH_CONCURRENCY=1, PASSWORD_HASH_QUEUE=HASH_QUEUE)
 
 
 @pytest.fixture(scope="session")

@@ -1,16 +1,26 @@
-"""Rate limits (`rate_limited_app`): login 3 per 4 s per IP, register 2 per minute per IP (/64 for
-IPv6), forgot and resend 2 per minute per e-mail; lockout at its default of 5 failures.
+"""Rate limits (`rate_limited_app`): login 3 per 4 s per IP, register 2 per minute per IP (/64 and,
+four times that, /48 for IPv6) and per e-mail, forgot and resend 2 per minute per e-mail, every
+per-user write 2 per minute; lockout at its default of 5 failures.
 
 Every test picks its own client addresses, so buckets never overlap between tests.
 """
 import secrets
+import sqlite3
 import time
+import uuid
+from contextlib import closing
 
-from e2e_support import (assert_json, assert_problem, assert_rate_limited, assert_status,
-                         client_ip, from_ip, new_password, run_in_parallel, unique_email)
+import pytest
+
+from e2e_support import (assert_json, assert_not_rate_limited, assert_problem, assert_rate_limited,
+                         assert_status, client_ip, from_ip, new_password, run_in_parallel, unique_email)
 
 LOGIN_PER_IP = 3
 FORGOT_PER_EMAIL = 2
+REGISTER_PER_IP = 2
+REGISTER_PER_EMAIL = 2
+SLASH_48_FACTOR = 4
+PER_USER_WRITES = 2
 
 
 def _two_ipv6_networks() -> tuple[str, str]:
@@ -95,3 +105,105 @@ def test_ipv6_clients_share_a_bucket_per_slash_64(rate_limited_app):
     app.wait_for_mail(other_email, "Verify")
     app.mail_barrier()
     assert app.messages(limited_email) == []
+
+
+def test_ipv6_clients_are_also_limited_per_slash_48_at_four_times_the_slash_64_rule(rate_limited_app):
+    app = rate_limited_app
+    site, other_site = (f"2001:db8:{n:x}" for n in secrets.SystemRandom().sample(range(1 << 16), 2))
+    # every /64 of the site within its own limit, together the whole /48 allowance
+    within = [app.register(unique_email(), new_password(), headers={"CF-Connecting-IP": f"{site}:{net:x}::1"})
+              for net in range(SLASH_48_FACTOR) for _ in range(REGISTER_PER_IP)]
+    limited_email, other_email = unique_email(), unique_email()
+
+    fresh_64 = app.register(limited_email, new_password(),
+                            headers={"CF-Connecting-IP": f"{site}:{SLASH_48_FACTOR:x}::1"})
+    other_48 = app.register(other_email, new_password(),
+                            headers={"CF-Connecting-IP": f"{other_site}:{SLASH_48_FACTOR:x}::1"})
+
+    for resp in within:
+        assert_json(resp, 201)
+    assert_rate_limited(fresh_64)
+    assert_json(other_48, 201)
+    app.wait_for_mail(other_email, "Verify")
+    time.sleep(1)
+    assert app.messages(limited_email) == []
+
+
+def test_registering_one_address_again_and_again_mails_it_no_more_than_the_per_address_limit(rate_limited_app):
+    app = rate_limited_app
+    email = unique_email()
+
+    within = [app.register(email, new_password(), headers=from_ip()) for _ in range(REGISTER_PER_EMAIL)]
+    beyond = app.register(email, new_password(), headers=from_ip())
+
+    for resp in within:
+        assert_json(resp, 201)
+    assert_rate_limited(beyond)
+    app.wait_for_mail(email, count=REGISTER_PER_EMAIL)  # the link, then the already-registered notice
+    time.sleep(1)
+    assert len(app.messages(email)) == REGISTER_PER_EMAIL
+
+
+WRONG_PASSWORD = "not-the-password-1"
+# One authenticated write of each kind, as `write(app, access)`; whether it succeeds does not matter
+# (a wrong password, an unknown stream), only that it is counted.
+AUTHENTICATED_WRITES = {
+    "ticket": lambda app, access: app.realtime_ticket(access),
+    "stream": lambda app, access: app.create_stream(access, {"title": "Counted"}),
+    "tip": lambda app, access: app.tip(access, str(uuid.uuid4()), {"amount": 1}, str(uuid.uuid4())),
+    "job": lambda app, access: app.create_job(access, {"kind": "render_svg", "input": {"text": "Counted"}},
+                                              str(uuid.uuid4())),
+    "profile": lambda app, access: app.patch_me(access, {"name": "Counted"}, if_match=1_000_000),
+    "preferences": lambda app, access: app.reset_notification_preferences(access),
+    "password_change": lambda app, access: app.change_password(access, WRONG_PASSWORD, new_password()),
+    "deactivate": lambda app, access: app.deactivate(access, WRONG_PASSWORD),
+    "delete": lambda app, access: app.delete_me(access, WRONG_PASSWORD),
+}
+
+
+@pytest.mark.parametrize("write", AUTHENTICATED_WRITES)
+def test_each_authenticated_write_is_limited_per_user_whatever_the_ip(rate_limited_app, write):
+    app = rate_limited_app
+    (_e, _p, login), (_e2, _p2, other) = app.verified_users(2)
+    act = AUTHENTICATED_WRITES[write]
+
+    # every request comes from another address (App.request), so only the user ties them
+    within = [act(app, login["access_token"]) for _ in range(PER_USER_WRITES)]
+    beyond = act(app, login["access_token"])
+    someone_else = act(app, other["access_token"])
+
+    for resp in within:
+        assert_not_rate_limited(resp)
+    assert_rate_limited(beyond)
+    assert_not_rate_limited(someone_else)
+
+
+def _rate_limiter_arrival_times(app) -> list[int]:
+    """The arrival time (ms) kept by every RateLimiter object in the server's local storage."""
+    times = []
+    for path in app.state_dir.rglob("*.sqlite"):
+        if "RateLimiter" not in str(path):
+            continue
+        try:
+            with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1)) as db:
+                times += [row[0] for row in db.execute("SELECT tat FROM bucket")]
+        except sqlite3.Error:
+            pass  # no table: the object deleted its storage
+    return times
+
+
+def test_a_rate_limiters_state_is_deleted_once_its_key_is_as_good_as_new(rate_limited_app):
+    app = rate_limited_app
+    before = time.time() * 1000
+    # login is 3 per 4 s: this bucket matters for 4/3 s, then a fresh key would answer the same
+    assert_problem(app.login(unique_email(), new_password(), headers=from_ip()), 401, "invalid_credentials")
+    assert any(t > before for t in _rate_limiter_arrival_times(app)), "no limiter state was kept"
+
+    deadline = time.monotonic() + 20
+    while True:
+        now = time.time() * 1000
+        stale = [t for t in _rate_limiter_arrival_times(app) if t < now - 3000]
+        if not stale:
+            break
+        assert time.monotonic() < deadline, f"{len(stale)} limiter states outlived their keys by 3 s"
+        time.sleep(0.5)

@@ -1,5 +1,8 @@
 """Malformed bodies and invalid input are client errors with problem details, never 500."""
 import json
+import socket
+import time
+import urllib.parse
 import uuid
 
 import pytest
@@ -45,6 +48,45 @@ def test_a_body_over_one_mebibyte_is_too_large(app, path):
     resp = _raw_post(app, path, body, "application/json")
 
     assert_problem(resp, 413, "payload_too_large")
+
+
+def _status_of_a_chunked_body_that_never_ends(app, path: str, sent: int, wait_s: float):
+    """POST `sent` bytes as chunks without the closing chunk, then wait up to `wait_s` for an
+    answer: the status code, or None when the server is still waiting for the rest."""
+    url = urllib.parse.urlsplit(app.base_url)
+    with socket.create_connection((url.hostname, url.port), timeout=wait_s) as sock:
+        sock.sendall((f"POST {path} HTTP/1.1\r\nHost: {url.netloc}\r\n"
+                      "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+                      "Connection: close\r\n\r\n").encode())
+        chunk = b"[" + b"1," * 32767 + b"1"  # 64 KiB of a JSON array that never closes
+        try:
+            for _ in range(sent // len(chunk)):
+                sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        except OSError:
+            pass  # the server may answer and close while we are still sending
+        deadline = time.monotonic() + wait_s
+        answer = b""
+        while b"\r\n" not in answer and time.monotonic() < deadline:
+            try:
+                data = sock.recv(4096)
+            except OSError:  # a timeout, or a reset after the answer
+                break
+            if not data:
+                break
+            answer += data
+    if not answer.startswith(b"HTTP/1.1 "):
+        return None
+    return int(answer.split(b" ", 2)[1])
+
+
+@pytest.mark.parametrize("path", ["/v1/auth/register", "/v1/auth/login"])
+def test_a_chunked_body_is_cut_off_at_one_mebibyte_without_waiting_for_its_end(app, path):
+    # No Content-Length to refuse up front, and no end: a server that buffers the whole body
+    # before looking at its size never answers.
+    status = _status_of_a_chunked_body_that_never_ends(app, path, sent=ONE_MIB + 128 * 1024,
+                                                       wait_s=15)
+
+    assert status == 413, f"expected 413 while the body was still coming, got {status}"
 
 
 def test_a_json_content_type_with_a_charset_is_accepted(app):

@@ -49,6 +49,9 @@ pub struct Participant {
     pub is_owner: bool,
     pub flood_tat_ms: Option<i64>,
     pub strikes: u32,
+    /// The connection's slot under the per-user socket cap (`open_sockets`), freed on close.
+    #[serde(default)]
+    pub socket_id: Option<String>,
 }
 
 /// What the room knows that matters to a frame.
@@ -253,6 +256,7 @@ mod tests {
             is_owner: false,
             flood_tat_ms: None,
             strikes: 0,
+            socket_id: None,
         }
     }
 

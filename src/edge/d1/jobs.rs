@@ -82,9 +82,12 @@ pub struct NewJob<'a> {
     pub key: &'a str,
     pub request_hash: &'a str,
     pub now: i64,
+    /// Most unfinished (queued or running) jobs a user may have.
+    pub cap: u32,
 }
 
-/// `None`: the key exists already (nothing inserted).
+/// `None`: the key exists already, or the user has the cap of unfinished jobs (nothing
+/// inserted either way; `by_key` tells which).
 pub async fn insert(db: &D1Database, j: &NewJob<'_>) -> Result<Option<JobRow>, AppError> {
     first(
         db,
@@ -100,6 +103,8 @@ pub async fn insert(db: &D1Database, j: &NewJob<'_>) -> Result<Option<JobRow>, A
             s(j.request_hash),
             i(j.now),
             i(j.now),
+            s(j.user_id),
+            i(i64::from(j.cap)),
         ],
     )
     .await

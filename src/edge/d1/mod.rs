@@ -7,6 +7,7 @@ pub mod email_changes;
 pub mod jobs;
 pub mod mailbox;
 pub mod sessions;
+pub mod sockets;
 pub mod streams;
 pub mod tickets;
 pub mod tokens;

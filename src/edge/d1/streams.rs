@@ -51,21 +51,33 @@ impl StreamRow {
     }
 }
 
-pub async fn insert(
-    db: &D1Database,
-    id: &str,
-    owner: &str,
-    title: &str,
-    description: Option<&str>,
-    now: i64,
-) -> Result<StreamRow, AppError> {
+pub struct NewStream<'a> {
+    pub id: &'a str,
+    pub owner: &'a str,
+    pub title: &'a str,
+    pub description: Option<&'a str>,
+    pub now: i64,
+    /// Most live streams an owner may have.
+    pub cap: u32,
+}
+
+/// `None`: the owner has the cap of live streams already (nothing inserted).
+pub async fn insert(db: &D1Database, n: &NewStream<'_>) -> Result<Option<StreamRow>, AppError> {
     first(
         db,
         streams::INSERT,
-        &[s(id), s(owner), s(title), opt(description), i(now), i(now)],
+        &[
+            s(n.id),
+            s(n.owner),
+            s(n.title),
+            opt(n.description),
+            i(n.now),
+            i(n.now),
+            s(n.owner),
+            i(i64::from(n.cap)),
+        ],
     )
-    .await?
-    .ok_or_else(|| AppError::unexpected("stream insert returned nothing"))
+    .await
 }
 
 pub async fn by_id(db: &D1Database, id: &str) -> Result<Option<StreamRow>, AppError> {

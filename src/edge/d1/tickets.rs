@@ -4,20 +4,33 @@ use crate::core::sql::tickets;
 use serde::Deserialize;
 use worker::D1Database;
 
-pub async fn insert(
-    db: &D1Database,
-    hash: &str,
-    user_id: &str,
-    session_id: &str,
-    expires_at: i64,
-) -> Result<(), AppError> {
-    run(
+pub struct NewTicket<'a> {
+    pub hash: &'a str,
+    pub user_id: &'a str,
+    pub session_id: &'a str,
+    pub now: i64,
+    pub expires_at: i64,
+    /// Most unused, unexpired tickets a user may hold.
+    pub cap: u32,
+}
+
+/// `false`: the user holds the cap of open tickets already (nothing inserted).
+pub async fn insert(db: &D1Database, t: &NewTicket<'_>) -> Result<bool, AppError> {
+    let n = run(
         db,
         tickets::INSERT,
-        &[s(hash), s(user_id), s(session_id), i(expires_at)],
+        &[
+            s(t.hash),
+            s(t.user_id),
+            s(t.session_id),
+            i(t.expires_at),
+            s(t.user_id),
+            i(t.now),
+            i(i64::from(t.cap)),
+        ],
     )
     .await?;
-    Ok(())
+    Ok(n == 1)
 }
 
 #[derive(Debug, Deserialize)]

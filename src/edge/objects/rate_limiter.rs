@@ -1,11 +1,18 @@
 //! `RateLimiter`: one object per (rule, client key), e.g. `login:ip:203.0.113.7`. It holds one
 //! number, the GCRA theoretical arrival time (`core::ratelimit`). A Durable Object handles one
-//! event at a time and the read-decide-write below has no `await`, so concurrent requests of
-//! one key are counted exactly, across every isolate and location.
+//! event at a time and the read-decide-write below has no `await` between read and write (the
+//! alarm is set after), so concurrent requests of one key are counted exactly, across every
+//! isolate and location.
+//!
+//! State expires: each allowed request sets the object's alarm to the moment the key is back to
+//! a fresh one (`core::ratelimit::forget_at_ms`), and the alarm deletes the object's storage, so
+//! the millions of addresses seen once leave nothing behind.
 
-use crate::core::ratelimit::{check, Decision, Rule};
+use crate::core::ratelimit::{check, forget_at_ms, Decision, Rule};
 use serde::{Deserialize, Serialize};
-use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
+use worker::{
+    durable_object, DurableObject, Env, Request, Response, Result, ScheduledTime, SqlStorage, State,
+};
 
 #[derive(Serialize, Deserialize)]
 pub struct CheckReq {
@@ -19,7 +26,7 @@ pub struct CheckResp {
     pub retry_after_s: u64,
 }
 
-#[durable_object(fetch)]
+#[durable_object(alarm)]
 pub struct RateLimiter {
     state: State,
 }
@@ -29,12 +36,31 @@ struct TatRow {
     tat: i64,
 }
 
-impl DurableObject for RateLimiter {
-    fn new(state: State, _env: Env) -> Self {
-        let _ = state.storage().sql().exec(
+/// An alarm time as an instant: worker's `From<i64>` for `ScheduledTime` means an offset.
+fn at(epoch_ms: i64) -> ScheduledTime {
+    ScheduledTime::new(js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(
+        epoch_ms as f64,
+    )))
+}
+
+impl RateLimiter {
+    /// The stored arrival time; the table is made on demand, since expiry deletes it.
+    fn tat(&self, sql: &SqlStorage) -> Result<Option<i64>> {
+        sql.exec(
             "CREATE TABLE IF NOT EXISTS bucket (k INTEGER PRIMARY KEY CHECK (k = 1), tat INTEGER NOT NULL)",
             None,
-        );
+        )?;
+        Ok(sql
+            .exec("SELECT tat FROM bucket WHERE k = 1", None)?
+            .to_array::<TatRow>()?
+            .into_iter()
+            .next()
+            .map(|r| r.tat))
+    }
+}
+
+impl DurableObject for RateLimiter {
+    fn new(state: State, _env: Env) -> Self {
         Self { state }
     }
 
@@ -46,18 +72,17 @@ impl DurableObject for RateLimiter {
         };
         let now_ms = worker::Date::now().as_millis() as i64;
         let sql = self.state.storage().sql();
-        let tat = sql
-            .exec("SELECT tat FROM bucket WHERE k = 1", None)?
-            .to_array::<TatRow>()?
-            .into_iter()
-            .next()
-            .map(|r| r.tat);
+        let tat = self.tat(&sql)?;
         let resp = match check(tat, now_ms, rule) {
             Decision::Allow { tat_ms } => {
                 sql.exec(
                     "INSERT INTO bucket (k, tat) VALUES (1, ?) ON CONFLICT (k) DO UPDATE SET tat = excluded.tat",
                     vec![tat_ms.into()],
                 )?;
+                self.state
+                    .storage()
+                    .set_alarm(at(forget_at_ms(tat_ms)))
+                    .await?;
                 CheckResp {
                     allowed: true,
                     retry_after_s: 0,
@@ -69,5 +94,18 @@ impl DurableObject for RateLimiter {
             },
         };
         Response::from_json(&resp)
+    }
+
+    /// Forgets the key once it is as good as fresh; a later request re-armed it otherwise.
+    async fn alarm(&self) -> Result<Response> {
+        let now_ms = worker::Date::now().as_millis() as i64;
+        let storage = self.state.storage();
+        match self.tat(&storage.sql())? {
+            Some(tat) if now_ms < forget_at_ms(tat) => {
+                storage.set_alarm(at(forget_at_ms(tat))).await?
+            }
+            _ => storage.delete_all().await?,
+        }
+        Response::ok("")
     }
 }

@@ -10,6 +10,7 @@ use crate::core::realtime::{
 };
 use crate::edge::objects::user_channel::CLOSE_SESSION_REVOKED;
 use crate::edge::rand;
+use crate::edge::sockets::{self, AliveReq, AliveResp};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::{
@@ -41,6 +42,7 @@ const REVOKED_MEMORY_MS: i64 = 86_400_000;
 #[durable_object]
 pub struct Room {
     state: State,
+    env: Env,
 }
 
 #[derive(Deserialize)]
@@ -87,11 +89,11 @@ fn now_ms() -> i64 {
 }
 
 impl DurableObject for Room {
-    fn new(state: State, _env: Env) -> Self {
+    fn new(state: State, env: Env) -> Self {
         if let Err(e) = state.storage().sql().exec(SCHEMA, None) {
             worker::console_error!("room schema: {e}");
         }
-        Self { state }
+        Self { state, env }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -132,6 +134,18 @@ impl DurableObject for Room {
                 let k: Kick = req.json().await?;
                 self.kick(&k.session_id)?;
                 Response::ok("{}")
+            }
+            "/alive" => {
+                let asked: AliveReq = req.json().await?;
+                let alive = self
+                    .state
+                    .get_websockets()
+                    .iter()
+                    .filter_map(|ws| ws.deserialize_attachment::<Participant>().ok().flatten())
+                    .filter_map(|who| who.socket_id)
+                    .filter(|id| asked.ids.contains(id))
+                    .collect();
+                Response::from_json(&AliveResp { alive })
             }
             _ => Response::error("not found", 404),
         }
@@ -285,6 +299,9 @@ impl Room {
         let _ = ws.close(Some(CLOSE_SESSION_REVOKED), Some("session revoked"));
         let left = json!({"type": "presence.left", "user": {"id": who.user_id, "name": who.name}});
         self.broadcast(&left, Some(ws));
+        if let Some(socket_id) = who.socket_id.clone() {
+            sockets::release_later(&self.env, socket_id);
+        }
         Ok(())
     }
 
@@ -476,6 +493,11 @@ impl Room {
             let left =
                 json!({"type": "presence.left", "user": {"id": who.user_id, "name": who.name}});
             self.broadcast(&left, Some(ws));
+            if let Some(socket_id) = who.socket_id {
+                // Its slot under the per-user socket cap; a release lost here is found again
+                // by `/alive` when the user is next at the cap.
+                sockets::release_later(&self.env, socket_id);
+            }
         }
         let _ = ws.close(Some(1000), Some("bye"));
     }

@@ -11,6 +11,7 @@
 //! reaches that session's chat sockets too: the publish that closes the session's sockets here
 //! tells each of those rooms to close theirs (`Room` `/kick`).
 
+use crate::edge::sockets::{AliveReq, AliveResp, SOCKET_HEADER};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -33,6 +34,8 @@ pub struct Publish {
 }
 
 type Sockets = Rc<RefCell<Vec<(u64, String, WebSocket)>>>;
+/// (local id, the socket's slot under the per-user socket cap) of the open sockets.
+type Slots = Rc<RefCell<Vec<(u64, String)>>>;
 
 /// Rooms remembered per user: the most recent ones, for as long as a session may live.
 const MAX_ROOMS: i64 = 100;
@@ -51,6 +54,7 @@ pub struct UserChannel {
     env: Env,
     sockets: Sockets,
     next_id: RefCell<u64>,
+    slots: Slots,
 }
 
 impl DurableObject for UserChannel {
@@ -63,6 +67,7 @@ impl DurableObject for UserChannel {
             env,
             sockets: Rc::new(RefCell::new(Vec::new())),
             next_id: RefCell::new(0),
+            slots: Rc::new(RefCell::new(Vec::new())),
         }
     }
 
@@ -73,6 +78,10 @@ impl DurableObject for UserChannel {
                     .headers()
                     .get(SESSION_HEADER)?
                     .ok_or_else(|| worker::Error::RustError("no session".into()))?;
+                let slot = req
+                    .headers()
+                    .get(SOCKET_HEADER)?
+                    .ok_or_else(|| worker::Error::RustError("no socket slot".into()))?;
                 let pair = WebSocketPair::new()?;
                 pair.server.accept()?;
                 let id = {
@@ -83,7 +92,9 @@ impl DurableObject for UserChannel {
                 self.sockets
                     .borrow_mut()
                     .push((id, session, pair.server.clone()));
-                serve(id, pair.server, self.sockets.clone());
+                self.slots.borrow_mut().push((id, slot));
+                let slots = (self.slots.clone(), self.env.clone());
+                serve(id, pair.server, self.sockets.clone(), slots);
                 Response::from_websocket(pair.client)
             }
             "/publish" => {
@@ -128,6 +139,17 @@ impl DurableObject for UserChannel {
                 )?;
                 Response::ok("{}")
             }
+            "/alive" => {
+                let asked: AliveReq = req.json().await?;
+                let alive = self
+                    .slots
+                    .borrow()
+                    .iter()
+                    .map(|(_, slot)| slot.clone())
+                    .filter(|slot| asked.ids.contains(slot))
+                    .collect();
+                Response::from_json(&AliveResp { alive })
+            }
             _ => Response::error("not found", 404),
         }
     }
@@ -159,8 +181,9 @@ impl UserChannel {
     }
 }
 
-/// Reads one socket until it closes: answers pings, forgets the socket at the end.
-fn serve(id: u64, ws: WebSocket, sockets: Sockets) {
+/// Reads one socket until it closes: answers pings, forgets the socket at the end and frees its
+/// slot under the per-user socket cap.
+fn serve(id: u64, ws: WebSocket, sockets: Sockets, (slots, env): (Slots, Env)) {
     worker::wasm_bindgen_futures::spawn_local(async move {
         let Ok(mut events) = ws.events() else { return };
         while let Some(event) = events.next().await {
@@ -178,5 +201,13 @@ fn serve(id: u64, ws: WebSocket, sockets: Sockets) {
             }
         }
         sockets.borrow_mut().retain(|(i, _, _)| *i != id);
+        let slot = {
+            let mut slots = slots.borrow_mut();
+            let at = slots.iter().position(|(i, _)| *i == id);
+            at.map(|at| slots.remove(at).1)
+        };
+        if let Some(slot) = slot {
+            crate::edge::sockets::release(&env, &slot).await;
+        }
     });
 }

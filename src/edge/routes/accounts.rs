@@ -8,7 +8,6 @@ use crate::core::crypto::{looks_like_opaque_token, opaque_token, token_hash};
 use crate::core::domain::{DisplayName, Email, Password, UserStatus};
 use crate::core::error::AppError;
 use crate::core::mail::Template;
-use crate::core::password;
 use crate::edge::auth::authenticate;
 use crate::edge::ctx::Ctx;
 use crate::edge::d1::{self, audit, tokens::Purpose};
@@ -40,9 +39,11 @@ pub async fn register(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError
         None => None,
     };
     enforce(ctx, Limit::RegisterIp, Key::Client).await?;
-    passwords::check_new(ctx, &password, &email).await?;
+    // Every registration mails the address (a link or a notice): cap them per address, the
+    // same for taken and free ones.
+    enforce(ctx, Limit::RegisterEmail, Key::Email(&email)).await?;
     // Hashed in both cases, so the two answers take the same time.
-    let hash = password::hash(&password, rand::bytes()?).map_err(AppError::unexpected)?;
+    let hash = passwords::new_hash(ctx, &password, &email).await?;
     let user_id = rand::uuid()?;
     let token = opaque_token(rand::bytes()?);
     let created = d1::users::insert_with_verification(

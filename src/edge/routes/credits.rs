@@ -1,6 +1,7 @@
 //! Credits: balance and history, grants, and tips between viewers and stream owners.
 
 use super::streams::{found, page_params};
+use crate::core::config::Limit;
 use crate::core::credits::{fingerprint, tip_message, Amount, IdempotencyKey};
 use crate::core::error::AppError;
 use crate::edge::auth::authenticate;
@@ -11,6 +12,7 @@ use crate::edge::d1::{
 };
 use crate::edge::http::{bad_cursor, json, page, read_json};
 use crate::edge::rand;
+use crate::edge::ratelimit::{enforce, Key};
 use crate::edge::realtime;
 use serde_json::{json, Value};
 use worker::{D1PreparedStatement, Request, Response};
@@ -168,6 +170,7 @@ pub async fn admin_grant(req: &mut Request, ctx: &Ctx) -> Result<Response, AppEr
 /// `POST /v1/streams/{id}/tips`: viewer → owner, atomically and exactly once per key.
 pub async fn tip(req: &mut Request, ctx: &Ctx, stream_id: &str) -> Result<Response, AppError> {
     let authed = authenticate(req, ctx).await?;
+    enforce(ctx, Limit::TipUser, Key::User(&authed.user.id)).await?;
     let key = IdempotencyKey::parse(key_header(req).as_deref())?;
     let body: Value = read_json(req).await?;
     let obj = body

@@ -1,6 +1,8 @@
 //! Async jobs: submission (idempotent per user and key), status, history, admin stats.
 
 use super::streams::page_params;
+use crate::core::caps::Cap;
+use crate::core::config::Limit;
 use crate::core::credits::{fingerprint, IdempotencyKey};
 use crate::core::error::AppError;
 use crate::core::jobs::{JobMessage, JobSpec};
@@ -11,6 +13,7 @@ use crate::edge::d1::{self, jobs::JobRow};
 use crate::edge::http::{json, read_json};
 use crate::edge::queue::JOBS_DLQ;
 use crate::edge::rand;
+use crate::edge::ratelimit::{enforce, Key};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::{Env, Request, Response};
@@ -37,6 +40,7 @@ pub async fn enqueue(env: &Env, job_id: &str) -> Result<(), AppError> {
 /// submissions with one key create one job.
 pub async fn submit(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
     let authed = authenticate(req, ctx).await?;
+    enforce(ctx, Limit::JobUser, Key::User(&authed.user.id)).await?;
     let key = IdempotencyKey::parse(
         req.headers()
             .get("idempotency-key")
@@ -60,6 +64,7 @@ pub async fn submit(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> 
             key: key.as_str(),
             request_hash: &hash,
             now: ctx.now,
+            cap: ctx.cfg.caps.queued_jobs,
         },
     )
     .await?;
@@ -75,9 +80,10 @@ pub async fn submit(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> 
             json(202, &job.view())
         }
         None => {
+            // No row for the key: the insert was refused for the cap, not for the key.
             let job = d1::jobs::by_key(&db, &authed.user.id, key.as_str())
                 .await?
-                .ok_or_else(|| AppError::unexpected("job key conflict without a job"))?;
+                .ok_or_else(|| Cap::QueuedJobs.refused())?;
             if job.request_hash != hash {
                 return Err(AppError::Unprocessable {
                     code: "idempotency_key_mismatch",

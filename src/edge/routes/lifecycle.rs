@@ -3,6 +3,7 @@
 use super::send_mail;
 use super::tokens::{authenticate_credentials, revoke_sessions, start_session, CredentialsBody};
 use crate::core::audit::Event;
+use crate::core::config::Limit;
 use crate::core::domain::{Password, UserStatus};
 use crate::core::error::AppError;
 use crate::core::mail::Template;
@@ -13,6 +14,7 @@ use crate::edge::ctx::Ctx;
 use crate::edge::d1::{self, audit, users::UserRow};
 use crate::edge::http::{json, read_json};
 use crate::edge::passwords;
+use crate::edge::ratelimit::{enforce, Key};
 use serde::Deserialize;
 use serde_json::json;
 use worker::{Request, Response};
@@ -23,9 +25,15 @@ struct PasswordBody {
     password: String,
 }
 
-/// Bearer + the password again: what an irreversible-looking step deserves.
-async fn confirm(req: &mut Request, ctx: &Ctx) -> Result<(UserRow, String), AppError> {
+/// Bearer + the password again: what an irreversible-looking step deserves. `limit` is the
+/// step's per-user rate limit, counted before the password is looked at.
+async fn confirm(
+    req: &mut Request,
+    ctx: &Ctx,
+    limit: Limit,
+) -> Result<(UserRow, String), AppError> {
     let authed = authenticate(req, ctx).await?;
+    enforce(ctx, limit, Key::User(&authed.user.id)).await?;
     let body: PasswordBody = read_json(req).await?;
     let password = Password::parse_presented(body.password)?;
     passwords::check(ctx, &authed.user, &password).await?;
@@ -41,7 +49,7 @@ fn conflict(code: &'static str, detail: &str) -> AppError {
 
 /// The account stops working (login answers 403 `account_deactivated`) until reactivated.
 pub async fn deactivate(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
-    let (user, session_id) = confirm(req, ctx).await?;
+    let (user, session_id) = confirm(req, ctx, Limit::DeactivateUser).await?;
     let user = d1::users::transition(&ctx.db()?, users::DEACTIVATE, &user.id, ctx.now)
         .await?
         .ok_or_else(|| {
@@ -81,7 +89,7 @@ pub async fn reactivate(req: &mut Request, ctx: &Ctx) -> Result<Response, AppErr
 
 /// Schedules deletion after the grace period; a cron step purges it then.
 pub async fn delete(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
-    let (user, session_id) = confirm(req, ctx).await?;
+    let (user, session_id) = confirm(req, ctx, Limit::DeleteUser).await?;
     let due = ctx.now + ctx.cfg.deletion_grace_s;
     let user = d1::users::request_deletion(&ctx.db()?, &user.id, due, ctx.now)
         .await?

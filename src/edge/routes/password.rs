@@ -9,7 +9,6 @@ use crate::core::crypto::{looks_like_opaque_token, opaque_token, token_hash};
 use crate::core::domain::{Email, Password};
 use crate::core::error::AppError;
 use crate::core::mail::Template;
-use crate::core::password;
 use crate::core::session::RevokeReason;
 use crate::edge::auth::authenticate;
 use crate::edge::ctx::Ctx;
@@ -76,8 +75,7 @@ pub async fn reset(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
     let user = d1::users::by_id(&db, &user_id)
         .await?
         .ok_or_else(invalid_email_token)?;
-    passwords::check_new(ctx, &password, &Email::parse(&user.email)?).await?;
-    let phc = password::hash(&password, rand::bytes()?).map_err(AppError::unexpected)?;
+    let phc = passwords::new_hash(ctx, &password, &Email::parse(&user.email)?).await?;
     stamp_password(ctx, &user_id, &phc, None, RevokeReason::PasswordReset).await?;
     d1::users::reset_password(&db, &hash, &phc, ctx.now)
         .await?
@@ -95,13 +93,13 @@ struct ChangeBody {
 
 pub async fn change(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
     let authed = authenticate(req, ctx).await?;
+    enforce(ctx, Limit::PasswordChangeUser, Key::User(&authed.user.id)).await?;
     let body: ChangeBody = read_json(req).await?;
     let current = Password::parse_presented(body.current_password)?;
     let new = Password::parse_new(body.new_password)?;
     let email = Email::parse(&authed.user.email)?;
     passwords::check(ctx, &authed.user, &current).await?;
-    passwords::check_new(ctx, &new, &email).await?;
-    let phc = password::hash(&new, rand::bytes()?).map_err(AppError::unexpected)?;
+    let phc = passwords::new_hash(ctx, &new, &email).await?;
     stamp_password(
         ctx,
         &authed.user.id,

@@ -1,6 +1,7 @@
 //! The caller's profile (optimistic locking), notification preferences, and audit log.
 
 use crate::core::audit::decode_cursor;
+use crate::core::config::Limit;
 use crate::core::error::AppError;
 use crate::core::preferences::{Preferences, PreferencesPatch};
 use crate::core::profile::{expected_version, PatchBody, ProfilePatch};
@@ -8,6 +9,7 @@ use crate::edge::auth::authenticate;
 use crate::edge::ctx::Ctx;
 use crate::edge::d1::{self, audit};
 use crate::edge::http::{bad_cursor, json, page, read_json};
+use crate::edge::ratelimit::{enforce, Key};
 use serde_json::json;
 use worker::{Request, Response};
 
@@ -15,6 +17,7 @@ use worker::{Request, Response};
 /// a stale version changes nothing and answers 409, so of concurrent updates exactly one wins.
 pub async fn patch_me(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
     let authed = authenticate(req, ctx).await?;
+    enforce(ctx, Limit::ProfileUser, Key::User(&authed.user.id)).await?;
     let if_match = req.headers().get("if-match").ok().flatten();
     let body: PatchBody = read_json(req).await?;
     let version = expected_version(if_match.as_deref(), body.version)?
@@ -42,6 +45,7 @@ pub async fn get_preferences(req: &Request, ctx: &Ctx) -> Result<Response, AppEr
 
 pub async fn patch_preferences(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
     let authed = authenticate(req, ctx).await?;
+    enforce(ctx, Limit::ProfileUser, Key::User(&authed.user.id)).await?;
     let patch: PreferencesPatch = read_json(req).await?;
     let patch = serde_json::to_string(&patch).map_err(AppError::unexpected)?;
     let stored = d1::users::patch_preferences(&ctx.db()?, &authed.user.id, &patch, ctx.now).await?;
@@ -50,6 +54,7 @@ pub async fn patch_preferences(req: &mut Request, ctx: &Ctx) -> Result<Response,
 
 pub async fn reset_preferences(req: &Request, ctx: &Ctx) -> Result<Response, AppError> {
     let authed = authenticate(req, ctx).await?;
+    enforce(ctx, Limit::ProfileUser, Key::User(&authed.user.id)).await?;
     d1::users::reset_preferences(&ctx.db()?, &authed.user.id, ctx.now).await?;
     preferences_body(&Preferences::default())
 }

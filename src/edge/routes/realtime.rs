@@ -1,5 +1,7 @@
 //! Tickets for WebSockets, and the per-user event channel.
 
+use crate::core::caps::{Cap, SocketHolder};
+use crate::core::config::Limit;
 use crate::core::crypto::{looks_like_opaque_token, opaque_token, token_hash};
 use crate::core::error::AppError;
 use crate::edge::auth::authenticate;
@@ -8,6 +10,8 @@ use crate::edge::d1::{self, users::UserRow};
 use crate::edge::http::json;
 use crate::edge::objects::user_channel::SESSION_HEADER;
 use crate::edge::rand;
+use crate::edge::ratelimit::{enforce, Key};
+use crate::edge::sockets::{self, SOCKET_HEADER};
 use serde_json::json;
 use worker::{Headers, Method, Request, RequestInit, Response};
 
@@ -17,15 +21,23 @@ pub const TICKET_TTL_S: i64 = 30;
 /// trade it for a short-lived, single-use ticket bound to the same session.
 pub async fn ticket(req: &Request, ctx: &Ctx) -> Result<Response, AppError> {
     let authed = authenticate(req, ctx).await?;
+    enforce(ctx, Limit::TicketUser, Key::User(&authed.user.id)).await?;
     let ticket = opaque_token(rand::bytes()?);
-    d1::tickets::insert(
+    let issued = d1::tickets::insert(
         &ctx.db()?,
-        &token_hash(&ticket),
-        &authed.user.id,
-        &authed.session_id,
-        ctx.now + TICKET_TTL_S,
+        &d1::tickets::NewTicket {
+            hash: &token_hash(&ticket),
+            user_id: &authed.user.id,
+            session_id: &authed.session_id,
+            now: ctx.now,
+            expires_at: ctx.now + TICKET_TTL_S,
+            cap: ctx.cfg.caps.tickets,
+        },
     )
     .await?;
+    if !issued {
+        return Err(Cap::Tickets.refused());
+    }
     json(
         201,
         &json!({ "ticket": ticket, "expires_in": TICKET_TTL_S }),
@@ -94,9 +106,26 @@ pub fn websocket_request(url: &str, headers: &[(&str, &str)]) -> Result<Request,
 /// `GET /v1/realtime/me?ticket=…`: the caller's own event channel.
 pub async fn me(req: &Request, ctx: &Ctx) -> Result<Response, AppError> {
     let holder = redeem_ticket(req, ctx).await?;
+    let user_id = holder.user.id.clone();
+    let socket_id = sockets::open(ctx, &user_id, &SocketHolder::Channel(user_id.clone())).await?;
+    let resp = connect_channel(ctx, &holder, &socket_id).await;
+    if !matches!(&resp, Ok(r) if r.status_code() == 101) {
+        sockets::release(&ctx.env, &socket_id).await;
+    }
+    resp
+}
+
+async fn connect_channel(
+    ctx: &Ctx,
+    holder: &Holder,
+    socket_id: &str,
+) -> Result<Response, AppError> {
     let forward = websocket_request(
         "https://user-channel/connect",
-        &[(SESSION_HEADER, holder.session_id.as_str())],
+        &[
+            (SESSION_HEADER, holder.session_id.as_str()),
+            (SOCKET_HEADER, socket_id),
+        ],
     )?;
     let ns = ctx
         .env

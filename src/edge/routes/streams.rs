@@ -1,5 +1,7 @@
 //! Live streams and their chat rooms.
 
+use crate::core::caps::{Cap, SocketHolder};
+use crate::core::config::Limit;
 use crate::core::domain::ValidationError;
 use crate::core::error::AppError;
 use crate::core::realtime::Participant;
@@ -9,8 +11,10 @@ use crate::edge::ctx::Ctx;
 use crate::edge::d1::{self, streams::StreamRow};
 use crate::edge::http::{bad_cursor, json, page, read_json};
 use crate::edge::objects::room::{ENDED_HEADER, PARTICIPANT_HEADER};
+use crate::edge::ratelimit::{enforce, Key};
 use crate::edge::realtime;
-use crate::edge::routes::realtime::redeem_ticket;
+use crate::edge::routes::realtime::{redeem_ticket, Holder};
+use crate::edge::sockets;
 use crate::edge::{rand, routes::realtime::websocket_request};
 use serde::Deserialize;
 use serde_json::json;
@@ -43,6 +47,7 @@ struct CreateBody {
 
 pub async fn create(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
     let authed = authenticate(req, ctx).await?;
+    enforce(ctx, Limit::StreamUser, Key::User(&authed.user.id)).await?;
     let body: CreateBody = read_json(req).await?;
     let title = text(&body.title, "title", 120)?;
     let description = body
@@ -53,13 +58,17 @@ pub async fn create(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> 
         .filter(|d| !d.is_empty());
     let row = d1::streams::insert(
         &ctx.db()?,
-        &rand::uuid()?,
-        &authed.user.id,
-        &title,
-        description.as_deref(),
-        ctx.now,
+        &d1::streams::NewStream {
+            id: &rand::uuid()?,
+            owner: &authed.user.id,
+            title: &title,
+            description: description.as_deref(),
+            now: ctx.now,
+            cap: ctx.cfg.caps.live_streams,
+        },
     )
-    .await?;
+    .await?
+    .ok_or_else(|| Cap::LiveStreams.refused())?;
     json(201, &row.view())
 }
 
@@ -121,6 +130,7 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Strin
 
 pub async fn patch(req: &mut Request, ctx: &Ctx, id: &str) -> Result<Response, AppError> {
     let authed = authenticate(req, ctx).await?;
+    enforce(ctx, Limit::StreamUser, Key::User(&authed.user.id)).await?;
     let body: PatchBody = read_json(req).await?;
     let stream = found(ctx, id).await?;
     if stream.owner_id != authed.user.id {
@@ -160,6 +170,7 @@ pub async fn patch(req: &mut Request, ctx: &Ctx, id: &str) -> Result<Response, A
 /// Ends the stream: the room takes no more messages and its clients are told.
 pub async fn end(req: &Request, ctx: &Ctx, id: &str) -> Result<Response, AppError> {
     let authed = authenticate(req, ctx).await?;
+    enforce(ctx, Limit::StreamUser, Key::User(&authed.user.id)).await?;
     let stream = found(ctx, id).await?;
     if stream.owner_id != authed.user.id {
         return Err(owner_only());
@@ -184,6 +195,21 @@ pub async fn end(req: &Request, ctx: &Ctx, id: &str) -> Result<Response, AppErro
 pub async fn chat(req: &Request, ctx: &Ctx, id: &str) -> Result<Response, AppError> {
     let holder = redeem_ticket(req, ctx).await?;
     let stream = found(ctx, id).await?;
+    let socket_id =
+        sockets::open(ctx, &holder.user.id, &SocketHolder::Room(stream.id.clone())).await?;
+    let resp = join_room(ctx, holder, &stream, &socket_id).await;
+    if !matches!(&resp, Ok(r) if r.status_code() == 101) {
+        sockets::release(&ctx.env, &socket_id).await;
+    }
+    resp
+}
+
+async fn join_room(
+    ctx: &Ctx,
+    holder: Holder,
+    stream: &StreamRow,
+    socket_id: &str,
+) -> Result<Response, AppError> {
     let who = Participant {
         is_owner: stream.owner_id == holder.user.id,
         user_id: holder.user.id.clone(),
@@ -191,6 +217,7 @@ pub async fn chat(req: &Request, ctx: &Ctx, id: &str) -> Result<Response, AppErr
         session_id: holder.session_id,
         flood_tat_ms: None,
         strikes: 0,
+        socket_id: Some(socket_id.to_owned()),
     };
     // Remembered so that a purge of the account can find the rooms it wrote in.
     d1::run(
