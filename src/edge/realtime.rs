@@ -11,7 +11,7 @@ async fn send(
     name: &str,
     op: &str,
     body: Option<&Value>,
-) -> Result<worker::Response, AppError> {
+) -> Result<String, AppError> {
     let ns = env.durable_object(binding).map_err(AppError::unexpected)?;
     let stub = ns
         .id_from_name(name)
@@ -26,17 +26,20 @@ async fn send(
     };
     let req = Request::new_with_init(&format!("https://realtime/{op}"), &init)
         .map_err(AppError::unexpected)?;
-    let resp = stub
+    let mut resp = stub
         .fetch_with_request(req)
         .await
         .map_err(AppError::unexpected)?;
+    // Always read to the end: an unread subrequest body keeps the invoking event (a scheduled
+    // run, a queue batch) from finishing.
+    let text = resp.text().await.map_err(AppError::unexpected)?;
     if resp.status_code() != 200 {
         return Err(AppError::unexpected(format!(
             "{binding} {op} answered {}",
             resp.status_code()
         )));
     }
-    Ok(resp)
+    Ok(text)
 }
 
 async fn post(env: &Env, binding: &str, name: &str, body: &Value) -> Result<(), AppError> {
@@ -74,9 +77,7 @@ pub async fn forget_user(
         .map(|id| ("ROOM", id.as_str()))
         .chain([("USER_CHANNEL", user_id)]);
     for (binding, name) in calls {
-        let mut resp = send(env, binding, name, "forget", Some(&body)).await?;
-        // Read to the end: an unread subrequest body keeps a scheduled event from finishing.
-        resp.text().await.map_err(AppError::unexpected)?;
+        send(env, binding, name, "forget", Some(&body)).await?;
     }
     Ok(())
 }
@@ -84,8 +85,8 @@ pub async fn forget_user(
 /// May the user's words appear in the stream's room now (not muted, not removed)?
 pub async fn may_post(env: &Env, stream_id: &str, user_id: &str) -> Result<bool, AppError> {
     let op = format!("may-post?user={}", urlencode(user_id));
-    let mut resp = send(env, "ROOM", stream_id, &op, None).await?;
-    let v: Value = resp.json().await.map_err(AppError::unexpected)?;
+    let text = send(env, "ROOM", stream_id, &op, None).await?;
+    let v: Value = serde_json::from_str(&text).map_err(AppError::unexpected)?;
     Ok(v["may_post"].as_bool().unwrap_or(false))
 }
 
