@@ -67,7 +67,7 @@ CREATE TABLE IF NOT EXISTS password_stamp (
 ";
 
 /// Retry delay for a D1 mirror write that failed.
-const MIRROR_RETRY_MS: i64 = 30_000;
+const MIRROR_RETRY_MS: u64 = 30_000;
 
 // ---- the internal protocol (worker <-> object) ----
 
@@ -895,8 +895,9 @@ impl UserSessions {
     }
 
     async fn schedule_retry(&self) {
-        let at = worker::Date::now().as_millis() as i64 + MIRROR_RETRY_MS;
-        if let Err(e) = self.state.storage().set_alarm(at).await {
+        // worker 0.8.7 reads a bare number as an offset from now (not a time): say so plainly.
+        let after = std::time::Duration::from_millis(MIRROR_RETRY_MS);
+        if let Err(e) = self.state.storage().set_alarm(after).await {
             worker::console_error!("user-sessions set_alarm: {e}");
         }
     }

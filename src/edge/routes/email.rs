@@ -39,6 +39,7 @@ fn hint(email: &Email) -> String {
 /// itself happens when the link is used, and refuses an address taken by then.
 pub async fn change(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
     let authed = authenticate(req, ctx).await?;
+    enforce(ctx, Limit::ProfileUser, Key::User(&authed.user.id)).await?;
     let body: ChangeBody = read_json(req).await?;
     let new_email = Email::parse(&body.new_email)?;
     let password = Password::parse_presented(body.password)?;

@@ -3,6 +3,7 @@
 use super::tokens::{require_mirrored, revoke_sessions};
 use crate::core::api::{rfc3339, SessionView};
 use crate::core::audit::Event;
+use crate::core::config::Limit;
 use crate::core::domain::{DeviceName, SessionId};
 use crate::core::error::AppError;
 use crate::core::session::RevokeReason;
@@ -10,6 +11,7 @@ use crate::edge::auth::authenticate;
 use crate::edge::ctx::Ctx;
 use crate::edge::d1::{self, audit};
 use crate::edge::http::{json, no_content, read_json};
+use crate::edge::ratelimit::{enforce, Key};
 use serde::Deserialize;
 use serde_json::json;
 use worker::{Request, Response};
@@ -44,6 +46,7 @@ pub async fn revoke(req: &Request, ctx: &Ctx, id: &str) -> Result<Response, AppE
 /// `DELETE /v1/auth/sessions?scope=others|all`: every session but the caller's, or all.
 pub async fn revoke_many(req: &Request, ctx: &Ctx) -> Result<Response, AppError> {
     let authed = authenticate(req, ctx).await?;
+    enforce(ctx, Limit::ProfileUser, Key::User(&authed.user.id)).await?;
     let url = req.url().map_err(AppError::unexpected)?;
     let scopes: Vec<String> = url
         .query_pairs()
@@ -81,6 +84,7 @@ struct RenameBody {
 /// (`null` clears the name).
 pub async fn rename(req: &mut Request, ctx: &Ctx, id: &str) -> Result<Response, AppError> {
     let authed = authenticate(req, ctx).await?;
+    enforce(ctx, Limit::ProfileUser, Key::User(&authed.user.id)).await?;
     let body: RenameBody = read_json(req).await?;
     let id = SessionId::parse(id)
         .map_err(|_| AppError::NotFound)?
