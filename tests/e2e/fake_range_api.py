@@ -11,7 +11,9 @@ import hashlib
 import secrets
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from local_http import LocalHttpServer
 
 
 def sha1_hex(password: str) -> str:
@@ -19,11 +21,12 @@ def sha1_hex(password: str) -> str:
     return hashlib.sha1(password.encode("utf-8")).hexdigest().upper()
 
 
-class FakeRangeApi:
+class FakeRangeApi(LocalHttpServer):
+    thread_name = "fake-range-api"
+
     def __init__(self) -> None:
+        super().__init__()
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self.reset()
 
     # ------------------------------------------------------------ what the test sets up
@@ -87,24 +90,3 @@ class FakeRangeApi:
                 pass
 
         return Handler
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start() the fake first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> None:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), self._make_handler())
-        server.daemon_threads = True
-        server.block_on_close = False
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name="fake-range-api", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join(timeout=5)
-            self._server = None

@@ -13,7 +13,9 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from local_http import LocalHttpServer
 
 
 @dataclass
@@ -28,15 +30,16 @@ class Received:
         return self.body.get("text", "")
 
 
-class FakeResend:
+class FakeResend(LocalHttpServer):
+    thread_name = "fake-resend"
+
     def __init__(self, api_key: str) -> None:
+        super().__init__()
         self.api_key = api_key
         self._lock = threading.Lock()
         self._received: dict[str, list[Received]] = {}
         self._scripted: dict[str, list[int]] = {}
         self._always: dict[str, int] = {}
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------ what the test sets up
 
@@ -113,24 +116,3 @@ class FakeResend:
                 pass
 
         return Handler
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start() the fake first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> None:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), self._make_handler())
-        server.daemon_threads = True
-        server.block_on_close = False
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name="fake-resend", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join(timeout=5)
-            self._server = None
