@@ -91,6 +91,12 @@ pub struct Bucket {
     pub factor: u32,
 }
 
+/// The bucket of a per-address limit: a digest of the normalised address, so the limiter
+/// object's name (kept by the platform, outside our storage and its purge) holds no address.
+pub fn email_bucket(normalised_email: &str) -> String {
+    format!("h{}", crate::core::crypto::token_hash(normalised_email))
+}
+
 /// The buckets of a client address: the address itself for IPv4; for IPv6 both its /64 (one
 /// subscriber usually holds a whole /64) and its /48, with `IPV6_48_FACTOR` times the rule.
 /// A request passes only when every bucket allows it. Unparsable input shares one bucket.
@@ -117,6 +123,14 @@ pub fn client_buckets(ip: Option<&str>) -> Vec<Bucket> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_address_bucket_is_stable_and_does_not_contain_the_address() {
+        let a = super::email_bucket("ada@example.test");
+        assert_eq!(a, super::email_bucket("ada@example.test"));
+        assert_ne!(a, super::email_bucket("bob@example.test"));
+        assert!(!a.contains("ada") && !a.contains("example"), "{a}");
+    }
+
     use super::*;
 
     const RULE: Rule = Rule {

@@ -3,7 +3,7 @@
 use crate::core::config::Limit;
 use crate::core::domain::Email;
 use crate::core::error::AppError;
-use crate::core::ratelimit::{client_buckets, Rule};
+use crate::core::ratelimit::{client_buckets, email_bucket, Rule};
 use crate::edge::ctx::Ctx;
 use crate::edge::objects::rate_limiter::{CheckReq, CheckResp};
 use worker::{Method, Request, RequestInit};
@@ -29,7 +29,7 @@ pub async fn enforce(ctx: &Ctx, limit: Limit, key: Key<'_>) -> Result<(), AppErr
             .into_iter()
             .map(|b| (b.key, rule.scaled(b.factor)))
             .collect(),
-        Key::Email(e) => vec![(e.as_str().to_owned(), rule)],
+        Key::Email(e) => vec![(email_bucket(e.as_str()), rule)],
         Key::User(id) => vec![(id.to_owned(), rule)],
     };
     // Narrowest first; a refusal stops there, so a wider bucket is not charged for it.
