@@ -227,20 +227,7 @@ impl Room {
         if req.headers().get(ENDED_HEADER)?.as_deref() == Some("1") {
             self.set_ended()?;
         }
-        #[derive(Deserialize)]
-        struct One {
-            #[allow(dead_code)]
-            user_id: String,
-        }
-        let banned = !self
-            .sql()
-            .exec(
-                "SELECT user_id FROM banned WHERE user_id = ?",
-                vec![who.user_id.as_str().into()],
-            )?
-            .to_array::<One>()?
-            .is_empty();
-        if banned {
+        if self.is_banned(&who.user_id)? {
             return Response::error("removed from this room", 403);
         }
         if self.is_revoked(&who.session_id)? {
