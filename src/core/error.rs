@@ -46,8 +46,8 @@ pub enum AppError {
     Overloaded {
         retry_after_s: u64,
     },
-    /// A fault of ours (storage, bindings, config). The cause is logged, never returned.
-    Unexpected(String),
+    /// A fault of ours (storage, bindings, config). The fault is logged, never returned.
+    Unexpected(Fault),
 }
 
 impl AppError {
@@ -214,8 +214,18 @@ impl AppError {
         }
     }
 
-    pub fn unexpected(cause: impl fmt::Display) -> Self {
-        Self::Unexpected(cause.to_string())
+    /// A fault of ours with no error value behind it (an invariant that did not hold).
+    pub fn fault(op: &'static str, cause: impl fmt::Display) -> Self {
+        Self::Unexpected(Fault::new(op, cause))
+    }
+
+    /// The error as a structured log field: the fault (operations and cause) when it is ours,
+    /// the code and detail otherwise.
+    pub fn log_json(&self) -> serde_json::Value {
+        match self {
+            Self::Unexpected(fault) => fault.to_json(),
+            other => serde_json::json!({"code": other.code(), "detail": other.detail()}),
+        }
     }
 
     /// The problem+json body (RFC 9457).
@@ -241,6 +251,73 @@ impl fmt::Display for AppError {
 }
 
 impl std::error::Error for AppError {}
+
+/// What went wrong inside, for the log only: the operations that were under way, outermost
+/// first (each layer that passes the fault up names itself with [`Within::within`]), and the
+/// cause that started it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    ops: Vec<&'static str>,
+    cause: String,
+}
+
+impl Fault {
+    pub fn new(op: &'static str, cause: impl fmt::Display) -> Self {
+        Self {
+            ops: vec![op],
+            cause: cause.to_string(),
+        }
+    }
+
+    /// The operations, outermost first: `["login", "user_sessions.create", "d1.batch"]`.
+    pub fn ops(&self) -> &[&'static str] {
+        &self.ops
+    }
+
+    pub fn cause(&self) -> &str {
+        &self.cause
+    }
+
+    /// The fault as one structured log field.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({"ops": self.ops, "cause": self.cause})
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.ops.join(" > "), self.cause)
+    }
+}
+
+/// Turns a foreign error (D1, a binding, serde, a crate) into a fault of ours, naming the
+/// operation that failed. Typed errors a client may see never go through here.
+pub trait Faulty<T> {
+    fn fault(self, op: &'static str) -> Result<T, AppError>;
+}
+
+impl<T, E: fmt::Display> Faulty<T> for Result<T, E> {
+    fn fault(self, op: &'static str) -> Result<T, AppError> {
+        self.map_err(|e| AppError::Unexpected(Fault::new(op, e)))
+    }
+}
+
+/// Names the operation a fault passed through on its way up; any other error passes unchanged.
+pub trait Within<T> {
+    fn within(self, op: &'static str) -> Result<T, AppError>;
+}
+
+impl<T> Within<T> for Result<T, AppError> {
+    fn within(self, op: &'static str) -> Result<T, AppError> {
+        self.map_err(|e| match e {
+            AppError::Unexpected(mut fault) => {
+                fault.ops.insert(0, op);
+                AppError::Unexpected(fault)
+            }
+            other => other,
+        })
+    }
+}
 
 /// The 400 for a JSON body that parsed but does not fit the endpoint's schema, from serde's
 /// message. serde quotes the offending input (``unknown field `<key>` ``, `invalid type: string
@@ -284,11 +361,36 @@ mod tests {
 
     #[test]
     fn unexpected_errors_never_leak_their_cause() {
-        let e = AppError::unexpected("D1_ERROR: no such table users");
+        let e = AppError::fault("d1.first", "D1_ERROR: no such table users");
         let body = e.problem_json("req-1");
         assert_eq!(body["status"], 500);
         assert!(!body.to_string().contains("D1_ERROR"));
         assert_eq!(body["request_id"], "req-1");
+    }
+
+    #[test]
+    fn a_fault_names_every_operation_it_passed_through_and_typed_errors_pass_unchanged() {
+        let failed: Result<(), &str> = Err("D1_ERROR: database is locked");
+        let e = failed
+            .fault("d1.batch")
+            .within("credits.apply")
+            .within("tip")
+            .unwrap_err();
+        let AppError::Unexpected(fault) = &e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(fault.ops(), ["tip", "credits.apply", "d1.batch"]);
+        assert_eq!(
+            fault.to_string(),
+            "tip > credits.apply > d1.batch: D1_ERROR: database is locked"
+        );
+        assert_eq!(fault.to_json()["ops"][2], "d1.batch");
+        assert_eq!(e.status(), 500);
+        let typed: Result<(), AppError> = Err(AppError::InsufficientCredits);
+        assert_eq!(
+            typed.within("tip").unwrap_err(),
+            AppError::InsufficientCredits
+        );
     }
 
     #[test]

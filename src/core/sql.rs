@@ -463,8 +463,54 @@ pub mod health {
     pub const PING: &str = "SELECT 1 AS ok";
 }
 
+/// A constraint a statement broke, read from the database's error message. Code that turns
+/// one into a client answer matches the exact constraint (a named CHECK, or a UNIQUE's exact
+/// column list), so an unrelated violation stays a fault of ours.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Violation {
+    /// A named `CONSTRAINT <name> CHECK (...)`.
+    Check(String),
+    /// A UNIQUE constraint or index, as SQLite names it: `table.col, table.col`.
+    Unique(String),
+}
+
+/// The overdraft guard on `balances.balance` (migration 0011).
+pub const BALANCE_NOT_NEGATIVE: &str = "balance_not_negative";
+/// The idempotency key of a credit movement, `PRIMARY KEY (user_id, scope, key)`.
+pub const IDEMPOTENCY_KEY_TAKEN: &str =
+    "idempotency_keys.user_id, idempotency_keys.scope, idempotency_keys.key";
+
+impl Violation {
+    /// Reads SQLite's "CHECK constraint failed: <name>" / "UNIQUE constraint failed: <t.c, …>"
+    /// out of a message that may wrap it (D1 prefixes `D1_ERROR: ` and may append
+    /// `: SQLITE_CONSTRAINT`).
+    pub fn parse(message: &str) -> Option<Self> {
+        let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+        if let Some((_, rest)) = message.split_once("CHECK constraint failed: ") {
+            let name: String = rest.chars().take_while(|&c| is_ident(c)).collect();
+            return (!name.is_empty()).then_some(Self::Check(name));
+        }
+        let (_, rest) = message.split_once("UNIQUE constraint failed: ")?;
+        let columns: String = rest
+            .chars()
+            .take_while(|&c| is_ident(c) || c == '.' || c == ',' || c == ' ')
+            .collect();
+        let columns = columns.trim_end_matches([',', ' ']);
+        (!columns.is_empty()).then(|| Self::Unique(columns.to_owned()))
+    }
+
+    pub fn is_check(&self, name: &str) -> bool {
+        matches!(self, Self::Check(n) if n == name)
+    }
+
+    pub fn is_unique(&self, columns: &str) -> bool {
+        matches!(self, Self::Unique(c) if c == columns)
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::{Violation, BALANCE_NOT_NEGATIVE, IDEMPOTENCY_KEY_TAKEN};
     use rusqlite::Connection;
 
     fn migrated() -> Connection {
@@ -778,7 +824,14 @@ mod tests {
             tx.commit()
         };
         assert!(tip(&mut db, "a", 3).is_ok());
-        assert!(tip(&mut db, "a", 3).is_err(), "2 left, 3 asked");
+        let overdraft = tip(&mut db, "a", 3).expect_err("2 left, 3 asked");
+        let violation = Violation::parse(&overdraft.to_string());
+        assert!(
+            violation
+                .as_ref()
+                .is_some_and(|v| v.is_check(BALANCE_NOT_NEGATIVE)),
+            "{overdraft} read as {violation:?}"
+        );
         assert!(
             tip(&mut db, "c", 1).is_err(),
             "a user without credits cannot go negative either"
@@ -788,6 +841,42 @@ mod tests {
                 .unwrap()
         };
         assert_eq!((balance("a"), balance("b")), (2, 3));
+    }
+
+    #[test]
+    fn a_violation_is_read_exactly_from_the_message_sqlite_and_d1_give() {
+        let d1 = "D1_ERROR: CHECK constraint failed: balance_not_negative: SQLITE_CONSTRAINT";
+        assert_eq!(
+            Violation::parse(d1),
+            Some(Violation::Check(BALANCE_NOT_NEGATIVE.into()))
+        );
+        // An unnamed CHECK elsewhere (SQLite quotes its expression) is not the overdraft guard.
+        let other = Violation::parse("CHECK constraint failed: amount > 0").unwrap();
+        assert!(!other.is_check(BALANCE_NOT_NEGATIVE));
+        let unique = "D1_ERROR: UNIQUE constraint failed: idempotency_keys.user_id, idempotency_keys.scope, idempotency_keys.key: SQLITE_CONSTRAINT";
+        assert!(Violation::parse(unique)
+            .unwrap()
+            .is_unique(IDEMPOTENCY_KEY_TAKEN));
+        let ledger = Violation::parse("UNIQUE constraint failed: ledger.ref_id, ledger.kind");
+        assert!(!ledger.unwrap().is_unique(IDEMPOTENCY_KEY_TAKEN));
+        assert_eq!(Violation::parse("D1_ERROR: database is locked"), None);
+    }
+
+    #[test]
+    fn a_duplicate_idempotency_key_is_reported_by_its_exact_columns() {
+        let db = migrated();
+        let remember = |key: &str| {
+            db.execute(
+                "INSERT INTO idempotency_keys (user_id, scope, key, fingerprint, status, body, created_at) VALUES ('u', 'tip', ?, 'f', 201, '{}', 1)",
+                [key],
+            )
+        };
+        remember("k").unwrap();
+        let taken = remember("k").unwrap_err().to_string();
+        assert!(
+            Violation::parse(&taken).is_some_and(|v| v.is_unique(IDEMPOTENCY_KEY_TAKEN)),
+            "{taken}"
+        );
     }
 
     #[test]

@@ -102,7 +102,7 @@ fn log(cron: &str, step: &str, result: Result<usize, AppError>) {
             serde_json::json!({"level": "info", "msg": "cron", "cron": cron, "step": step, "count": n})
         }
         Err(e) => {
-            serde_json::json!({"level": "error", "msg": "cron", "cron": cron, "step": step, "error": e.to_string()})
+            serde_json::json!({"level": "error", "msg": "cron", "cron": cron, "step": step, "error": e.log_json()})
         }
     };
     worker::console_log!("{line}");

@@ -1,7 +1,7 @@
 //! Per-request context: configuration (parsed once per isolate), time, request id, client.
 
 use crate::core::config::{vars, Config};
-use crate::core::error::AppError;
+use crate::core::error::{AppError, Faulty};
 use std::cell::RefCell;
 use std::rc::Rc;
 use worker::{Context, Date, Env, Request};
@@ -24,7 +24,7 @@ pub fn config(env: &Env) -> Result<Rc<Config>, AppError> {
             env.var(k).ok().map(|v| v.to_string())
         }
     };
-    let cfg = Rc::new(Config::from_lookup(lookup).map_err(AppError::unexpected)?);
+    let cfg = Rc::new(Config::from_lookup(lookup).fault("ctx.config")?);
     CONFIG.with(|c| *c.borrow_mut() = Some(cfg.clone()));
     Ok(cfg)
 }
@@ -85,13 +85,13 @@ impl Ctx {
             if let Err(e) = work.await {
                 worker::console_error!(
                     "{}",
-                    serde_json::json!({"level": "error", "msg": "background work failed", "work": what, "request_id": request_id, "error": e.to_string()})
+                    serde_json::json!({"level": "error", "msg": "background work failed", "work": what, "request_id": request_id, "error": e.log_json()})
                 );
             }
         });
     }
 
     pub fn db(&self) -> Result<worker::D1Database, AppError> {
-        self.env.d1("DB").map_err(AppError::unexpected)
+        self.env.d1("DB").fault("ctx.db")
     }
 }

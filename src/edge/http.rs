@@ -1,7 +1,7 @@
 //! HTTP plumbing: JSON bodies in (with size and content-type checks), JSON and problem+json
 //! out, bearer credentials.
 
-use crate::core::error::AppError;
+use crate::core::error::{AppError, Faulty};
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -68,13 +68,11 @@ async fn read_capped(req: &mut Request) -> Result<Vec<u8>, AppError> {
 pub fn json<T: Serialize>(status: u16, body: &T) -> Result<Response, AppError> {
     Response::from_json(body)
         .map(|r| r.with_status(status))
-        .map_err(AppError::unexpected)
+        .fault("http.json")
 }
 
 pub fn no_content() -> Result<Response, AppError> {
-    Ok(Response::empty()
-        .map_err(AppError::unexpected)?
-        .with_status(204))
+    Ok(Response::empty().fault("http.no_content")?.with_status(204))
 }
 
 /// The one place errors become responses (RFC 9457).
@@ -114,7 +112,7 @@ pub struct Page {
 }
 
 pub fn page(req: &Request, default_limit: i64) -> Result<Page, AppError> {
-    let url = req.url().map_err(AppError::unexpected)?;
+    let url = req.url().fault("http.page")?;
     let mut page = Page {
         limit: default_limit,
         cursor: None,

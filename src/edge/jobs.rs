@@ -2,7 +2,7 @@
 //! Redeliveries are harmless: only a queued job can be claimed, the first claim charges in the
 //! same batch, and only the runner of the current attempt can finish it.
 
-use crate::core::error::AppError;
+use crate::core::error::{AppError, Faulty};
 use crate::core::jobs::{after_failure, AfterFailure, JobMessage, JobSpec};
 use crate::core::mail::QueueOutcome;
 use crate::edge::ctx::{config, now_s};
@@ -34,7 +34,7 @@ pub async fn process(msg: &Message<serde_json::Value>, env: &Env) -> QueueOutcom
         Err(e) => {
             worker::console_error!(
                 "{}",
-                json!({"level": "error", "msg": "job step failed", "job": m.job_id, "error": e.to_string()})
+                json!({"level": "error", "msg": "job step failed", "job": m.job_id, "error": e.log_json()})
             );
             QueueOutcome::Retry { delay_s: 10 }
         }
@@ -43,7 +43,7 @@ pub async fn process(msg: &Message<serde_json::Value>, env: &Env) -> QueueOutcom
 
 async fn step(job_id: &str, env: &Env) -> Result<QueueOutcome, AppError> {
     let cfg = config(env)?;
-    let db = env.d1("DB").map_err(AppError::unexpected)?;
+    let db = env.d1("DB").fault("jobs.step")?;
     let Some(job) = d1::jobs::by_id(&db, job_id).await? else {
         return Ok(QueueOutcome::Ack);
     };
@@ -51,10 +51,9 @@ async fn step(job_id: &str, env: &Env) -> Result<QueueOutcome, AppError> {
         // A duplicate or late delivery: the job is being run, or is done.
         return Ok(QueueOutcome::Ack);
     }
-    let input: serde_json::Value =
-        serde_json::from_str(&job.input).map_err(AppError::unexpected)?;
+    let input: serde_json::Value = serde_json::from_str(&job.input).fault("jobs.step")?;
     let spec = JobSpec::parse(&job.kind, &input, cfg.is_development())
-        .map_err(|e| AppError::unexpected(format!("stored job is not runnable: {e}")))?;
+        .map_err(|e| AppError::fault("jobs.step", format!("stored job is not runnable: {e}")))?;
     match d1::jobs::claim(&db, &job, now_s()).await? {
         Claim::NotClaimed => return Ok(QueueOutcome::Ack),
         Claim::InsufficientCredits => {
@@ -95,10 +94,10 @@ pub async fn fail(
         AfterFailure::GiveUp => {
             if d1::jobs::give_up(db, job, attempt, error, now).await? {
                 env.queue("JOBS_DLQ")
-                    .map_err(AppError::unexpected)?
+                    .fault("jobs.fail")?
                     .send(&json!({"job_id": job.id, "error": error, "attempts": attempt}))
                     .await
-                    .map_err(AppError::unexpected)?;
+                    .fault("jobs.fail")?;
             }
             Ok(QueueOutcome::Ack)
         }

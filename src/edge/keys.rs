@@ -6,7 +6,7 @@
 
 use crate::core::config::Config;
 use crate::core::crypto::b64url;
-use crate::core::error::AppError;
+use crate::core::error::{AppError, Faulty};
 use crate::core::keyseal;
 use crate::core::rotation::{in_key_set, plan, StoredKey};
 use crate::core::sql::signing_keys;
@@ -49,9 +49,9 @@ impl Row {
 fn kek(cfg: &Config) -> Result<Option<[u8; 32]>, AppError> {
     match &cfg.key_encryption_key {
         None => Ok(None),
-        Some(s) => keyseal::parse_kek(s.expose())
-            .map(Some)
-            .ok_or_else(|| AppError::unexpected("KEY_ENCRYPTION_KEY is not 32 base64url bytes")),
+        Some(s) => keyseal::parse_kek(s.expose()).map(Some).ok_or_else(|| {
+            AppError::fault("keys.kek", "KEY_ENCRYPTION_KEY is not 32 base64url bytes")
+        }),
     }
 }
 
@@ -99,7 +99,7 @@ fn assemble(cfg: &Config, rows: &[Row], now: i64) -> Result<KeySet, AppError> {
             });
         }
     }
-    KeySet::from_parts(entries, &active).map_err(AppError::unexpected)
+    KeySet::from_parts(entries, &active).fault("keys.assemble")
 }
 
 fn now_ms() -> u64 {
@@ -120,7 +120,7 @@ pub async fn current(env: &Env, cfg: &Config) -> Result<Rc<KeySet>, AppError> {
 }
 
 async fn reload(env: &Env, cfg: &Config) -> Result<Rc<KeySet>, AppError> {
-    let db = env.d1("DB").map_err(AppError::unexpected)?;
+    let db = env.d1("DB").fault("keys.reload")?;
     let ks = Rc::new(assemble(cfg, &rows(&db).await?, (now_ms() / 1000) as i64)?);
     CACHE.with(|c| *c.borrow_mut() = Some((now_ms(), ks.clone())));
     Ok(ks)
@@ -183,8 +183,8 @@ pub async fn rotate(env: &Env, db: &D1Database, now: i64) -> Result<usize, AppEr
         )?);
     }
     if p.generate {
-        let kek =
-            kek(&cfg)?.ok_or_else(|| AppError::unexpected("rotation needs KEY_ENCRYPTION_KEY"))?;
+        let kek = kek(&cfg)?
+            .ok_or_else(|| AppError::fault("keys.rotate", "rotation needs KEY_ENCRYPTION_KEY"))?;
         let secret: [u8; 32] = rand::bytes()?;
         let signing = SigningKey::from_bytes(&secret);
         let kid = format!("rot-{}", &rand::uuid()?[..8]);

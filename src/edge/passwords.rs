@@ -6,7 +6,7 @@
 use crate::core::audit::Event;
 use crate::core::crypto::{opaque_token, token_hash};
 use crate::core::domain::{Email, Password};
-use crate::core::error::AppError;
+use crate::core::error::{AppError, Faulty};
 use crate::core::mail::Template;
 use crate::core::password;
 use crate::core::password_policy::{breach_count, check_local, range_query, Weakness};
@@ -92,7 +92,7 @@ pub async fn check_unknown(ctx: &Ctx, email: &Email, password: &Password) -> App
 pub async fn new_hash(ctx: &Ctx, password: &Password, email: &Email) -> Result<String, AppError> {
     let _permit = hash_gate::admit(ctx.cfg.hash_gate).await?;
     check_new(ctx, password, email).await?;
-    password::hash(password, rand::bytes()?).map_err(AppError::unexpected)
+    password::hash(password, rand::bytes()?).fault("passwords.new_hash")
 }
 
 /// Policy for a new password: local rules, then the breach corpus (skipped, and logged, when

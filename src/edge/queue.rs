@@ -4,7 +4,7 @@
 //! queue is the backstop, whose consumer keeps messages the same way.
 
 use crate::core::config::{Config, EmailProvider};
-use crate::core::error::AppError;
+use crate::core::error::{AppError, Faulty};
 use crate::core::mail::{
     backoff_s, describe_ttl, outcome_for_status, redact_secrets, render, retry_or_give_up, wanted,
     EmailJob, MailKind, QueueOutcome, Rendered, RetryPolicy, Template,
@@ -61,7 +61,7 @@ struct Attempts {
 }
 
 async fn count_attempt(env: &Env, id: &str) -> Result<u32, AppError> {
-    let db = env.d1("DB").map_err(AppError::unexpected)?;
+    let db = env.d1("DB").fault("queue.count_attempt")?;
     let row: Option<Attempts> = d1::first(
         &db,
         queue_deliveries::COUNT_ATTEMPT,
@@ -118,7 +118,7 @@ async fn deliver_if_wanted(
 ) -> Result<QueueOutcome, AppError> {
     let kind = job.template.kind();
     if kind != MailKind::Security {
-        let db = env.d1("DB").map_err(AppError::unexpected)?;
+        let db = env.d1("DB").fault("queue.deliver_if_wanted")?;
         let prefs = d1::users::by_email(&db, &job.to)
             .await?
             .map(|u| Preferences::from_stored(u.notification_prefs.as_deref()));
@@ -153,7 +153,7 @@ async fn deliver_to_mailbox(
     mail: &Rendered,
 ) -> Result<QueueOutcome, AppError> {
     if cfg.is_development() {
-        let db = env.d1("DB").map_err(AppError::unexpected)?;
+        let db = env.d1("DB").fault("queue.deliver_to_mailbox")?;
         d1::mailbox::insert(&db, &job.id, &job.to, mail, now_s()).await?;
     }
     Ok(QueueOutcome::Ack)
@@ -178,7 +178,7 @@ async fn deliver_http(
         "html": mail.html,
     });
     let headers = Headers::new();
-    let set = |k: &str, v: &str| headers.set(k, v).map_err(AppError::unexpected);
+    let set = |k: &str, v: &str| headers.set(k, v).fault("queue.deliver_http");
     set("authorization", &format!("Bearer {api_key}"))?;
     set("content-type", "application/json")?;
     set("idempotency-key", &job.id)?;
@@ -186,12 +186,12 @@ async fn deliver_http(
     init.with_method(Method::Post)
         .with_headers(headers)
         .with_body(Some(wasm_bindgen::JsValue::from_str(&body.to_string())));
-    let req = Request::new_with_init(&format!("{api_url}/emails"), &init)
-        .map_err(AppError::unexpected)?;
+    let req =
+        Request::new_with_init(&format!("{api_url}/emails"), &init).fault("queue.deliver_http")?;
     let resp = Fetch::Request(req)
         .send()
         .await
-        .map_err(AppError::unexpected)?;
+        .fault("queue.deliver_http")?;
     Ok(outcome_for_status(resp.status_code(), attempt, policy))
 }
 
@@ -201,7 +201,7 @@ async fn keep_dead_letter(
     env: &Env,
 ) -> QueueOutcome {
     let stored = async {
-        let db = env.d1("DB").map_err(AppError::unexpected)?;
+        let db = env.d1("DB").fault("queue.keep_dead_letter")?;
         d1::run(
             &db,
             dead_letters::INSERT,

@@ -2,7 +2,7 @@
 
 use crate::core::config::Limit;
 use crate::core::domain::Email;
-use crate::core::error::AppError;
+use crate::core::error::{AppError, Faulty};
 use crate::core::ratelimit::{client_buckets, email_bucket, Rule};
 use crate::edge::ctx::Ctx;
 use crate::edge::objects::rate_limiter::{CheckReq, CheckResp};
@@ -45,7 +45,7 @@ pub async fn enforce(ctx: &Ctx, limit: Limit, key: Key<'_>) -> Result<(), AppErr
             Err(e) => {
                 worker::console_error!(
                     "{}",
-                    serde_json::json!({"level": "error", "msg": "rate limiter unavailable", "limit": prefix, "error": e.to_string()})
+                    serde_json::json!({"level": "error", "msg": "rate limiter unavailable", "limit": prefix, "error": e.log_json()})
                 );
             }
         }
@@ -57,21 +57,16 @@ async fn ask(ctx: &Ctx, name: &str, limit: u32, period_s: u32) -> Result<CheckRe
     let ns = ctx
         .env
         .durable_object("RATE_LIMITER")
-        .map_err(AppError::unexpected)?;
+        .fault("ratelimit.ask")?;
     let stub = ns
         .id_from_name(name)
         .and_then(|id| id.get_stub())
-        .map_err(AppError::unexpected)?;
-    let body =
-        serde_json::to_string(&CheckReq { limit, period_s }).map_err(AppError::unexpected)?;
+        .fault("ratelimit.ask")?;
+    let body = serde_json::to_string(&CheckReq { limit, period_s }).fault("ratelimit.ask")?;
     let mut init = RequestInit::new();
     init.with_method(Method::Post)
         .with_body(Some(wasm_bindgen::JsValue::from_str(&body)));
-    let req = Request::new_with_init("https://rate-limiter/check", &init)
-        .map_err(AppError::unexpected)?;
-    let mut resp = stub
-        .fetch_with_request(req)
-        .await
-        .map_err(AppError::unexpected)?;
-    resp.json().await.map_err(AppError::unexpected)
+    let req = Request::new_with_init("https://rate-limiter/check", &init).fault("ratelimit.ask")?;
+    let mut resp = stub.fetch_with_request(req).await.fault("ratelimit.ask")?;
+    resp.json().await.fault("ratelimit.ask")
 }

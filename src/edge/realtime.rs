@@ -1,6 +1,6 @@
 //! Publishing to realtime channels: the one function other features call.
 
-use crate::core::error::AppError;
+use crate::core::error::{AppError, Faulty};
 use crate::edge::objects::user_channel::Publish;
 use serde_json::{json, Value};
 use worker::{Env, Method, Request, RequestInit};
@@ -12,11 +12,11 @@ async fn send(
     op: &str,
     body: Option<&Value>,
 ) -> Result<String, AppError> {
-    let ns = env.durable_object(binding).map_err(AppError::unexpected)?;
+    let ns = env.durable_object(binding).fault("realtime.send")?;
     let stub = ns
         .id_from_name(name)
         .and_then(|id| id.get_stub())
-        .map_err(AppError::unexpected)?;
+        .fault("realtime.send")?;
     let mut init = RequestInit::new();
     match body {
         Some(b) => init
@@ -24,20 +24,17 @@ async fn send(
             .with_body(Some(wasm_bindgen::JsValue::from_str(&b.to_string()))),
         None => init.with_method(Method::Get),
     };
-    let req = Request::new_with_init(&format!("https://realtime/{op}"), &init)
-        .map_err(AppError::unexpected)?;
-    let mut resp = stub
-        .fetch_with_request(req)
-        .await
-        .map_err(AppError::unexpected)?;
+    let req =
+        Request::new_with_init(&format!("https://realtime/{op}"), &init).fault("realtime.send")?;
+    let mut resp = stub.fetch_with_request(req).await.fault("realtime.send")?;
     // Always read to the end: an unread subrequest body keeps the invoking event (a scheduled
     // run, a queue batch) from finishing.
-    let text = resp.text().await.map_err(AppError::unexpected)?;
+    let text = resp.text().await.fault("realtime.send")?;
     if resp.status_code() != 200 {
-        return Err(AppError::unexpected(format!(
-            "{binding} {op} answered {}",
-            resp.status_code()
-        )));
+        return Err(AppError::fault(
+            "realtime.send",
+            format!("{binding} {op} answered {}", resp.status_code()),
+        ));
     }
     Ok(text)
 }
@@ -86,7 +83,7 @@ pub async fn forget_user(
 pub async fn may_post(env: &Env, stream_id: &str, user_id: &str) -> Result<bool, AppError> {
     let op = format!("may-post?user={}", urlencode(user_id));
     let text = send(env, "ROOM", stream_id, &op, None).await?;
-    let v: Value = serde_json::from_str(&text).map_err(AppError::unexpected)?;
+    let v: Value = serde_json::from_str(&text).fault("realtime.may_post")?;
     Ok(v["may_post"].as_bool().unwrap_or(false))
 }
 
@@ -103,7 +100,7 @@ fn logged(result: Result<(), AppError>, what: &str) {
     if let Err(e) = result {
         worker::console_error!(
             "{}",
-            json!({"level": "error", "msg": "realtime publish failed", "to": what, "error": e.to_string()})
+            json!({"level": "error", "msg": "realtime publish failed", "to": what, "error": e.log_json()})
         );
     }
 }

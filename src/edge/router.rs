@@ -79,7 +79,7 @@ pub async fn handle(mut req: Request, env: Env, invocation: Context) -> Response
         "duration_ms": Date::now().as_millis().saturating_sub(started),
     });
     if let Some(cause) = cause {
-        line["error"] = serde_json::Value::String(cause);
+        line["fault"] = cause.to_json();
     }
     worker::console_log!("{line}");
     response

@@ -48,12 +48,12 @@ pub async fn open(ctx: &Ctx, user_id: &str, holder: &SocketHolder) -> Result<Str
 pub async fn release(env: &Env, id: &str) {
     let result = match env.d1("DB") {
         Ok(db) => d1::sockets::close(&db, id).await,
-        Err(e) => Err(AppError::unexpected(e)),
+        Err(e) => Err(AppError::fault("sockets.release", e)),
     };
     if let Err(e) = result {
         worker::console_error!(
             "{}",
-            serde_json::json!({"level": "error", "msg": "socket slot not released", "socket": id, "error": e.to_string()})
+            serde_json::json!({"level": "error", "msg": "socket slot not released", "socket": id, "error": e.log_json()})
         );
     }
 }

@@ -32,7 +32,7 @@ pub async fn record(ctx: &Ctx, user_id: &str, event: Event, session_id: Option<&
     if let Err(e) = result {
         worker::console_error!(
             "{}",
-            serde_json::json!({"level": "error", "msg": "audit write failed", "event": event.as_str(), "request_id": ctx.request_id, "error": e.to_string()})
+            serde_json::json!({"level": "error", "msg": "audit write failed", "event": event.as_str(), "request_id": ctx.request_id, "error": e.log_json()})
         );
     }
 }

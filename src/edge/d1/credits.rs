@@ -5,8 +5,8 @@
 
 use super::{all, batch, first, i, opt, rows, s, stmt};
 use crate::core::api::rfc3339;
-use crate::core::error::AppError;
-use crate::core::sql::{credits, tips};
+use crate::core::error::{AppError, Faulty};
+use crate::core::sql::{credits, tips, Violation, BALANCE_NOT_NEGATIVE, IDEMPOTENCY_KEY_TAKEN};
 use crate::edge::rand;
 use serde::{Deserialize, Serialize};
 use worker::{D1Database, D1PreparedStatement};
@@ -117,14 +117,15 @@ pub enum Moved {
     InsufficientCredits,
 }
 
+/// The two constraint violations a movement batch can end with that are answers, not faults.
 fn classify(err: &AppError) -> Option<Moved> {
-    let text = err.to_string();
-    if text.contains("CHECK constraint failed") {
-        Some(Moved::InsufficientCredits)
-    } else if text.contains("UNIQUE constraint failed: idempotency_keys") {
-        Some(Moved::KeyTaken)
-    } else {
-        None
+    let AppError::Unexpected(fault) = err else {
+        return None;
+    };
+    match Violation::parse(fault.cause())? {
+        v if v.is_check(BALANCE_NOT_NEGATIVE) => Some(Moved::InsufficientCredits),
+        v if v.is_unique(IDEMPOTENCY_KEY_TAKEN) => Some(Moved::KeyTaken),
+        _ => None,
     }
 }
 
@@ -146,12 +147,12 @@ pub async fn apply(
         Ok(results) => {
             let last = results
                 .last()
-                .ok_or_else(|| AppError::unexpected("empty batch"))?;
+                .ok_or_else(|| AppError::fault("d1.credits.apply", "empty batch"))?;
             let row = rows::<StatusBody>(last)?
                 .into_iter()
                 .next()
-                .ok_or_else(|| AppError::unexpected("no remembered response"))?;
-            let body = serde_json::from_str(&row.body).map_err(AppError::unexpected)?;
+                .ok_or_else(|| AppError::fault("d1.credits.apply", "no remembered response"))?;
+            let body = serde_json::from_str(&row.body).fault("d1.credits.apply")?;
             Ok(Moved::Done(row.status as u16, body))
         }
         Err(e) => classify(&e).ok_or(e),

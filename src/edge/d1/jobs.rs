@@ -3,7 +3,7 @@
 use super::{all, batch, changes, first, i, opt, s, stmt};
 use crate::core::api::rfc3339;
 use crate::core::error::AppError;
-use crate::core::sql::{credits, jobs};
+use crate::core::sql::{credits, jobs, Violation, BALANCE_NOT_NEGATIVE};
 use crate::edge::rand;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -178,7 +178,10 @@ pub async fn claim(db: &D1Database, job: &JobRow, now: i64) -> Result<Claim, App
         } else {
             Claim::NotClaimed
         }),
-        Err(e) if e.to_string().contains("CHECK constraint failed") => {
+        Err(AppError::Unexpected(fault))
+            if Violation::parse(fault.cause())
+                .is_some_and(|v| v.is_check(BALANCE_NOT_NEGATIVE)) =>
+        {
             super::run(db, jobs::FAIL_UNFUNDED, &[i(now), i(now), s(&job.id)]).await?;
             Ok(Claim::InsufficientCredits)
         }

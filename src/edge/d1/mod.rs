@@ -13,7 +13,7 @@ pub mod tickets;
 pub mod tokens;
 pub mod users;
 
-use crate::core::error::AppError;
+use crate::core::error::{AppError, Faulty};
 use serde::de::DeserializeOwned;
 use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, D1Result};
@@ -51,8 +51,20 @@ pub fn opt(v: Option<&str>) -> JsValue {
     v.map(s).unwrap_or(JsValue::NULL)
 }
 
+/// A D1 error with the statement it came from (its opening words name it; SQL text never
+/// holds values, those are bound).
+fn in_statement(sql: &str) -> impl Fn(worker::Error) -> String + '_ {
+    move |e| {
+        let head: String = sql.chars().take(80).collect();
+        format!("{e} (in `{head}`)")
+    }
+}
+
 pub fn stmt(db: &D1Database, sql: &str, args: &[JsValue]) -> Result<D1PreparedStatement, AppError> {
-    db.prepare(sql).bind(args).map_err(AppError::unexpected)
+    db.prepare(sql)
+        .bind(args)
+        .map_err(in_statement(sql))
+        .fault("d1.stmt")
 }
 
 pub async fn first<T: DeserializeOwned>(
@@ -63,7 +75,8 @@ pub async fn first<T: DeserializeOwned>(
     stmt(db, sql, args)?
         .first::<T>(None)
         .await
-        .map_err(AppError::unexpected)
+        .map_err(in_statement(sql))
+        .fault("d1.first")
 }
 
 pub async fn all<T: DeserializeOwned>(
@@ -74,9 +87,11 @@ pub async fn all<T: DeserializeOwned>(
     stmt(db, sql, args)?
         .all()
         .await
-        .map_err(AppError::unexpected)?
+        .map_err(in_statement(sql))
+        .fault("d1.all")?
         .results::<T>()
-        .map_err(AppError::unexpected)
+        .map_err(in_statement(sql))
+        .fault("d1.all")
 }
 
 /// Runs a statement; returns the number of rows it changed.
@@ -84,7 +99,8 @@ pub async fn run(db: &D1Database, sql: &str, args: &[JsValue]) -> Result<usize, 
     let result = stmt(db, sql, args)?
         .run()
         .await
-        .map_err(AppError::unexpected)?;
+        .map_err(in_statement(sql))
+        .fault("d1.run")?;
     Ok(changes(&result))
 }
 
@@ -92,7 +108,7 @@ pub async fn batch(
     db: &D1Database,
     statements: Vec<D1PreparedStatement>,
 ) -> Result<Vec<D1Result>, AppError> {
-    db.batch(statements).await.map_err(AppError::unexpected)
+    db.batch(statements).await.fault("d1.batch")
 }
 
 pub fn changes(result: &D1Result) -> usize {
@@ -105,5 +121,5 @@ pub fn changes(result: &D1Result) -> usize {
 }
 
 pub fn rows<T: DeserializeOwned>(result: &D1Result) -> Result<Vec<T>, AppError> {
-    result.results::<T>().map_err(AppError::unexpected)
+    result.results::<T>().fault("d1.rows")
 }

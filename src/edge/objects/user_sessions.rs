@@ -21,7 +21,7 @@
 use crate::core::config::Config;
 use crate::core::crypto::{b64url, b64url_decode, derive_token, opaque_token, token_hash};
 use crate::core::domain::{SessionId, UserId};
-use crate::core::error::AppError;
+use crate::core::error::{AppError, Faulty};
 use crate::core::lockout::{self, Attempt};
 use crate::core::session::{
     rotate, slide_expiry, AccessStamp, RevokeReason, Rotation, RotationPolicy, SessionState,
@@ -158,11 +158,11 @@ impl Client {
     pub fn for_user(env: &Env, user_id: &str) -> std::result::Result<Self, AppError> {
         let ns = env
             .durable_object("USER_SESSIONS")
-            .map_err(AppError::unexpected)?;
+            .fault("objects.user_sessions.for_user")?;
         let stub = ns
             .id_from_name(user_id)
             .and_then(|id| id.get_stub())
-            .map_err(AppError::unexpected)?;
+            .fault("objects.user_sessions.for_user")?;
         Ok(Self { stub })
     }
 
@@ -172,25 +172,26 @@ impl Client {
         user_id: &str,
         body: &Q,
     ) -> std::result::Result<R, AppError> {
-        let text = serde_json::to_string(body).map_err(AppError::unexpected)?;
+        let text = serde_json::to_string(body).fault("objects.user_sessions.call")?;
         let mut init = RequestInit::new();
         init.with_method(Method::Post)
             .with_body(Some(wasm_bindgen::JsValue::from_str(&text)));
         let req =
             Request::new_with_init(&format!("https://user-sessions/{op}?user={user_id}"), &init)
-                .map_err(AppError::unexpected)?;
+                .fault("objects.user_sessions.call")?;
         let mut resp = self
             .stub
             .fetch_with_request(req)
             .await
-            .map_err(AppError::unexpected)?;
+            .fault("objects.user_sessions.call")?;
         if resp.status_code() != 200 {
             let detail = resp.text().await.unwrap_or_default();
-            return Err(AppError::unexpected(format!(
-                "user-sessions {op}: {detail}"
-            )));
+            return Err(AppError::fault(
+                "objects.user_sessions.call",
+                format!("user-sessions {op}: {detail}"),
+            ));
         }
-        resp.json::<R>().await.map_err(AppError::unexpected)
+        resp.json::<R>().await.fault("objects.user_sessions.call")
     }
 
     pub async fn create(
@@ -372,7 +373,7 @@ impl UserSessions {
     }
 
     async fn create(&self, user_id: &str, body: &str) -> std::result::Result<String, AppError> {
-        let req: CreateReq = serde_json::from_str(body).map_err(AppError::unexpected)?;
+        let req: CreateReq = serde_json::from_str(body).fault("objects.user_sessions.create")?;
         let cfg = self.cfg()?;
         let active_kid = self.active_kid(&cfg).await?;
         let now = now_s();
@@ -381,7 +382,8 @@ impl UserSessions {
         let token = format!("{user_id}.{}", opaque_token(rand::bytes()?));
         let jti = rand::uuid()?;
         let expires_at = slide_expiry(now, now, now, cfg.refresh_ttl_s, cfg.session_absolute_s);
-        let refused = || serde_json::to_string(&CreateResp::Refused).map_err(AppError::unexpected);
+        let refused =
+            || serde_json::to_string(&CreateResp::Refused).fault("objects.user_sessions.create");
 
         // ---- decision and local write: synchronous, no await ----
         if self
@@ -400,7 +402,7 @@ impl UserSessions {
                 expires_at.into(),
             ],
         )
-        .map_err(AppError::unexpected)?;
+        .fault("objects.user_sessions.create")?;
         sql.exec(
             "INSERT INTO refresh_tokens (hash, session_id, issued_at) VALUES (?, ?, ?)",
             vec![
@@ -409,11 +411,11 @@ impl UserSessions {
                 now.into(),
             ],
         )
-        .map_err(AppError::unexpected)?;
+        .fault("objects.user_sessions.create")?;
         self.prune(now);
 
         // ---- the mirror row, before any token leaves: the per-request check reads it ----
-        let db = self.env.d1("DB").map_err(AppError::unexpected)?;
+        let db = self.env.d1("DB").fault("objects.user_sessions.create")?;
         let inserted = d1::sessions::insert(
             &db,
             &d1::sessions::NewSession {
@@ -439,7 +441,7 @@ impl UserSessions {
                 "UPDATE sessions SET mirrored = 0 WHERE id = ?",
                 vec![session_id.as_str().into()],
             )
-            .map_err(AppError::unexpected)?;
+            .fault("objects.user_sessions.create")?;
             if self.flush_mirror().await.is_err() {
                 self.schedule_retry().await;
             }
@@ -455,7 +457,7 @@ impl UserSessions {
                 kid: active_kid.clone(),
             },
         };
-        serde_json::to_string(&CreateResp::Granted(grant)).map_err(AppError::unexpected)
+        serde_json::to_string(&CreateResp::Granted(grant)).fault("objects.user_sessions.create")
     }
 
     /// The digest of the password set by the last change or reset, if any.
@@ -468,7 +470,7 @@ impl UserSessions {
             .sql()
             .exec("SELECT fp FROM password_stamp WHERE k = 1", None)
             .and_then(|c| c.to_array::<Fp>())
-            .map_err(AppError::unexpected)?
+            .fault("objects.user_sessions.password_stamp")?
             .into_iter()
             .next()
             .map(|r| r.fp))
@@ -486,7 +488,7 @@ impl UserSessions {
                 vec![session_id.into()],
             )
             .and_then(|c| c.to_array::<R>())
-            .map_err(AppError::unexpected)?
+            .fault("objects.user_sessions.revoked_at")?
             .into_iter()
             .next()
             .and_then(|r| r.revoked_at))
@@ -509,14 +511,15 @@ impl UserSessions {
         user_id: &str,
         body: &str,
     ) -> std::result::Result<String, AppError> {
-        let req: PasswordChangedReq = serde_json::from_str(body).map_err(AppError::unexpected)?;
+        let req: PasswordChangedReq =
+            serde_json::from_str(body).fault("objects.user_sessions.password_changed")?;
         let now = now_s();
         let sql = self.sql();
         sql.exec(
             "INSERT INTO password_stamp (k, fp) VALUES (1, ?) ON CONFLICT (k) DO UPDATE SET fp = excluded.fp",
             vec![req.password_fp.as_str().into()],
         )
-        .map_err(AppError::unexpected)?;
+        .fault("objects.user_sessions.password_changed")?;
         self.write_lockout(lockout::succeed())?;
         let revoked = self.mark_revoked(None, req.except.as_deref(), req.reason, now)?;
         let mirrored = self.flush_or_schedule().await;
@@ -526,11 +529,11 @@ impl UserSessions {
             found: true,
             mirrored,
         })
-        .map_err(AppError::unexpected)
+        .fault("objects.user_sessions.password_changed")
     }
 
     async fn rotate(&self, user_id: &str, body: &str) -> std::result::Result<String, AppError> {
-        let req: RotateReq = serde_json::from_str(body).map_err(AppError::unexpected)?;
+        let req: RotateReq = serde_json::from_str(body).fault("objects.user_sessions.rotate")?;
         let cfg = self.cfg()?;
         // Looked up before the decision block, which must not await.
         let active_kid = self.active_kid(&cfg).await?;
@@ -548,7 +551,7 @@ impl UserSessions {
                 vec![hash.as_str().into()],
             )
             .and_then(|c| c.to_array())
-            .map_err(AppError::unexpected)?
+            .fault("objects.user_sessions.rotate")?
             .into_iter()
             .next();
         let session: Option<SessionRow> = match &token {
@@ -558,7 +561,7 @@ impl UserSessions {
                     vec![t.session_id.as_str().into()],
                 )
                 .and_then(|c| c.to_array())
-                .map_err(AppError::unexpected)?
+                .fault("objects.user_sessions.rotate")?
                 .into_iter()
                 .next(),
             None => None,
@@ -585,7 +588,8 @@ impl UserSessions {
             reuse_window_s: cfg.refresh_reuse_window_s,
         };
         let successor = |s: &SessionRow| -> std::result::Result<String, AppError> {
-            let key = b64url_decode(&s.secret).ok_or_else(|| AppError::unexpected("bad secret"))?;
+            let key = b64url_decode(&s.secret)
+                .ok_or_else(|| AppError::fault("objects.user_sessions.rotate", "bad secret"))?;
             Ok(format!("{user_id}.{}", derive_token(&key, &presented)))
         };
         let mut extended_to = None;
@@ -606,7 +610,7 @@ impl UserSessions {
                         "UPDATE sessions SET expires_at = ? WHERE id = ?",
                         vec![expires_at.into(), s.id.as_str().into()],
                     )
-                    .map_err(AppError::unexpected)?;
+                    .fault("objects.user_sessions.rotate")?;
                 }
                 extended_to = Some(expires_at);
                 let stamp = AccessStamp {
@@ -618,12 +622,12 @@ impl UserSessions {
                     "UPDATE refresh_tokens SET used_at = ?, next_iat = ?, next_jti = ?, next_kid = ? WHERE hash = ? AND used_at IS NULL",
                     vec![now.into(), stamp.iat.into(), stamp.jti.as_str().into(), stamp.kid.as_str().into(), hash.as_str().into()],
                 )
-                .map_err(AppError::unexpected)?;
+                .fault("objects.user_sessions.rotate")?;
                 sql.exec(
                     "INSERT INTO refresh_tokens (hash, session_id, issued_at) VALUES (?, ?, ?)",
                     vec![token_hash(&next).into(), s.id.as_str().into(), now.into()],
                 )
-                .map_err(AppError::unexpected)?;
+                .fault("objects.user_sessions.rotate")?;
                 RotateResp::Granted(Grant {
                     session_id: s.id.clone(),
                     refresh_token: next,
@@ -651,7 +655,7 @@ impl UserSessions {
         match &response {
             RotateResp::Granted(g) => {
                 if let Some(expires_at) = extended_to {
-                    let db = self.env.d1("DB").map_err(AppError::unexpected)?;
+                    let db = self.env.d1("DB").fault("objects.user_sessions.rotate")?;
                     let touched =
                         d1::sessions::touch_and_extend(&db, &g.session_id, now, expires_at).await;
                     if let Err(e) = touched {
@@ -662,7 +666,7 @@ impl UserSessions {
                                 "UPDATE sessions SET mirrored = 0 WHERE id = ?",
                                 vec![g.session_id.as_str().into()],
                             )
-                            .map_err(AppError::unexpected)?;
+                            .fault("objects.user_sessions.rotate")?;
                         self.schedule_retry().await;
                     }
                 }
@@ -674,11 +678,11 @@ impl UserSessions {
             }
             RotateResp::Invalid => {}
         }
-        serde_json::to_string(&response).map_err(AppError::unexpected)
+        serde_json::to_string(&response).fault("objects.user_sessions.rotate")
     }
 
     async fn revoke(&self, user_id: &str, body: &str) -> std::result::Result<String, AppError> {
-        let req: RevokeReq = serde_json::from_str(body).map_err(AppError::unexpected)?;
+        let req: RevokeReq = serde_json::from_str(body).fault("objects.user_sessions.revoke")?;
         let now = now_s();
         let found = match &req.session_id {
             Some(id) => self.exists(id)?,
@@ -697,7 +701,7 @@ impl UserSessions {
             found,
             mirrored,
         })
-        .map_err(AppError::unexpected)
+        .fault("objects.user_sessions.revoke")
     }
 
     /// Counts a login attempt before the password is checked (see `core::lockout`): read and
@@ -719,7 +723,7 @@ impl UserSessions {
                 locks: false,
             },
         };
-        serde_json::to_string(&resp).map_err(AppError::unexpected)
+        serde_json::to_string(&resp).fault("objects.user_sessions.attempt")
     }
 
     fn probe(&self) -> std::result::Result<String, AppError> {
@@ -728,7 +732,7 @@ impl UserSessions {
             proceed: true,
             locks: false,
         })
-        .map_err(AppError::unexpected)
+        .fault("objects.user_sessions.probe")
     }
 
     /// A correct password: `core::lockout::succeed`.
@@ -750,7 +754,7 @@ impl UserSessions {
                 None,
             )
             .and_then(|c| c.to_array::<Row>())
-            .map_err(AppError::unexpected)?
+            .fault("objects.user_sessions.lockout_state")?
             .into_iter()
             .next()
             .map(|r| lockout::State {
@@ -764,7 +768,7 @@ impl UserSessions {
         if state == lockout::State::default() {
             self.sql()
                 .exec("DELETE FROM lockout", None)
-                .map_err(AppError::unexpected)?;
+                .fault("objects.user_sessions.write_lockout")?;
             return Ok(());
         }
         self.sql()
@@ -773,7 +777,7 @@ impl UserSessions {
                  ON CONFLICT (k) DO UPDATE SET failures = excluded.failures, locked_until = excluded.locked_until",
                 vec![i64::from(state.failures).into(), state.locked_until.into()],
             )
-            .map_err(AppError::unexpected)?;
+            .fault("objects.user_sessions.write_lockout")?;
         Ok(())
     }
 
@@ -782,7 +786,7 @@ impl UserSessions {
             .storage()
             .delete_all()
             .await
-            .map_err(AppError::unexpected)?;
+            .fault("objects.user_sessions.purge")?;
         Ok("{}".into())
     }
 
@@ -799,7 +803,7 @@ impl UserSessions {
                 vec![session_id.into()],
             )
             .and_then(|c| c.to_array())
-            .map_err(AppError::unexpected)?;
+            .fault("objects.user_sessions.exists")?;
         Ok(!rows.is_empty())
     }
 
@@ -826,12 +830,12 @@ impl UserSessions {
                 vec![arg.clone()],
             )
             .and_then(|c| c.to_array())
-            .map_err(AppError::unexpected)?;
+            .fault("objects.user_sessions.mark_revoked")?;
         sql.exec(
             &format!("UPDATE sessions SET revoked_at = ?, revoked_reason = ?, mirrored = 0 WHERE revoked_at IS NULL AND {filter}"),
             vec![now.into(), reason.as_str().into(), arg],
         )
-        .map_err(AppError::unexpected)?;
+        .fault("objects.user_sessions.mark_revoked")?;
         Ok(ids.into_iter().map(|r| r.id).collect())
     }
 
@@ -862,14 +866,20 @@ impl UserSessions {
                 None,
             )
             .and_then(|c| c.to_array())
-            .map_err(AppError::unexpected)?;
+            .fault("objects.user_sessions.flush_mirror")?;
         if pending.is_empty() {
             return Ok(());
         }
         if self.cfg()?.dev_fault("session_mirror") {
-            return Err(AppError::unexpected("injected fault: session_mirror"));
+            return Err(AppError::fault(
+                "objects.user_sessions.flush_mirror",
+                "injected fault: session_mirror",
+            ));
         }
-        let db = self.env.d1("DB").map_err(AppError::unexpected)?;
+        let db = self
+            .env
+            .d1("DB")
+            .fault("objects.user_sessions.flush_mirror")?;
         let statements = pending
             .iter()
             .map(|p| match p.revoked_at {
@@ -889,7 +899,7 @@ impl UserSessions {
                     "UPDATE sessions SET mirrored = 1 WHERE id = ?",
                     vec![p.id.as_str().into()],
                 )
-                .map_err(AppError::unexpected)?;
+                .fault("objects.user_sessions.flush_mirror")?;
         }
         Ok(())
     }

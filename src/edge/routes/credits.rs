@@ -3,7 +3,7 @@
 use super::streams::{found, page_params};
 use crate::core::config::Limit;
 use crate::core::credits::{fingerprint, tip_message, Amount, IdempotencyKey};
-use crate::core::error::AppError;
+use crate::core::error::{AppError, Faulty};
 use crate::edge::auth::authenticate;
 use crate::edge::ctx::Ctx;
 use crate::edge::d1::{
@@ -32,7 +32,7 @@ fn replay(r: d1::credits::Remembered, fp: &str) -> Result<Response, AppError> {
     if r.fingerprint != fp {
         return Err(mismatch());
     }
-    let body: Value = serde_json::from_str(&r.body).map_err(AppError::unexpected)?;
+    let body: Value = serde_json::from_str(&r.body).fault("routes.credits.replay")?;
     let mut resp = json(r.status as u16, &body)?;
     let _ = resp.headers_mut().set("idempotent-replayed", "true");
     Ok(resp)
@@ -57,7 +57,9 @@ async fn once(
         Moved::KeyTaken => {
             let r = d1::credits::recall(&db, user_id, scope, key)
                 .await?
-                .ok_or_else(|| AppError::unexpected("idempotency key vanished"))?;
+                .ok_or_else(|| {
+                    AppError::fault("routes.credits.once", "idempotency key vanished")
+                })?;
             Ok((replay(r, fp)?, false))
         }
     }
@@ -248,7 +250,7 @@ pub async fn tip(req: &mut Request, ctx: &Ctx, stream_id: &str) -> Result<Respon
 
 pub async fn list_tips(req: &Request, ctx: &Ctx) -> Result<Response, AppError> {
     let authed = authenticate(req, ctx).await?;
-    let url = req.url().map_err(AppError::unexpected)?;
+    let url = req.url().fault("routes.credits.list_tips")?;
     let received = match url
         .query_pairs()
         .find(|(k, _)| k == "direction")

@@ -1,7 +1,7 @@
 //! Development-only endpoints: 404 unless ENVIRONMENT=development.
 
 use crate::core::domain::Email;
-use crate::core::error::AppError;
+use crate::core::error::{AppError, Faulty};
 use crate::edge::ctx::Ctx;
 use crate::edge::d1;
 use crate::edge::http::json;
@@ -12,7 +12,7 @@ pub async fn mailbox(req: &Request, ctx: &Ctx) -> Result<Response, AppError> {
     if !ctx.cfg.is_development() {
         return Err(AppError::NotFound);
     }
-    let url = req.url().map_err(AppError::unexpected)?;
+    let url = req.url().fault("routes.dev.mailbox")?;
     let to = url
         .query_pairs()
         .find(|(k, _)| k == "to")

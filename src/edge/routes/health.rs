@@ -1,4 +1,4 @@
-use crate::core::error::AppError;
+use crate::core::error::{AppError, Faulty};
 use crate::core::sql::health;
 use crate::edge::ctx::Ctx;
 use crate::edge::http::json;
@@ -39,7 +39,7 @@ pub async fn jwks(ctx: &Ctx) -> Result<Response, AppError> {
 
 pub fn openapi() -> Result<Response, AppError> {
     let mut r = Response::ok(include_str!("../../../openapi/openapi.json"))
-        .map_err(AppError::unexpected)?;
+        .fault("routes.health.openapi")?;
     let _ = r.headers_mut().set("content-type", "application/json");
     let _ = r.headers_mut().set("cache-control", "public, max-age=300");
     Ok(r)

@@ -4,7 +4,7 @@ use super::streams::page_params;
 use crate::core::caps::Cap;
 use crate::core::config::Limit;
 use crate::core::credits::{fingerprint, IdempotencyKey};
-use crate::core::error::AppError;
+use crate::core::error::{AppError, Faulty};
 use crate::core::jobs::{JobMessage, JobSpec};
 use crate::core::sql::dead_letter_stats;
 use crate::edge::auth::authenticate;
@@ -27,12 +27,12 @@ struct SubmitBody {
 
 pub async fn enqueue(env: &Env, job_id: &str) -> Result<(), AppError> {
     env.queue("JOBS")
-        .map_err(AppError::unexpected)?
+        .fault("routes.jobs.enqueue")?
         .send(&JobMessage {
             job_id: job_id.to_owned(),
         })
         .await
-        .map_err(AppError::unexpected)
+        .fault("routes.jobs.enqueue")
 }
 
 /// `POST /v1/jobs`: 202 and the job when new; 200 and the same job for the same key and body;
@@ -74,7 +74,7 @@ pub async fn submit(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> 
             if let Err(e) = enqueue(&ctx.env, &job.id).await {
                 worker::console_error!(
                     "{}",
-                    json!({"level": "error", "msg": "job enqueue failed", "job": job.id, "error": e.to_string()})
+                    json!({"level": "error", "msg": "job enqueue failed", "job": job.id, "error": e.log_json()})
                 );
             }
             json(202, &job.view())
@@ -111,7 +111,7 @@ pub async fn get(req: &Request, ctx: &Ctx, id: &str) -> Result<Response, AppErro
 
 pub async fn list(req: &Request, ctx: &Ctx) -> Result<Response, AppError> {
     let authed = authenticate(req, ctx).await?;
-    let url = req.url().map_err(AppError::unexpected)?;
+    let url = req.url().fault("routes.jobs.list")?;
     let status = url
         .query_pairs()
         .find(|(k, _)| k == "status")

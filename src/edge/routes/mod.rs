@@ -14,7 +14,7 @@ pub mod sessions;
 pub mod streams;
 pub mod tokens;
 
-use crate::core::error::AppError;
+use crate::core::error::{AppError, Faulty};
 use crate::core::mail::{EmailJob, Template};
 use crate::edge::ctx::Ctx;
 use crate::edge::rand;
@@ -29,8 +29,8 @@ pub async fn send_mail(ctx: &Ctx, to: &str, template: Template) -> Result<(), Ap
     };
     ctx.env
         .queue("EMAIL")
-        .map_err(AppError::unexpected)?
+        .fault("routes.send_mail")?
         .send(&job)
         .await
-        .map_err(AppError::unexpected)
+        .fault("routes.send_mail")
 }

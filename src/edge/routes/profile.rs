@@ -2,7 +2,7 @@
 
 use crate::core::audit::decode_cursor;
 use crate::core::config::Limit;
-use crate::core::error::AppError;
+use crate::core::error::{AppError, Faulty};
 use crate::core::preferences::{Preferences, PreferencesPatch};
 use crate::core::profile::{expected_version, PatchBody, ProfilePatch};
 use crate::edge::auth::authenticate;
@@ -47,7 +47,7 @@ pub async fn patch_preferences(req: &mut Request, ctx: &Ctx) -> Result<Response,
     let authed = authenticate(req, ctx).await?;
     enforce(ctx, Limit::ProfileUser, Key::User(&authed.user.id)).await?;
     let patch: PreferencesPatch = read_json(req).await?;
-    let patch = serde_json::to_string(&patch).map_err(AppError::unexpected)?;
+    let patch = serde_json::to_string(&patch).fault("routes.profile.patch_preferences")?;
     let stored = d1::users::patch_preferences(&ctx.db()?, &authed.user.id, &patch, ctx.now).await?;
     preferences_body(&Preferences::from_stored(stored.as_deref()))
 }

@@ -3,7 +3,7 @@
 use crate::core::caps::{Cap, SocketHolder};
 use crate::core::config::Limit;
 use crate::core::crypto::{looks_like_opaque_token, opaque_token, token_hash};
-use crate::core::error::AppError;
+use crate::core::error::{AppError, Faulty};
 use crate::edge::auth::authenticate;
 use crate::edge::ctx::Ctx;
 use crate::edge::d1::{self, users::UserRow};
@@ -67,7 +67,7 @@ pub async fn redeem_ticket(req: &Request, ctx: &Ctx) -> Result<Holder, AppError>
             "this Origin may not open WebSockets".into(),
         ));
     }
-    let url = req.url().map_err(AppError::unexpected)?;
+    let url = req.url().fault("routes.realtime.redeem_ticket")?;
     let ticket = url
         .query_pairs()
         .find(|(k, _)| k == "ticket")
@@ -94,13 +94,13 @@ pub async fn redeem_ticket(req: &Request, ctx: &Ctx) -> Result<Holder, AppError>
 pub fn websocket_request(url: &str, headers: &[(&str, &str)]) -> Result<Request, AppError> {
     let h = Headers::new();
     h.set("upgrade", "websocket")
-        .map_err(AppError::unexpected)?;
+        .fault("routes.realtime.websocket_request")?;
     for (k, v) in headers {
-        h.set(k, v).map_err(AppError::unexpected)?;
+        h.set(k, v).fault("routes.realtime.websocket_request")?;
     }
     let mut init = RequestInit::new();
     init.with_method(Method::Get).with_headers(h);
-    Request::new_with_init(url, &init).map_err(AppError::unexpected)
+    Request::new_with_init(url, &init).fault("routes.realtime.websocket_request")
 }
 
 /// `GET /v1/realtime/me?ticket=…`: the caller's own event channel.
@@ -130,12 +130,12 @@ async fn connect_channel(
     let ns = ctx
         .env
         .durable_object("USER_CHANNEL")
-        .map_err(AppError::unexpected)?;
+        .fault("routes.realtime.connect_channel")?;
     let stub = ns
         .id_from_name(&holder.user.id)
         .and_then(|i| i.get_stub())
-        .map_err(AppError::unexpected)?;
+        .fault("routes.realtime.connect_channel")?;
     stub.fetch_with_request(forward)
         .await
-        .map_err(AppError::unexpected)
+        .fault("routes.realtime.connect_channel")
 }

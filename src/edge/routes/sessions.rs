@@ -5,7 +5,7 @@ use crate::core::api::{rfc3339, SessionView};
 use crate::core::audit::Event;
 use crate::core::config::Limit;
 use crate::core::domain::{DeviceName, SessionId};
-use crate::core::error::AppError;
+use crate::core::error::{AppError, Faulty};
 use crate::core::session::RevokeReason;
 use crate::edge::auth::authenticate;
 use crate::edge::ctx::Ctx;
@@ -47,7 +47,7 @@ pub async fn revoke(req: &Request, ctx: &Ctx, id: &str) -> Result<Response, AppE
 pub async fn revoke_many(req: &Request, ctx: &Ctx) -> Result<Response, AppError> {
     let authed = authenticate(req, ctx).await?;
     enforce(ctx, Limit::ProfileUser, Key::User(&authed.user.id)).await?;
-    let url = req.url().map_err(AppError::unexpected)?;
+    let url = req.url().fault("routes.sessions.revoke_many")?;
     let scopes: Vec<String> = url
         .query_pairs()
         .filter(|(k, _)| k == "scope")

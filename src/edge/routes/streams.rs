@@ -3,7 +3,7 @@
 use crate::core::caps::{Cap, SocketHolder};
 use crate::core::config::Limit;
 use crate::core::domain::ValidationError;
-use crate::core::error::AppError;
+use crate::core::error::{AppError, Faulty};
 use crate::core::realtime::Participant;
 use crate::core::sql::chat_participants;
 use crate::edge::auth::authenticate;
@@ -226,7 +226,7 @@ async fn join_room(
         &[d1::s(&holder.user.id), d1::s(&stream.id), d1::i(ctx.now)],
     )
     .await?;
-    let participant = serde_json::to_string(&who).map_err(AppError::unexpected)?;
+    let participant = serde_json::to_string(&who).fault("routes.streams.join_room")?;
     // Remembered before the socket exists, so a revocation of this session from now on
     // reaches the room and closes it.
     realtime::joined_room(&ctx.env, &who.user_id, &stream.id).await?;
@@ -240,21 +240,24 @@ async fn join_room(
     let ns = ctx
         .env
         .durable_object("ROOM")
-        .map_err(AppError::unexpected)?;
+        .fault("routes.streams.join_room")?;
     let stub = ns
         .id_from_name(&stream.id)
         .and_then(|i| i.get_stub())
-        .map_err(AppError::unexpected)?;
+        .fault("routes.streams.join_room")?;
     let resp = stub
         .fetch_with_request(forward)
         .await
-        .map_err(AppError::unexpected)?;
+        .fault("routes.streams.join_room")?;
     match resp.status_code() {
         101 => Ok(resp),
         401 => Err(AppError::InvalidTicket),
         403 => Err(AppError::Forbidden(
             "you were removed from this room".into(),
         )),
-        s => Err(AppError::unexpected(format!("room answered {s}"))),
+        s => Err(AppError::fault(
+            "routes.streams.join_room",
+            format!("room answered {s}"),
+        )),
     }
 }

@@ -4,7 +4,7 @@ use crate::core::api::TokenResponse;
 use crate::core::audit::Event;
 use crate::core::config::Limit;
 use crate::core::domain::{DeviceName, Email, Password, UserStatus};
-use crate::core::error::AppError;
+use crate::core::error::{AppError, Faulty};
 use crate::core::session::RevokeReason;
 use crate::core::token::{sign, AccessClaims};
 use crate::edge::auth::authenticate;
@@ -77,7 +77,7 @@ async fn token_response(
         exp: grant.stamp.iat + cfg.access_ttl_s,
     };
     let access_token =
-        sign(&keys, Some(&grant.stamp.kid), &claims).map_err(AppError::unexpected)?;
+        sign(&keys, Some(&grant.stamp.kid), &claims).fault("routes.tokens.token_response")?;
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",
