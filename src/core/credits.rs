@@ -3,7 +3,71 @@
 //! overdraft abort the whole batch.
 
 use crate::core::domain::ValidationError;
+use crate::core::error::AppError;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
+
+/// What a ledger entry records, as stored (`ledger.kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    Grant,
+    TipSent,
+    TipReceived,
+    JobCharge,
+    JobRefund,
+}
+
+impl EntryKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Grant => "grant",
+            Self::TipSent => "tip_sent",
+            Self::TipReceived => "tip_received",
+            Self::JobCharge => "job_charge",
+            Self::JobRefund => "job_refund",
+        }
+    }
+}
+
+/// A tip, as stored, answered and announced (`tip.received`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tip {
+    pub id: String,
+    pub stream_id: String,
+    pub from_user_id: String,
+    pub to_user_id: String,
+    pub amount: i64,
+    pub message: Option<String>,
+    pub created_at: String,
+}
+
+/// The body of `POST /v1/streams/{id}/tips`: `{"amount": <int>, "message"?: <string>}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TipRequest {
+    pub amount: Amount,
+    pub message: Option<String>,
+}
+
+impl TipRequest {
+    pub fn parse(body: &Value) -> Result<Self, AppError> {
+        let obj = body
+            .as_object()
+            .filter(|o| o.keys().all(|k| k == "amount" || k == "message"))
+            .ok_or_else(|| {
+                AppError::InvalidRequest(
+                    "the body is {\"amount\": <int>, \"message\"?: <string>}".into(),
+                )
+            })?;
+        let amount = Amount::parse(obj.get("amount").unwrap_or(&Value::Null))?;
+        let message = match obj.get("message") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(m)) => tip_message(Some(m))?,
+            Some(_) => return Err(AppError::InvalidRequest("message must be a string".into())),
+        };
+        Ok(Self { amount, message })
+    }
+}
 
 /// A positive whole number of credits, at most a million per movement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,6 +190,23 @@ mod tests {
         assert_eq!(fingerprint("tip", &a), fingerprint("tip", &b));
         assert_ne!(fingerprint("tip", &a), fingerprint("tip", &c));
         assert_ne!(fingerprint("tip", &a), fingerprint("grant", &a));
+    }
+
+    #[test]
+    fn a_tip_body_is_an_amount_and_an_optional_plain_message_and_nothing_else() {
+        let ok = TipRequest::parse(&json!({"amount": 5, "message": " gg "})).unwrap();
+        assert_eq!((ok.amount.get(), ok.message.as_deref()), (5, Some("gg")));
+        let bare = TipRequest::parse(&json!({"amount": 1, "message": null})).unwrap();
+        assert_eq!(bare.message, None);
+        for bad in [
+            json!({"amount": 5, "extra": 1}),
+            json!({"amount": 5, "message": 7}),
+            json!({"amount": 0}),
+            json!({"message": "hi"}),
+            json!([5]),
+        ] {
+            assert_eq!(TipRequest::parse(&bad).unwrap_err().status(), 400, "{bad}");
+        }
     }
 
     #[test]

@@ -1,9 +1,125 @@
 //! Async jobs: the kinds registry (input validation, cost, execution) and the retry rules.
 //! Exactly-once charging and refunding is enforced in SQL (`sql::jobs`); this module decides.
 
-use crate::core::domain::ValidationError;
+use crate::core::api::rfc3339;
+use crate::core::domain::{JobId, UserId, ValidationError};
+use crate::core::error::AppError;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+
+/// Where a job is in its life: queued → running → succeeded | failed (running → queued on a
+/// retry). Every move is one conditional statement in `sql::jobs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+}
+
+impl JobStatus {
+    pub const ALL: [Self; 4] = [Self::Queued, Self::Running, Self::Succeeded, Self::Failed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    /// The `status` filter of `GET /v1/jobs`.
+    pub fn parse_filter(s: &str) -> Result<Self, AppError> {
+        Self::parse(s).ok_or_else(|| {
+            AppError::InvalidRequest("status is queued, running, succeeded or failed".into())
+        })
+    }
+}
+
+/// A job as stored. Built by `edge::d1::jobs` from its row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    pub id: JobId,
+    pub user_id: UserId,
+    pub kind: String,
+    pub input: Value,
+    pub status: JobStatus,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    pub cost: i64,
+    pub charged: bool,
+    pub refunded: bool,
+    pub result: Option<Value>,
+    pub error: Option<String>,
+    /// The fingerprint of the submission that created it, for idempotent resubmission.
+    pub request_hash: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct JobView {
+    pub id: String,
+    pub kind: String,
+    pub status: JobStatus,
+    pub input: Value,
+    pub result: Option<Value>,
+    pub error: Option<String>,
+    pub attempts: i64,
+    pub cost: i64,
+    pub charged: bool,
+    pub refunded: bool,
+    pub created_at: String,
+    pub updated_at: String,
+    pub finished_at: Option<String>,
+}
+
+impl Job {
+    pub fn view(&self) -> JobView {
+        JobView {
+            id: self.id.to_string(),
+            kind: self.kind.clone(),
+            status: self.status,
+            input: self.input.clone(),
+            result: self.result.clone(),
+            error: self.error.clone(),
+            attempts: self.attempts,
+            cost: self.cost,
+            charged: self.charged,
+            refunded: self.refunded,
+            created_at: rfc3339(self.created_at),
+            updated_at: rfc3339(self.updated_at),
+            finished_at: self.finished_at.map(rfc3339),
+        }
+    }
+}
+
+/// How a submission with an `Idempotency-Key` ends when the conditional insert wrote nothing.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Resubmission {
+    /// The key's job, created by an earlier submission of the same request: 200 with it.
+    Same(Box<Job>),
+    /// The key was used for another request body: 422.
+    KeyMismatch,
+    /// No job has the key: the insert was refused because the user has the most unfinished jobs.
+    OverCap,
+}
+
+/// Decides a submission whose insert wrote nothing, from the job holding the key (if any).
+pub fn resubmission(by_key: Option<Job>, request_hash: &str) -> Resubmission {
+    match by_key {
+        None => Resubmission::OverCap,
+        Some(job) if job.request_hash != request_hash => Resubmission::KeyMismatch,
+        Some(job) => Resubmission::Same(Box::new(job)),
+    }
+}
 
 /// A validated job request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -195,6 +311,49 @@ pub struct JobMessage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn job(hash: &str) -> Job {
+        Job {
+            id: JobId::new([5; 16]),
+            user_id: UserId::new([6; 16]),
+            kind: "render_svg".into(),
+            input: json!({"text": "hi"}),
+            status: JobStatus::Queued,
+            attempts: 0,
+            max_attempts: 3,
+            cost: 1,
+            charged: false,
+            refunded: false,
+            result: None,
+            error: None,
+            request_hash: hash.into(),
+            created_at: 0,
+            updated_at: 0,
+            finished_at: None,
+        }
+    }
+
+    #[test]
+    fn a_resubmission_is_the_same_job_only_for_the_same_request() {
+        assert_eq!(resubmission(None, "h"), Resubmission::OverCap);
+        assert_eq!(
+            resubmission(Some(job("h")), "other"),
+            Resubmission::KeyMismatch
+        );
+        assert!(
+            matches!(resubmission(Some(job("h")), "h"), Resubmission::Same(j) if j.request_hash == "h")
+        );
+    }
+
+    #[test]
+    fn statuses_round_trip_and_a_bad_filter_is_a_400() {
+        for st in JobStatus::ALL {
+            assert_eq!(JobStatus::parse(st.as_str()), Some(st));
+            assert_eq!(serde_json::to_value(st).unwrap(), st.as_str());
+        }
+        assert_eq!(JobStatus::parse_filter("done").unwrap_err().status(), 400);
+        assert_eq!(job("h").view().status, JobStatus::Queued);
+    }
 
     #[test]
     fn render_svg_takes_text_and_known_options_only() {

@@ -1,6 +1,7 @@
 //! The pure core: domain rules with no I/O, no clock and no randomness of its own. Time and
 //! random bytes are inputs. Nothing here may depend on `worker`.
 
+pub mod account;
 pub mod api;
 pub mod audit;
 pub mod caps;
@@ -24,4 +25,5 @@ pub mod rotation;
 pub mod routes;
 pub mod session;
 pub mod sql;
+pub mod streams;
 pub mod token;

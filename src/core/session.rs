@@ -94,6 +94,47 @@ pub fn is_active(session: &SessionState, now: i64) -> bool {
     session.revoked_at.is_none() && now < session.expires_at
 }
 
+/// What the per-request check of a validly signed access token finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionCheck {
+    /// The session is live and its account still holds sessions: serve the request.
+    Active,
+    /// The session was revoked or expired, or the account was deactivated or deleted.
+    Revoked,
+    /// The token names a session of another user: a forgery or a bug, never honoured.
+    NotTheirs,
+}
+
+impl SessionCheck {
+    pub fn into_result(self) -> Result<(), crate::core::error::AppError> {
+        use crate::core::error::AppError;
+        match self {
+            Self::Active => Ok(()),
+            Self::Revoked => Err(AppError::SessionRevoked),
+            Self::NotTheirs => Err(AppError::InvalidToken),
+        }
+    }
+}
+
+/// Decides whether an access token for `token_subject` may use `session` (owned by
+/// `session_owner`) of `account` at `now`. The session's row and the account are read fresh
+/// for every request, so a revocation or a status change stops the token at once.
+pub fn check(
+    session: &SessionState,
+    session_owner: &str,
+    token_subject: &str,
+    account: &crate::core::account::User,
+    now: i64,
+) -> SessionCheck {
+    if session_owner != token_subject || account.id != *token_subject {
+        SessionCheck::NotTheirs
+    } else if !is_active(session, now) || !account.holds_sessions() {
+        SessionCheck::Revoked
+    } else {
+        SessionCheck::Active
+    }
+}
+
 /// Why a session ended, as stored and audited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -253,6 +294,42 @@ mod tests {
         assert_eq!(
             rotate(Some(&session()), Some(&other), T0, POLICY),
             Rotation::Invalid
+        );
+    }
+
+    #[test]
+    fn a_token_stands_only_for_a_live_session_of_its_own_active_account() {
+        use crate::core::account::tests::user;
+        use crate::core::domain::UserStatus;
+        let account = user(UserStatus::Active, true);
+        let me = account.id.to_string();
+        let live = SessionState {
+            id: "s".into(),
+            expires_at: 100,
+            revoked_at: None,
+        };
+        assert_eq!(check(&live, &me, &me, &account, 10), SessionCheck::Active);
+        assert_eq!(
+            check(&live, "someone-else", &me, &account, 10),
+            SessionCheck::NotTheirs
+        );
+        assert_eq!(check(&live, &me, &me, &account, 100), SessionCheck::Revoked);
+        let revoked = SessionState {
+            revoked_at: Some(5),
+            ..live.clone()
+        };
+        assert_eq!(
+            check(&revoked, &me, &me, &account, 10),
+            SessionCheck::Revoked
+        );
+        let deactivated = user(UserStatus::Deactivated, true);
+        assert_eq!(
+            check(&live, &me, &me, &deactivated, 10),
+            SessionCheck::Revoked
+        );
+        assert_eq!(
+            SessionCheck::Revoked.into_result().unwrap_err().code(),
+            "session_revoked"
         );
     }
 }

@@ -1,11 +1,12 @@
 //! The bearer extractor: a strictly verified access token whose session is still active.
 
-use crate::core::domain::{SessionId, UserStatus};
+use crate::core::account::User;
+use crate::core::domain::SessionId;
 use crate::core::error::AppError;
-use crate::core::session::{is_active, SessionState};
+use crate::core::session;
 use crate::core::token::{verify, TokenError, VerifyPolicy};
 use crate::edge::ctx::Ctx;
-use crate::edge::d1::{self, users::UserRow};
+use crate::edge::d1;
 use crate::edge::http::bearer;
 use worker::Request;
 
@@ -20,7 +21,7 @@ fn jwt_kid(token: &str) -> Option<String> {
 }
 
 pub struct Authed {
-    pub user: UserRow,
+    pub user: User,
     pub session_id: String,
 }
 
@@ -50,30 +51,21 @@ pub async fn authenticate(req: &Request, ctx: &Ctx) -> Result<Authed, AppError> 
         .sid
         .as_deref()
         .and_then(|s| SessionId::parse(s).ok())
-        .ok_or(AppError::InvalidToken)?
-        .to_string();
+        .ok_or(AppError::InvalidToken)?;
     // A validly signed token whose session row is gone was revoked and purged.
-    let row = d1::sessions::auth_lookup(&ctx.db()?, &sid)
+    let found = d1::sessions::auth_lookup(&ctx.db()?, &sid)
         .await?
         .ok_or(AppError::SessionRevoked)?;
-    if row.session_user_id != claims.sub {
-        return Err(AppError::InvalidToken);
-    }
-    let session = SessionState {
-        id: sid.clone(),
-        expires_at: row.expires_at,
-        revoked_at: row.revoked_at,
-    };
-    if !is_active(&session, ctx.now) {
-        return Err(AppError::SessionRevoked);
-    }
-    // The account's status is checked on every request, so deactivating or deleting it stops
-    // its access tokens at once, whatever became of the session revocations that follow.
-    if row.user.status() != UserStatus::Active || row.user.email_verified == 0 {
-        return Err(AppError::SessionRevoked);
-    }
+    session::check(
+        &found.session,
+        &found.owner,
+        &claims.sub,
+        &found.user,
+        ctx.now,
+    )
+    .into_result()?;
     Ok(Authed {
-        user: row.user,
-        session_id: sid,
+        user: found.user,
+        session_id: sid.to_string(),
     })
 }

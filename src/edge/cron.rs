@@ -122,7 +122,7 @@ async fn stale_jobs(env: &Env, db: &D1Database, now: i64) -> Result<usize, AppEr
     .await?;
     let mut handled = 0;
     for job in stale {
-        if job.status == "running" {
+        if job.status == crate::core::jobs::JobStatus::Running {
             let error = "timed out while running";
             let outcome = crate::edge::jobs::fail(env, db, &job, job.attempts, error, 0).await?;
             if matches!(outcome, crate::core::mail::QueueOutcome::Retry { .. }) {

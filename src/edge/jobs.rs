@@ -4,9 +4,10 @@
 
 use crate::core::error::{AppError, Faulty};
 use crate::core::jobs::{after_failure, AfterFailure, JobMessage, JobSpec};
+use crate::core::jobs::{Job, JobStatus};
 use crate::core::mail::QueueOutcome;
 use crate::edge::ctx::{config, now_s};
-use crate::edge::d1::{self, jobs::Claim, jobs::JobRow};
+use crate::edge::d1::{self, jobs::Claim};
 use crate::edge::realtime;
 use serde_json::json;
 use worker::{Env, Message, MessageExt};
@@ -47,12 +48,11 @@ async fn step(job_id: &str, env: &Env) -> Result<QueueOutcome, AppError> {
     let Some(job) = d1::jobs::by_id(&db, job_id).await? else {
         return Ok(QueueOutcome::Ack);
     };
-    if job.status != "queued" {
+    if job.status != JobStatus::Queued {
         // A duplicate or late delivery: the job is being run, or is done.
         return Ok(QueueOutcome::Ack);
     }
-    let input: serde_json::Value = serde_json::from_str(&job.input).fault("jobs.step")?;
-    let spec = JobSpec::parse(&job.kind, &input, cfg.is_development())
+    let spec = JobSpec::parse(&job.kind, &job.input, cfg.is_development())
         .map_err(|e| AppError::fault("jobs.step", format!("stored job is not runnable: {e}")))?;
     match d1::jobs::claim(&db, &job, now_s()).await? {
         Claim::NotClaimed => return Ok(QueueOutcome::Ack),
@@ -80,7 +80,7 @@ async fn step(job_id: &str, env: &Env) -> Result<QueueOutcome, AppError> {
 pub async fn fail(
     env: &Env,
     db: &worker::D1Database,
-    job: &JobRow,
+    job: &Job,
     attempt: i64,
     error: &str,
     base_delay_s: u32,

@@ -3,6 +3,7 @@
 //! isolate's gate (`edge::hash_gate`): a permit is taken before the operation's I/O and dropped
 //! once its hash is done.
 
+use crate::core::account::User;
 use crate::core::audit::Event;
 use crate::core::crypto::{opaque_token, token_hash};
 use crate::core::domain::{Email, Password};
@@ -11,7 +12,7 @@ use crate::core::mail::Template;
 use crate::core::password;
 use crate::core::password_policy::{breach_count, check_local, range_query, Weakness};
 use crate::edge::ctx::Ctx;
-use crate::edge::d1::{self, audit, tokens::Purpose, users::UserRow};
+use crate::edge::d1::{self, audit, tokens::Purpose};
 use crate::edge::hash_gate;
 use crate::edge::objects::user_sessions::Client;
 use crate::edge::rand;
@@ -25,7 +26,7 @@ use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestIni
 /// wrong password, after the same amount of hashing work. Only a failed check counts: a correct
 /// one clears the count. What a failure records (audit, the lockout notice) happens after the
 /// response, so a wrong password costs the same time as an unknown address (`check_unknown`).
-pub async fn check(ctx: &Ctx, user: &UserRow, password: &Password) -> Result<(), AppError> {
+pub async fn check(ctx: &Ctx, user: &User, password: &Password) -> Result<(), AppError> {
     let permit = hash_gate::admit(ctx.cfg.hash_gate).await?;
     let client = Client::for_user(&ctx.env, &user.id)?;
     let attempt = client.login_attempt(&user.id).await?;

@@ -5,6 +5,7 @@
 
 use super::{all, batch, first, i, opt, rows, s, stmt};
 use crate::core::api::rfc3339;
+use crate::core::credits::{EntryKind, Tip};
 use crate::core::error::{AppError, Faulty};
 use crate::core::sql::{credits, tips, Violation, BALANCE_NOT_NEGATIVE, IDEMPOTENCY_KEY_TAKEN};
 use crate::edge::rand;
@@ -64,10 +65,10 @@ fn remember(db: &D1Database, idem: &Idem<'_>, now: i64) -> Result<D1PreparedStat
     )
 }
 
-pub fn entry(
+fn entry(
     db: &D1Database,
     user_id: &str,
-    kind: &str,
+    kind: EntryKind,
     amount: i64,
     ref_id: Option<&str>,
     now: i64,
@@ -78,7 +79,7 @@ pub fn entry(
         &[
             s(&rand::uuid()?),
             s(user_id),
-            s(kind),
+            s(kind.as_str()),
             i(amount),
             opt(ref_id),
             i(now),
@@ -86,7 +87,7 @@ pub fn entry(
     )
 }
 
-pub fn credit(
+fn credit(
     db: &D1Database,
     user_id: &str,
     amount: i64,
@@ -96,7 +97,7 @@ pub fn credit(
 }
 
 /// Two statements: the row must exist for the CHECK to bite.
-pub fn debit(
+fn debit(
     db: &D1Database,
     user_id: &str,
     amount: i64,
@@ -135,13 +136,14 @@ struct StatusBody {
     body: String,
 }
 
-/// Runs the statements of one movement plus the remembered response, as one batch.
+/// Runs one movement plus the remembered response, as one batch.
 pub async fn apply(
     db: &D1Database,
-    mut statements: Vec<D1PreparedStatement>,
+    movement: &Movement<'_>,
     idem: &Idem<'_>,
     now: i64,
 ) -> Result<Moved, AppError> {
+    let mut statements = statements(db, movement, now)?;
     statements.push(remember(db, idem, now)?);
     match batch(db, statements).await {
         Ok(results) => {
@@ -209,17 +211,6 @@ pub async fn entries(
     ))
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Tip {
-    pub id: String,
-    pub stream_id: String,
-    pub from_user_id: String,
-    pub to_user_id: String,
-    pub amount: i64,
-    pub message: Option<String>,
-    pub created_at: String,
-}
-
 #[derive(Deserialize)]
 struct TipRow {
     seq: i64,
@@ -232,7 +223,29 @@ struct TipRow {
     created_at: i64,
 }
 
-pub fn tip_statements(
+/// A movement of credits, applied as one batch by [`apply`].
+pub enum Movement<'a> {
+    /// Credits from nowhere to `user_id` (a development self-grant or an admin's grant).
+    Grant { user_id: &'a str, amount: i64 },
+    /// From the tipper to the stream's owner, with both ledger entries and the tip's row.
+    Tip(&'a Tip),
+}
+
+fn statements(
+    db: &D1Database,
+    movement: &Movement<'_>,
+    now: i64,
+) -> Result<Vec<D1PreparedStatement>, AppError> {
+    match movement {
+        Movement::Grant { user_id, amount } => Ok(vec![
+            credit(db, user_id, *amount, now)?,
+            entry(db, user_id, EntryKind::Grant, *amount, None, now)?,
+        ]),
+        Movement::Tip(tip) => tip_statements(db, tip, now),
+    }
+}
+
+fn tip_statements(
     db: &D1Database,
     tip: &Tip,
     now: i64,
@@ -242,7 +255,7 @@ pub fn tip_statements(
     v.push(entry(
         db,
         &tip.from_user_id,
-        "tip_sent",
+        EntryKind::TipSent,
         -tip.amount,
         Some(&tip.id),
         now,
@@ -250,7 +263,7 @@ pub fn tip_statements(
     v.push(entry(
         db,
         &tip.to_user_id,
-        "tip_received",
+        EntryKind::TipReceived,
         tip.amount,
         Some(&tip.id),
         now,

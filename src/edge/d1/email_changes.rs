@@ -1,6 +1,7 @@
 //! Pending e-mail changes: issue (retiring older ones) and redeem (switching the address).
 
 use super::{batch, first, i, opt, rows, s, stmt, users::UserRow};
+use crate::core::account::User;
 use crate::core::error::AppError;
 use crate::core::sql::email_changes;
 use serde::Deserialize;
@@ -46,7 +47,7 @@ struct Redeemed {
 
 pub enum Redemption {
     /// The account now has the new address; `keep` is the session that asked for it.
-    Switched { user: UserRow, keep: Option<String> },
+    Switched { user: User, keep: Option<String> },
     /// The link is good but its address belongs to an account meanwhile.
     AddressTaken,
     /// Unknown, used or expired.
@@ -68,7 +69,11 @@ pub async fn redeem(db: &D1Database, token_hash: &str, now: i64) -> Result<Redem
     )
     .await?;
     let redeemed = rows::<Redeemed>(&results[0])?.into_iter().next();
-    let user = rows::<UserRow>(&results[1])?.into_iter().next();
+    let user = rows::<UserRow>(&results[1])?
+        .into_iter()
+        .next()
+        .map(UserRow::into_user)
+        .transpose()?;
     if let (Some(r), Some(user)) = (redeemed, user) {
         return Ok(Redemption::Switched {
             user,

@@ -1,75 +1,71 @@
 //! Jobs in D1: every state change is one conditional statement or one batch (see `sql::jobs`).
 
 use super::{all, batch, changes, first, i, opt, s, stmt};
-use crate::core::api::rfc3339;
-use crate::core::error::AppError;
+use crate::core::domain::{JobId, UserId};
+use crate::core::error::{AppError, Faulty};
+use crate::core::jobs::{Job, JobStatus};
 use crate::core::sql::{credits, jobs, Violation, BALANCE_NOT_NEGATIVE};
 use crate::edge::rand;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 use worker::D1Database;
 
+/// The `jobs` row as D1 returns it; turned into the core `Job` at once.
 #[derive(Debug, Clone, Deserialize)]
-pub struct JobRow {
+struct JobRow {
     /// The list position (rowid), present in list queries.
     #[serde(default)]
-    pub seq: i64,
-    pub id: String,
-    pub user_id: String,
-    pub kind: String,
-    pub input: String,
-    pub status: String,
-    pub attempts: i64,
-    pub max_attempts: i64,
-    pub cost: i64,
-    pub charged: i64,
-    pub refunded: i64,
-    pub result: Option<String>,
-    pub error: Option<String>,
-    pub request_hash: String,
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub finished_at: Option<i64>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct JobView {
-    pub id: String,
-    pub kind: String,
-    pub status: String,
-    pub input: Value,
-    pub result: Option<Value>,
-    pub error: Option<String>,
-    pub attempts: i64,
-    pub cost: i64,
-    pub charged: bool,
-    pub refunded: bool,
-    pub created_at: String,
-    pub updated_at: String,
-    pub finished_at: Option<String>,
+    seq: i64,
+    id: String,
+    user_id: String,
+    kind: String,
+    input: String,
+    status: String,
+    attempts: i64,
+    max_attempts: i64,
+    cost: i64,
+    charged: i64,
+    refunded: i64,
+    result: Option<String>,
+    error: Option<String>,
+    request_hash: String,
+    created_at: i64,
+    updated_at: i64,
+    finished_at: Option<i64>,
 }
 
 impl JobRow {
-    pub fn view(&self) -> JobView {
-        JobView {
-            id: self.id.clone(),
-            kind: self.kind.clone(),
-            status: self.status.clone(),
-            input: serde_json::from_str(&self.input).unwrap_or(Value::Null),
+    fn into_job(self) -> Result<Job, AppError> {
+        const OP: &str = "d1.jobs.row";
+        Ok(Job {
+            id: JobId::parse(&self.id).fault(OP)?,
+            user_id: UserId::parse(&self.user_id).fault(OP)?,
+            status: JobStatus::parse(&self.status)
+                .ok_or_else(|| AppError::fault(OP, "unknown status"))?,
+            input: serde_json::from_str(&self.input).fault(OP)?,
             result: self
                 .result
                 .as_deref()
-                .and_then(|r| serde_json::from_str(r).ok()),
-            error: self.error.clone(),
+                .map(serde_json::from_str)
+                .transpose()
+                .fault(OP)?,
+            kind: self.kind,
             attempts: self.attempts,
+            max_attempts: self.max_attempts,
             cost: self.cost,
             charged: self.charged != 0,
             refunded: self.refunded != 0,
-            created_at: rfc3339(self.created_at),
-            updated_at: rfc3339(self.updated_at),
-            finished_at: self.finished_at.map(rfc3339),
-        }
+            error: self.error,
+            request_hash: self.request_hash,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            finished_at: self.finished_at,
+        })
     }
+}
+
+fn job(row: Option<JobRow>) -> Result<Option<Job>, AppError> {
+    row.map(JobRow::into_job).transpose()
 }
 
 pub struct NewJob<'a> {
@@ -88,8 +84,8 @@ pub struct NewJob<'a> {
 
 /// `None`: the key exists already, or the user has the cap of unfinished jobs (nothing
 /// inserted either way; `by_key` tells which).
-pub async fn insert(db: &D1Database, j: &NewJob<'_>) -> Result<Option<JobRow>, AppError> {
-    first(
+pub async fn insert(db: &D1Database, j: &NewJob<'_>) -> Result<Option<Job>, AppError> {
+    let row = first(
         db,
         jobs::INSERT,
         &[
@@ -107,31 +103,36 @@ pub async fn insert(db: &D1Database, j: &NewJob<'_>) -> Result<Option<JobRow>, A
             i(i64::from(j.cap)),
         ],
     )
-    .await
+    .await?;
+    job(row)
 }
 
-pub async fn by_key(db: &D1Database, user_id: &str, key: &str) -> Result<Option<JobRow>, AppError> {
-    first(db, jobs::BY_KEY, &[s(user_id), s(key)]).await
+pub async fn by_key(db: &D1Database, user_id: &str, key: &str) -> Result<Option<Job>, AppError> {
+    job(first(db, jobs::BY_KEY, &[s(user_id), s(key)]).await?)
 }
 
-pub async fn by_id(db: &D1Database, id: &str) -> Result<Option<JobRow>, AppError> {
-    first(db, jobs::BY_ID, &[s(id)]).await
+pub async fn by_id(db: &D1Database, id: &str) -> Result<Option<Job>, AppError> {
+    job(first(db, jobs::BY_ID, &[s(id)]).await?)
 }
 
 pub async fn list(
     db: &D1Database,
     user_id: &str,
-    status: Option<&str>,
+    status: Option<JobStatus>,
     below: Option<i64>,
     limit: i64,
-) -> Result<Vec<JobRow>, AppError> {
+) -> Result<Vec<(i64, Job)>, AppError> {
     let below = i(below.unwrap_or(super::NO_CURSOR));
-    all(
+    let status = status.map(JobStatus::as_str);
+    let rows: Vec<JobRow> = all(
         db,
         jobs::LIST,
         &[s(user_id), opt(status), opt(status), below, i(limit)],
     )
-    .await
+    .await?;
+    rows.into_iter()
+        .map(|r| Ok((r.seq, r.into_job()?)))
+        .collect()
 }
 
 pub enum Claim {
@@ -143,8 +144,8 @@ pub enum Claim {
 
 /// queued -> running. The first claim also charges the cost, in the same batch; a retry's
 /// claim charges nothing.
-pub async fn claim(db: &D1Database, job: &JobRow, now: i64) -> Result<Claim, AppError> {
-    if job.charged != 0 {
+pub async fn claim(db: &D1Database, job: &Job, now: i64) -> Result<Claim, AppError> {
+    if job.charged {
         let n = super::run(db, jobs::CLAIM_RETRY, &[i(now), s(&job.id)]).await?;
         return Ok(if n == 1 {
             Claim::Claimed
@@ -191,7 +192,7 @@ pub async fn claim(db: &D1Database, job: &JobRow, now: i64) -> Result<Claim, App
 
 pub async fn succeed(
     db: &D1Database,
-    job: &JobRow,
+    job: &Job,
     attempt: i64,
     result: &Value,
     now: i64,
@@ -213,7 +214,7 @@ pub async fn succeed(
 
 pub async fn requeue(
     db: &D1Database,
-    job: &JobRow,
+    job: &Job,
     attempt: i64,
     error: &str,
     next_attempt_at: i64,
@@ -231,7 +232,7 @@ pub async fn requeue(
 /// running -> failed with the charge refunded, once. `false`: another actor finished it.
 pub async fn give_up(
     db: &D1Database,
-    job: &JobRow,
+    job: &Job,
     attempt: i64,
     error: &str,
     now: i64,
@@ -271,13 +272,14 @@ pub async fn stale(
     running_before: i64,
     queued_before: i64,
     limit: i64,
-) -> Result<Vec<JobRow>, AppError> {
-    all(
+) -> Result<Vec<Job>, AppError> {
+    let rows: Vec<JobRow> = all(
         db,
         jobs::STALE,
         &[i(running_before), i(queued_before), i(limit)],
     )
-    .await
+    .await?;
+    rows.into_iter().map(JobRow::into_job).collect()
 }
 
 pub async fn touch_queued(db: &D1Database, id: &str, now: i64) -> Result<(), AppError> {

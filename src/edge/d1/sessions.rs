@@ -1,5 +1,7 @@
 use super::{all, first, i, opt, run, s, stmt, users::UserRow};
+use crate::core::account::User;
 use crate::core::error::AppError;
+use crate::core::session::SessionState;
 use crate::core::sql::sessions;
 use serde::Deserialize;
 use worker::{D1Database, D1PreparedStatement};
@@ -52,16 +54,38 @@ pub async fn list_active(
 }
 
 #[derive(Debug, Deserialize)]
-pub struct AuthRow {
-    pub session_user_id: String,
-    pub revoked_at: Option<i64>,
-    pub expires_at: i64,
+struct AuthRow {
+    session_user_id: String,
+    revoked_at: Option<i64>,
+    expires_at: i64,
     #[serde(flatten)]
-    pub user: UserRow,
+    user: UserRow,
 }
 
-pub async fn auth_lookup(db: &D1Database, session_id: &str) -> Result<Option<AuthRow>, AppError> {
-    first(db, sessions::AUTH_LOOKUP, &[s(session_id)]).await
+/// A session with its owner and account, for the per-request check (`core::session::check`).
+pub struct AuthLookup {
+    pub owner: String,
+    pub session: SessionState,
+    pub user: User,
+}
+
+/// One read: the session's row joined to its account's.
+pub async fn auth_lookup(
+    db: &D1Database,
+    session_id: &str,
+) -> Result<Option<AuthLookup>, AppError> {
+    let Some(row) = first::<AuthRow>(db, sessions::AUTH_LOOKUP, &[s(session_id)]).await? else {
+        return Ok(None);
+    };
+    Ok(Some(AuthLookup {
+        owner: row.session_user_id,
+        session: SessionState {
+            id: session_id.to_owned(),
+            expires_at: row.expires_at,
+            revoked_at: row.revoked_at,
+        },
+        user: row.user.into_user()?,
+    }))
 }
 
 pub async fn touch_and_extend(

@@ -1,54 +1,45 @@
 use super::{all, first, i, opt, s};
-use crate::core::api::rfc3339;
-use crate::core::error::AppError;
+use crate::core::domain::{StreamId, UserId};
+use crate::core::error::{AppError, Faulty};
 use crate::core::sql::streams;
-use serde::{Deserialize, Serialize};
+use crate::core::streams::{Stream, StreamStatus};
+use serde::Deserialize;
 use worker::D1Database;
 
+/// The `streams` row as D1 returns it; turned into the core `Stream` at once.
 #[derive(Debug, Clone, Deserialize)]
-pub struct StreamRow {
+struct StreamRow {
     /// The list position (rowid), present in list queries.
     #[serde(default)]
-    pub seq: i64,
-    pub id: String,
-    pub owner_id: String,
-    pub title: String,
-    pub description: Option<String>,
-    pub status: String,
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub ended_at: Option<i64>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct StreamView {
-    pub id: String,
-    pub owner_id: String,
-    pub title: String,
-    pub description: Option<String>,
-    pub status: String,
-    pub created_at: String,
-    pub updated_at: String,
-    pub ended_at: Option<String>,
+    seq: i64,
+    id: String,
+    owner_id: String,
+    title: String,
+    description: Option<String>,
+    status: String,
+    created_at: i64,
+    updated_at: i64,
+    ended_at: Option<i64>,
 }
 
 impl StreamRow {
-    pub fn is_live(&self) -> bool {
-        self.status == "live"
+    fn into_stream(self) -> Result<Stream, AppError> {
+        Ok(Stream {
+            id: StreamId::parse(&self.id).fault("d1.streams.row")?,
+            owner_id: UserId::parse(&self.owner_id).fault("d1.streams.row")?,
+            status: StreamStatus::parse(&self.status)
+                .ok_or_else(|| AppError::fault("d1.streams.row", "unknown status"))?,
+            title: self.title,
+            description: self.description,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            ended_at: self.ended_at,
+        })
     }
+}
 
-    pub fn view(&self) -> StreamView {
-        StreamView {
-            id: self.id.clone(),
-            owner_id: self.owner_id.clone(),
-            title: self.title.clone(),
-            description: self.description.clone(),
-            status: self.status.clone(),
-            created_at: rfc3339(self.created_at),
-            updated_at: rfc3339(self.updated_at),
-            ended_at: self.ended_at.map(rfc3339),
-        }
-    }
+fn stream(row: Option<StreamRow>) -> Result<Option<Stream>, AppError> {
+    row.map(StreamRow::into_stream).transpose()
 }
 
 pub struct NewStream<'a> {
@@ -62,8 +53,8 @@ pub struct NewStream<'a> {
 }
 
 /// `None`: the owner has the cap of live streams already (nothing inserted).
-pub async fn insert(db: &D1Database, n: &NewStream<'_>) -> Result<Option<StreamRow>, AppError> {
-    first(
+pub async fn insert(db: &D1Database, n: &NewStream<'_>) -> Result<Option<Stream>, AppError> {
+    let row = first(
         db,
         streams::INSERT,
         &[
@@ -77,25 +68,29 @@ pub async fn insert(db: &D1Database, n: &NewStream<'_>) -> Result<Option<StreamR
             i(i64::from(n.cap)),
         ],
     )
-    .await
+    .await?;
+    stream(row)
 }
 
-pub async fn by_id(db: &D1Database, id: &str) -> Result<Option<StreamRow>, AppError> {
-    first(db, streams::BY_ID, &[s(id)]).await
+pub async fn by_id(db: &D1Database, id: &str) -> Result<Option<Stream>, AppError> {
+    stream(first(db, streams::BY_ID, &[s(id)]).await?)
 }
 
-/// Live streams below the cursor (a list position).
+/// Live streams below the cursor (a list position), with their positions.
 pub async fn list_live(
     db: &D1Database,
     below: Option<i64>,
     limit: i64,
-) -> Result<Vec<StreamRow>, AppError> {
-    all(
+) -> Result<Vec<(i64, Stream)>, AppError> {
+    let rows: Vec<StreamRow> = all(
         db,
         streams::LIST_LIVE,
         &[i(below.unwrap_or(super::NO_CURSOR)), i(limit)],
     )
-    .await
+    .await?;
+    rows.into_iter()
+        .map(|r| Ok((r.seq, r.into_stream()?)))
+        .collect()
 }
 
 /// `description`: `None` keeps it, `Some(None)` clears it.
@@ -106,17 +101,18 @@ pub async fn update(
     title: Option<&str>,
     description: Option<Option<&str>>,
     now: i64,
-) -> Result<Option<StreamRow>, AppError> {
+) -> Result<Option<Stream>, AppError> {
     let (flag, value) = match description {
         None => (0, None),
         Some(v) => (1, v),
     };
-    first(
+    let row = first(
         db,
         streams::UPDATE,
         &[opt(title), i(flag), opt(value), i(now), s(id), s(owner)],
     )
-    .await
+    .await?;
+    stream(row)
 }
 
 pub async fn end(
@@ -124,6 +120,6 @@ pub async fn end(
     id: &str,
     owner: &str,
     now: i64,
-) -> Result<Option<StreamRow>, AppError> {
-    first(db, streams::END, &[i(now), i(now), s(id), s(owner)]).await
+) -> Result<Option<Stream>, AppError> {
+    stream(first(db, streams::END, &[i(now), i(now), s(id), s(owner)]).await?)
 }

@@ -1,48 +1,53 @@
 use super::{batch, first, i, opt, rows, s, stmt};
-use crate::core::api::{rfc3339, UserView};
-use crate::core::domain::UserStatus;
-use crate::core::error::AppError;
+use crate::core::account::{Transition, User};
+use crate::core::domain::{UserId, UserStatus};
+use crate::core::error::{AppError, Faulty};
 use crate::core::sql::{email_tokens, users};
 use serde::Deserialize;
 use worker::D1Database;
 
+/// The `users` row as D1 returns it; `edge::d1` turns it into the core `User` at once.
 #[derive(Debug, Clone, Deserialize)]
-pub struct UserRow {
-    pub id: String,
-    pub email: String,
-    pub name: Option<String>,
-    pub status: String,
-    pub email_verified: i64,
-    pub created_at: i64,
-    pub version: i64,
-    pub password_hash: String,
-    pub deletion_due_at: Option<i64>,
-    pub locale: Option<String>,
-    pub timezone: Option<String>,
-    pub avatar_url: Option<String>,
-    pub notification_prefs: Option<String>,
+pub(super) struct UserRow {
+    id: String,
+    email: String,
+    name: Option<String>,
+    status: String,
+    email_verified: i64,
+    created_at: i64,
+    version: i64,
+    password_hash: String,
+    deletion_due_at: Option<i64>,
+    locale: Option<String>,
+    timezone: Option<String>,
+    avatar_url: Option<String>,
+    notification_prefs: Option<String>,
 }
 
 impl UserRow {
-    pub fn status(&self) -> UserStatus {
-        UserStatus::parse(&self.status).unwrap_or(UserStatus::Deactivated)
-    }
-
-    pub fn view(&self) -> UserView {
-        UserView {
-            id: self.id.clone(),
-            email: self.email.clone(),
-            name: self.name.clone(),
-            status: self.status().as_str(),
+    /// The schema's CHECKs make a bad id or status impossible; one would be a fault of ours.
+    pub(super) fn into_user(self) -> Result<User, AppError> {
+        Ok(User {
+            id: UserId::parse(&self.id).fault("d1.users.row")?,
+            status: UserStatus::parse(&self.status)
+                .ok_or_else(|| AppError::fault("d1.users.row", "unknown status"))?,
+            email: self.email,
+            name: self.name,
             email_verified: self.email_verified != 0,
-            created_at: rfc3339(self.created_at),
+            created_at: self.created_at,
             version: self.version,
-            locale: self.locale.clone(),
-            timezone: self.timezone.clone(),
-            avatar_url: self.avatar_url.clone(),
-            deletion_due_at: self.deletion_due_at.map(rfc3339),
-        }
+            password_hash: self.password_hash,
+            deletion_due_at: self.deletion_due_at,
+            locale: self.locale,
+            timezone: self.timezone,
+            avatar_url: self.avatar_url,
+            notification_prefs: self.notification_prefs,
+        })
     }
+}
+
+fn user(row: Option<UserRow>) -> Result<Option<User>, AppError> {
+    row.map(UserRow::into_user).transpose()
 }
 
 #[derive(Deserialize)]
@@ -95,12 +100,12 @@ pub async fn insert_with_verification(db: &D1Database, u: &NewUser<'_>) -> Resul
     Ok(!rows::<IdRow>(&results[0])?.is_empty())
 }
 
-pub async fn by_email(db: &D1Database, email: &str) -> Result<Option<UserRow>, AppError> {
-    first(db, users::BY_EMAIL, &[s(email)]).await
+pub async fn by_email(db: &D1Database, email: &str) -> Result<Option<User>, AppError> {
+    user(first(db, users::BY_EMAIL, &[s(email)]).await?)
 }
 
-pub async fn by_id(db: &D1Database, id: &str) -> Result<Option<UserRow>, AppError> {
-    first(db, users::BY_ID, &[s(id)]).await
+pub async fn by_id(db: &D1Database, id: &str) -> Result<Option<User>, AppError> {
+    user(first(db, users::BY_ID, &[s(id)]).await?)
 }
 
 /// Redeems a verification token and verifies its user, atomically. `None`: unknown, used or
@@ -109,7 +114,7 @@ pub async fn verify_email(
     db: &D1Database,
     token_hash: &str,
     now: i64,
-) -> Result<Option<UserRow>, AppError> {
+) -> Result<Option<User>, AppError> {
     let results = batch(
         db,
         vec![
@@ -126,7 +131,7 @@ pub async fn verify_email(
         ],
     )
     .await?;
-    Ok(rows::<UserRow>(&results[1])?.into_iter().next())
+    user(rows::<UserRow>(&results[1])?.into_iter().next())
 }
 
 /// Redeems a reset token and sets the new password, atomically. `None`: the token was not
@@ -183,29 +188,30 @@ pub async fn set_password(
     Ok(())
 }
 
-/// A status move guarded in SQL (`users::DEACTIVATE`, `REACTIVATE`, `RESTORE`); `None` when
-/// the account was not in the expected state.
+/// Applies a status move with a statement guarded by its precondition (see `Transition`);
+/// `None` when the account was not in a status it may move from. `deletion_due_at` is the
+/// end of the grace period, for `RequestDeletion`.
 pub async fn transition(
     db: &D1Database,
-    sql: &str,
+    t: Transition,
     user_id: &str,
     now: i64,
-) -> Result<Option<UserRow>, AppError> {
-    first(db, sql, &[i(now), s(user_id)]).await
-}
-
-pub async fn request_deletion(
-    db: &D1Database,
-    user_id: &str,
-    due_at: i64,
-    now: i64,
-) -> Result<Option<UserRow>, AppError> {
-    first(
-        db,
-        users::REQUEST_DELETION,
-        &[i(due_at), i(now), s(user_id)],
-    )
-    .await
+    deletion_due_at: i64,
+) -> Result<Option<User>, AppError> {
+    let row = match t {
+        Transition::Deactivate => first(db, users::DEACTIVATE, &[i(now), s(user_id)]).await?,
+        Transition::Reactivate => first(db, users::REACTIVATE, &[i(now), s(user_id)]).await?,
+        Transition::Restore => first(db, users::RESTORE, &[i(now), s(user_id)]).await?,
+        Transition::RequestDeletion => {
+            first(
+                db,
+                users::REQUEST_DELETION,
+                &[i(deletion_due_at), i(now), s(user_id)],
+            )
+            .await?
+        }
+    };
+    user(row)
 }
 
 fn change(c: &crate::core::profile::Change) -> [wasm_bindgen::JsValue; 2] {
@@ -222,13 +228,13 @@ pub async fn patch_profile(
     expected_version: i64,
     p: &crate::core::profile::ProfilePatch,
     now: i64,
-) -> Result<Option<UserRow>, AppError> {
+) -> Result<Option<User>, AppError> {
     let mut args = Vec::with_capacity(11);
     for c in [&p.name, &p.locale, &p.timezone, &p.avatar_url] {
         args.extend(change(c));
     }
     args.extend([i(now), s(user_id), i(expected_version)]);
-    first(db, users::PATCH_PROFILE, &args).await
+    user(first(db, users::PATCH_PROFILE, &args).await?)
 }
 
 #[derive(Deserialize)]

@@ -129,7 +129,7 @@ pub async fn resend_verification(req: &mut Request, ctx: &Ctx) -> Result<Respons
     enforce(ctx, Limit::ResendEmail, Key::Email(&email)).await?;
     let user = d1::users::by_email(&ctx.db()?, email.as_str()).await?;
     if let Some(user) =
-        user.filter(|u| u.status() == UserStatus::PendingVerification && u.email_verified == 0)
+        user.filter(|u| u.status == UserStatus::PendingVerification && !u.email_verified)
     {
         // After the response: every address answers after the same lookup.
         let c = ctx.clone();

@@ -2,20 +2,21 @@
 
 use super::streams::{found, page_params};
 use crate::core::config::Limit;
-use crate::core::credits::{fingerprint, tip_message, Amount, IdempotencyKey};
+use crate::core::credits::{fingerprint, Amount, IdempotencyKey, Tip, TipRequest};
 use crate::core::error::{AppError, Faulty};
+use crate::core::streams::decide_tip;
 use crate::edge::auth::authenticate;
 use crate::edge::ctx::Ctx;
 use crate::edge::d1::{
     self,
-    credits::{Idem, Moved, Tip},
+    credits::{Idem, Moved, Movement},
 };
 use crate::edge::http::{bad_cursor, json, page, read_json};
 use crate::edge::rand;
 use crate::edge::ratelimit::{enforce, Key};
 use crate::edge::realtime;
 use serde_json::{json, Value};
-use worker::{D1PreparedStatement, Request, Response};
+use worker::{Request, Response};
 
 fn key_header(req: &Request) -> Option<String> {
     req.headers().get("idempotency-key").ok().flatten()
@@ -44,14 +45,14 @@ fn replay(r: d1::credits::Remembered, fp: &str) -> Result<Response, AppError> {
 async fn once(
     ctx: &Ctx,
     idem: &Idem<'_>,
-    statements: Vec<D1PreparedStatement>,
+    movement: &Movement<'_>,
 ) -> Result<(Response, bool), AppError> {
     let (user_id, scope, key, fp) = (idem.user_id, idem.scope, idem.key, idem.fingerprint);
     let db = ctx.db()?;
     if let Some(r) = d1::credits::recall(&db, user_id, scope, key).await? {
         return Ok((replay(r, fp)?, false));
     }
-    match d1::credits::apply(&db, statements, idem, ctx.now).await? {
+    match d1::credits::apply(&db, movement, idem, ctx.now).await? {
         Moved::Done(status, body) => Ok((json(status, &body)?, true)),
         Moved::InsufficientCredits => Err(AppError::InsufficientCredits),
         Moved::KeyTaken => {
@@ -98,11 +99,6 @@ pub async fn grant(
         Some(k) => IdempotencyKey::parse(Some(&k))?.as_str().to_owned(),
         None => rand::uuid()?,
     };
-    let db = ctx.db()?;
-    let statements = vec![
-        d1::credits::credit(&db, user_id, amount.get(), ctx.now)?,
-        d1::credits::entry(&db, user_id, "grant", amount.get(), None, ctx.now)?,
-    ];
     let fp = fingerprint(
         "grant",
         &json!({"user_id": user_id, "amount": amount.get()}),
@@ -116,7 +112,11 @@ pub async fn grant(
         status: 201,
         body: &response,
     };
-    Ok(once(ctx, &idem, statements).await?.0)
+    let movement = Movement::Grant {
+        user_id,
+        amount: amount.get(),
+    };
+    Ok(once(ctx, &idem, &movement).await?.0)
 }
 
 /// `POST /v1/dev/credits` (development only): grants to the caller.
@@ -172,67 +172,42 @@ pub async fn admin_grant(req: &mut Request, ctx: &Ctx) -> Result<Response, AppEr
 /// `POST /v1/streams/{id}/tips`: viewer → owner, atomically and exactly once per key.
 pub async fn tip(req: &mut Request, ctx: &Ctx, stream_id: &str) -> Result<Response, AppError> {
     let authed = authenticate(req, ctx).await?;
-    enforce(ctx, Limit::TipUser, Key::User(&authed.user.id)).await?;
+    let me = &authed.user.id;
+    enforce(ctx, Limit::TipUser, Key::User(me)).await?;
     let key = IdempotencyKey::parse(key_header(req).as_deref())?;
     let body: Value = read_json(req).await?;
-    let obj = body
-        .as_object()
-        .filter(|o| o.keys().all(|k| k == "amount" || k == "message"))
-        .ok_or_else(|| {
-            AppError::InvalidRequest(
-                "the body is {\"amount\": <int>, \"message\"?: <string>}".into(),
-            )
-        })?;
-    let amount = Amount::parse(obj.get("amount").unwrap_or(&Value::Null))?;
-    let message = match obj.get("message") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(m)) => tip_message(Some(m))?,
-        Some(_) => return Err(AppError::InvalidRequest("message must be a string".into())),
-    };
+    let ask = TipRequest::parse(&body)?;
     let fp = fingerprint("tip", &json!({"stream_id": stream_id, "body": body}));
     let db = ctx.db()?;
     // A replay answers before anything else is looked at (the stream may have ended since).
-    if let Some(r) = d1::credits::recall(&db, &authed.user.id, "tip", key.as_str()).await? {
+    if let Some(r) = d1::credits::recall(&db, me, "tip", key.as_str()).await? {
         return replay(r, &fp);
     }
     let stream = found(ctx, stream_id).await?;
-    if stream.owner_id == authed.user.id {
-        return Err(AppError::InvalidRequest(
-            "you cannot tip your own stream".into(),
-        ));
-    }
-    if !stream.is_live() {
-        return Err(AppError::Conflict {
-            code: "stream_ended",
-            detail: "the stream has ended".into(),
-        });
-    }
-    // A message goes into the room: a muted or removed viewer cannot post one this way either.
-    if message.is_some() && !realtime::may_post(&ctx.env, &stream.id, &authed.user.id).await? {
-        return Err(AppError::Forbidden(
-            "you are muted in or removed from this stream's chat: tip without a message".into(),
-        ));
-    }
+    // A message goes into the room: the room says whether the tipper may post there.
+    let may_post = match ask.message {
+        Some(_) => realtime::may_post(&ctx.env, &stream.id, me).await?,
+        None => true,
+    };
+    decide_tip(&stream, me, ask.message.is_some(), may_post).into_result()?;
     let tip = Tip {
         id: rand::uuid()?,
-        stream_id: stream.id.clone(),
-        from_user_id: authed.user.id.clone(),
-        to_user_id: stream.owner_id.clone(),
-        amount: amount.get(),
-        message,
+        stream_id: stream.id.to_string(),
+        from_user_id: me.to_string(),
+        to_user_id: stream.owner_id.to_string(),
+        amount: ask.amount.get(),
+        message: ask.message,
         created_at: crate::core::api::rfc3339(ctx.now),
     };
-    let statements = d1::credits::tip_statements(&db, &tip, ctx.now)?;
-    let response = json!({"tip": tip, "balance": null});
     let idem = Idem {
-        user_id: &authed.user.id,
+        user_id: me,
         scope: "tip",
         key: key.as_str(),
         fingerprint: &fp,
         status: 201,
-        body: &response,
+        body: &json!({"tip": tip, "balance": null}),
     };
-    let (resp, fresh) = once(ctx, &idem, statements).await?;
+    let (resp, fresh) = once(ctx, &idem, &Movement::Tip(&tip)).await?;
     if fresh {
         let event = json!({"type": "tip.received", "tip": tip});
         realtime::to_room(

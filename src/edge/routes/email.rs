@@ -3,6 +3,7 @@
 //! (`accounts::verify_email` hands such tokens to `confirm`).
 
 use super::send_mail;
+use crate::core::account::User;
 use crate::core::audit::Event;
 use crate::core::config::Limit;
 use crate::core::crypto::{opaque_token, token_hash};
@@ -12,7 +13,7 @@ use crate::core::mail::Template;
 use crate::core::session::RevokeReason;
 use crate::edge::auth::authenticate;
 use crate::edge::ctx::Ctx;
-use crate::edge::d1::{self, audit, email_changes::Redemption, users::UserRow};
+use crate::edge::d1::{self, audit, email_changes::Redemption};
 use crate::edge::http::{json, read_json};
 use crate::edge::passwords;
 use crate::edge::rand;
@@ -90,7 +91,7 @@ pub async fn change(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> 
 
 /// Redeems an e-mail change link. `Ok(None)`: not such a link (the caller answers as for any
 /// unknown token). After the switch every session but the one that asked is revoked.
-pub async fn confirm(ctx: &Ctx, token: &str) -> Result<Option<UserRow>, AppError> {
+pub async fn confirm(ctx: &Ctx, token: &str) -> Result<Option<User>, AppError> {
     match d1::email_changes::redeem(&ctx.db()?, &token_hash(token), ctx.now).await? {
         Redemption::Invalid => Ok(None),
         Redemption::AddressTaken => Err(AppError::Conflict {

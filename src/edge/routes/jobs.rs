@@ -4,12 +4,13 @@ use super::streams::page_params;
 use crate::core::caps::Cap;
 use crate::core::config::Limit;
 use crate::core::credits::{fingerprint, IdempotencyKey};
+use crate::core::domain::{JobId, UserId};
 use crate::core::error::{AppError, Faulty};
-use crate::core::jobs::{JobMessage, JobSpec};
+use crate::core::jobs::{resubmission, Job, JobMessage, JobSpec, JobStatus, Resubmission};
 use crate::core::sql::dead_letter_stats;
 use crate::edge::auth::authenticate;
 use crate::edge::ctx::Ctx;
-use crate::edge::d1::{self, jobs::JobRow};
+use crate::edge::d1;
 use crate::edge::http::{json, read_json};
 use crate::edge::queue::JOBS_DLQ;
 use crate::edge::rand;
@@ -40,7 +41,8 @@ pub async fn enqueue(env: &Env, job_id: &str) -> Result<(), AppError> {
 /// submissions with one key create one job.
 pub async fn submit(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
     let authed = authenticate(req, ctx).await?;
-    enforce(ctx, Limit::JobUser, Key::User(&authed.user.id)).await?;
+    let me = &authed.user.id;
+    enforce(ctx, Limit::JobUser, Key::User(me)).await?;
     let key = IdempotencyKey::parse(
         req.headers()
             .get("idempotency-key")
@@ -52,55 +54,45 @@ pub async fn submit(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> 
     let spec = JobSpec::parse(&body.kind, &body.input, ctx.cfg.is_development())?;
     let hash = fingerprint("job", &json!({"kind": body.kind, "input": body.input}));
     let db = ctx.db()?;
-    let inserted = d1::jobs::insert(
-        &db,
-        &d1::jobs::NewJob {
-            id: &rand::uuid()?,
-            user_id: &authed.user.id,
-            kind: spec.kind(),
-            input: &spec.input(),
-            max_attempts: i64::from(ctx.cfg.job_max_attempts),
-            cost: spec.cost(),
-            key: key.as_str(),
-            request_hash: &hash,
-            now: ctx.now,
-            cap: ctx.cfg.caps.queued_jobs,
-        },
-    )
-    .await?;
-    match inserted {
-        Some(job) => {
-            // A failed send leaves the job queued; the cron step re-enqueues stale ones.
-            if let Err(e) = enqueue(&ctx.env, &job.id).await {
-                worker::console_error!(
-                    "{}",
-                    json!({"level": "error", "msg": "job enqueue failed", "job": job.id, "error": e.log_json()})
-                );
-            }
-            json(202, &job.view())
+    let new_job = d1::jobs::NewJob {
+        id: &rand::uuid()?,
+        user_id: me,
+        kind: spec.kind(),
+        input: &spec.input(),
+        max_attempts: i64::from(ctx.cfg.job_max_attempts),
+        cost: spec.cost(),
+        key: key.as_str(),
+        request_hash: &hash,
+        now: ctx.now,
+        cap: ctx.cfg.caps.queued_jobs,
+    };
+    if let Some(job) = d1::jobs::insert(&db, &new_job).await? {
+        // A failed send leaves the job queued; the cron step re-enqueues stale ones.
+        if let Err(e) = enqueue(&ctx.env, &job.id).await {
+            worker::console_error!(
+                "{}",
+                json!({"level": "error", "msg": "job enqueue failed", "job": job.id, "error": e.log_json()})
+            );
         }
-        None => {
-            // No row for the key: the insert was refused for the cap, not for the key.
-            let job = d1::jobs::by_key(&db, &authed.user.id, key.as_str())
-                .await?
-                .ok_or_else(|| Cap::QueuedJobs.refused())?;
-            if job.request_hash != hash {
-                return Err(AppError::Unprocessable {
-                    code: "idempotency_key_mismatch",
-                    detail: "this Idempotency-Key was used with another request body".into(),
-                });
-            }
-            json(200, &job.view())
-        }
+        return json(202, &job.view());
+    }
+    let by_key = d1::jobs::by_key(&db, me, key.as_str()).await?;
+    match resubmission(by_key, &hash) {
+        Resubmission::Same(job) => json(200, &job.view()),
+        Resubmission::KeyMismatch => Err(AppError::Unprocessable {
+            code: "idempotency_key_mismatch",
+            detail: "this Idempotency-Key was used with another request body".into(),
+        }),
+        Resubmission::OverCap => Err(Cap::QueuedJobs.refused()),
     }
 }
 
 /// The caller's own job, or 404 (another user's job is indistinguishable from none).
-async fn own_job(ctx: &Ctx, user_id: &str, id: &str) -> Result<JobRow, AppError> {
-    let id = crate::core::domain::UserId::parse(id).map_err(|_| AppError::NotFound)?;
-    d1::jobs::by_id(&ctx.db()?, &id.to_string())
+async fn own_job(ctx: &Ctx, user_id: &UserId, id: &str) -> Result<Job, AppError> {
+    let id = JobId::parse(id).map_err(|_| AppError::NotFound)?;
+    d1::jobs::by_id(&ctx.db()?, &id)
         .await?
-        .filter(|j| j.user_id == user_id)
+        .filter(|j| j.user_id == *user_id)
         .ok_or(AppError::NotFound)
 }
 
@@ -115,26 +107,13 @@ pub async fn list(req: &Request, ctx: &Ctx) -> Result<Response, AppError> {
     let status = url
         .query_pairs()
         .find(|(k, _)| k == "status")
-        .map(|(_, v)| v.into_owned());
-    if let Some(s) = &status {
-        if !["queued", "running", "succeeded", "failed"].contains(&s.as_str()) {
-            return Err(AppError::InvalidRequest(
-                "status is queued, running, succeeded or failed".into(),
-            ));
-        }
-    }
+        .map(|(_, v)| JobStatus::parse_filter(&v))
+        .transpose()?;
     let (limit, cursor) = page_params(req)?;
-    let rows = d1::jobs::list(
-        &ctx.db()?,
-        &authed.user.id,
-        status.as_deref(),
-        cursor,
-        limit + 1,
-    )
-    .await?;
-    let (rows, next) = d1::split_page(rows, limit, |r| r.seq);
+    let rows = d1::jobs::list(&ctx.db()?, &authed.user.id, status, cursor, limit + 1).await?;
+    let (rows, next) = d1::split_page(rows, limit, |(seq, _)| *seq);
     let next = next.map(super::streams::encode_cursor);
-    let jobs: Vec<_> = rows.iter().map(JobRow::view).collect();
+    let jobs: Vec<_> = rows.iter().map(|(_, job)| job.view()).collect();
     json(200, &json!({ "jobs": jobs, "next_cursor": next }))
 }
 

@@ -2,16 +2,16 @@
 
 use super::send_mail;
 use super::tokens::{authenticate_credentials, revoke_sessions, start_session, CredentialsBody};
+use crate::core::account::{Transition, User};
 use crate::core::audit::Event;
 use crate::core::config::Limit;
-use crate::core::domain::{Password, UserStatus};
+use crate::core::domain::Password;
 use crate::core::error::AppError;
 use crate::core::mail::Template;
 use crate::core::session::RevokeReason;
-use crate::core::sql::users;
 use crate::edge::auth::authenticate;
 use crate::edge::ctx::Ctx;
-use crate::edge::d1::{self, audit, users::UserRow};
+use crate::edge::d1::{self, audit};
 use crate::edge::http::{json, read_json};
 use crate::edge::passwords;
 use crate::edge::ratelimit::{enforce, Key};
@@ -27,11 +27,7 @@ struct PasswordBody {
 
 /// Bearer + the password again: what an irreversible-looking step deserves. `limit` is the
 /// step's per-user rate limit, counted before the password is looked at.
-async fn confirm(
-    req: &mut Request,
-    ctx: &Ctx,
-    limit: Limit,
-) -> Result<(UserRow, String), AppError> {
+async fn confirm(req: &mut Request, ctx: &Ctx, limit: Limit) -> Result<(User, String), AppError> {
     let authed = authenticate(req, ctx).await?;
     enforce(ctx, limit, Key::User(&authed.user.id)).await?;
     let body: PasswordBody = read_json(req).await?;
@@ -40,24 +36,20 @@ async fn confirm(
     Ok((authed.user, authed.session_id))
 }
 
-fn conflict(code: &'static str, detail: &str) -> AppError {
-    AppError::Conflict {
-        code,
-        detail: detail.into(),
-    }
+/// Decides the move in core, then applies it with a statement guarded by the same
+/// precondition: a concurrent move makes it change nothing and gets the same refusal.
+async fn apply(ctx: &Ctx, user: &User, t: Transition) -> Result<User, AppError> {
+    t.decide(user.status)?;
+    let due = ctx.now + ctx.cfg.deletion_grace_s;
+    d1::users::transition(&ctx.db()?, t, &user.id, ctx.now, due)
+        .await?
+        .ok_or_else(|| t.refused())
 }
 
 /// The account stops working (login answers 403 `account_deactivated`) until reactivated.
 pub async fn deactivate(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
     let (user, session_id) = confirm(req, ctx, Limit::DeactivateUser).await?;
-    let user = d1::users::transition(&ctx.db()?, users::DEACTIVATE, &user.id, ctx.now)
-        .await?
-        .ok_or_else(|| {
-            conflict(
-                "account_not_active",
-                "only an active account can be deactivated",
-            )
-        })?;
+    let user = apply(ctx, &user, Transition::Deactivate).await?;
     // The status is the guard: from here on every access token of the account is refused
     // (`authenticate`), so a revocation still being mirrored to D1 leaves nothing open.
     revoke_sessions(ctx, &user.id, None, None, RevokeReason::AccountDeactivated).await?;
@@ -74,15 +66,7 @@ pub async fn deactivate(req: &mut Request, ctx: &Ctx) -> Result<Response, AppErr
 pub async fn reactivate(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
     let body: CredentialsBody = read_json(req).await?;
     let user = authenticate_credentials(ctx, &body.email, body.password).await?;
-    if user.status() != UserStatus::Deactivated {
-        return Err(conflict(
-            "account_not_deactivated",
-            "this account is not deactivated",
-        ));
-    }
-    let user = d1::users::transition(&ctx.db()?, users::REACTIVATE, &user.id, ctx.now)
-        .await?
-        .ok_or_else(|| conflict("account_not_deactivated", "this account is not deactivated"))?;
+    let user = apply(ctx, &user, Transition::Reactivate).await?;
     audit::record(ctx, &user.id, Event::AccountReactivated, None).await;
     start_session(ctx, &user, body.device_name.as_deref()).await
 }
@@ -90,10 +74,7 @@ pub async fn reactivate(req: &mut Request, ctx: &Ctx) -> Result<Response, AppErr
 /// Schedules deletion after the grace period; a cron step purges it then.
 pub async fn delete(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
     let (user, session_id) = confirm(req, ctx, Limit::DeleteUser).await?;
-    let due = ctx.now + ctx.cfg.deletion_grace_s;
-    let user = d1::users::request_deletion(&ctx.db()?, &user.id, due, ctx.now)
-        .await?
-        .ok_or_else(|| conflict("account_not_active", "this account cannot be deleted now"))?;
+    let user = apply(ctx, &user, Transition::RequestDeletion).await?;
     revoke_sessions(ctx, &user.id, None, None, RevokeReason::AccountDeleted).await?;
     audit::record(ctx, &user.id, Event::DeletionRequested, Some(&session_id)).await;
     json(202, &json!({ "user": user.view() }))
@@ -103,18 +84,7 @@ pub async fn delete(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> 
 pub async fn restore(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
     let body: CredentialsBody = read_json(req).await?;
     let user = authenticate_credentials(ctx, &body.email, body.password).await?;
-    let not_pending = || {
-        conflict(
-            "account_not_pending_deletion",
-            "this account is not scheduled for deletion",
-        )
-    };
-    if user.status() != UserStatus::PendingDeletion {
-        return Err(not_pending());
-    }
-    let user = d1::users::transition(&ctx.db()?, users::RESTORE, &user.id, ctx.now)
-        .await?
-        .ok_or_else(not_pending)?;
+    let user = apply(ctx, &user, Transition::Restore).await?;
     audit::record(ctx, &user.id, Event::AccountRestored, None).await;
     start_session(ctx, &user, body.device_name.as_deref()).await
 }

@@ -1,12 +1,14 @@
 //! Tickets for WebSockets, and the per-user event channel.
 
+use crate::core::account::User;
 use crate::core::caps::{Cap, SocketHolder};
 use crate::core::config::Limit;
 use crate::core::crypto::{looks_like_opaque_token, opaque_token, token_hash};
 use crate::core::error::{AppError, Faulty};
+use crate::core::session::{self, SessionCheck};
 use crate::edge::auth::authenticate;
 use crate::edge::ctx::Ctx;
-use crate::edge::d1::{self, users::UserRow};
+use crate::edge::d1;
 use crate::edge::http::json;
 use crate::edge::objects::user_channel::SESSION_HEADER;
 use crate::edge::rand;
@@ -45,7 +47,7 @@ pub async fn ticket(req: &Request, ctx: &Ctx) -> Result<Response, AppError> {
 }
 
 pub struct Holder {
-    pub user: UserRow,
+    pub user: User,
     pub session_id: String,
 }
 
@@ -78,10 +80,13 @@ pub async fn redeem_ticket(req: &Request, ctx: &Ctx) -> Result<Holder, AppError>
     let holder = d1::tickets::redeem(&db, &token_hash(&ticket), ctx.now)
         .await?
         .ok_or(AppError::InvalidTicket)?;
+    // The same rule as every access token's (`core::session::check`): a ticket of a session
+    // revoked, expired or of an account no longer active since it was minted opens nothing.
     let row = d1::sessions::auth_lookup(&db, &holder.session_id)
         .await?
         .filter(|r| {
-            r.revoked_at.is_none() && r.expires_at > ctx.now && r.session_user_id == holder.user_id
+            session::check(&r.session, &r.owner, &holder.user_id, &r.user, ctx.now)
+                == SessionCheck::Active
         })
         .ok_or(AppError::InvalidTicket)?;
     Ok(Holder {
@@ -107,7 +112,8 @@ pub fn websocket_request(url: &str, headers: &[(&str, &str)]) -> Result<Request,
 pub async fn me(req: &Request, ctx: &Ctx) -> Result<Response, AppError> {
     let holder = redeem_ticket(req, ctx).await?;
     let user_id = holder.user.id.clone();
-    let socket_id = sockets::open(ctx, &user_id, &SocketHolder::Channel(user_id.clone())).await?;
+    let socket_id =
+        sockets::open(ctx, &user_id, &SocketHolder::Channel(user_id.to_string())).await?;
     let resp = connect_channel(ctx, &holder, &socket_id).await;
     if !matches!(&resp, Ok(r) if r.status_code() == 101) {
         sockets::release(&ctx.env, &socket_id).await;

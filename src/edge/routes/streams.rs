@@ -2,13 +2,14 @@
 
 use crate::core::caps::{Cap, SocketHolder};
 use crate::core::config::Limit;
-use crate::core::domain::ValidationError;
+use crate::core::domain::StreamId;
 use crate::core::error::{AppError, Faulty};
 use crate::core::realtime::Participant;
 use crate::core::sql::chat_participants;
+use crate::core::streams::{self, Stream};
 use crate::edge::auth::authenticate;
 use crate::edge::ctx::Ctx;
-use crate::edge::d1::{self, streams::StreamRow};
+use crate::edge::d1;
 use crate::edge::http::{bad_cursor, json, page, read_json};
 use crate::edge::objects::room::{ENDED_HEADER, PARTICIPANT_HEADER};
 use crate::edge::ratelimit::{enforce, Key};
@@ -19,23 +20,6 @@ use crate::edge::{rand, routes::realtime::websocket_request};
 use serde::Deserialize;
 use serde_json::json;
 use worker::{Request, Response};
-
-fn text(raw: &str, field: &'static str, max: usize) -> Result<String, ValidationError> {
-    let t = raw.trim();
-    if t.is_empty() && field == "title" {
-        return Err(ValidationError::Invalid {
-            field,
-            why: "must not be empty",
-        });
-    }
-    if t.chars().count() > max {
-        return Err(ValidationError::TextTooLong { field, max });
-    }
-    if t.chars().any(|c| c.is_control() && c != '\n') {
-        return Err(ValidationError::TextHasControlCharacters { field });
-    }
-    Ok(t.to_owned())
-}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -49,13 +33,13 @@ pub async fn create(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> 
     let authed = authenticate(req, ctx).await?;
     enforce(ctx, Limit::StreamUser, Key::User(&authed.user.id)).await?;
     let body: CreateBody = read_json(req).await?;
-    let title = text(&body.title, "title", 120)?;
+    let title = streams::title(&body.title)?;
     let description = body
         .description
         .as_deref()
-        .map(|d| text(d, "description", 2000))
+        .map(streams::description)
         .transpose()?
-        .filter(|d| !d.is_empty());
+        .flatten();
     let row = d1::streams::insert(
         &ctx.db()?,
         &d1::streams::NewStream {
@@ -93,15 +77,15 @@ pub async fn list(req: &Request, ctx: &Ctx) -> Result<Response, AppError> {
     authenticate(req, ctx).await?;
     let (limit, cursor) = page_params(req)?;
     let rows = d1::streams::list_live(&ctx.db()?, cursor, limit + 1).await?;
-    let (rows, next) = d1::split_page(rows, limit, |r| r.seq);
+    let (rows, next) = d1::split_page(rows, limit, |(seq, _)| *seq);
     let next = next.map(encode_cursor);
-    let streams: Vec<_> = rows.iter().map(StreamRow::view).collect();
+    let streams: Vec<_> = rows.iter().map(|(_, s)| s.view()).collect();
     json(200, &json!({ "streams": streams, "next_cursor": next }))
 }
 
-pub async fn found(ctx: &Ctx, id: &str) -> Result<StreamRow, AppError> {
-    let id = crate::core::domain::UserId::parse(id).map_err(|_| AppError::NotFound)?;
-    d1::streams::by_id(&ctx.db()?, &id.to_string())
+pub async fn found(ctx: &Ctx, id: &str) -> Result<Stream, AppError> {
+    let id = StreamId::parse(id).map_err(|_| AppError::NotFound)?;
+    d1::streams::by_id(&ctx.db()?, &id)
         .await?
         .ok_or(AppError::NotFound)
 }
@@ -109,10 +93,6 @@ pub async fn found(ctx: &Ctx, id: &str) -> Result<StreamRow, AppError> {
 pub async fn get(req: &Request, ctx: &Ctx, id: &str) -> Result<Response, AppError> {
     authenticate(req, ctx).await?;
     json(200, &found(ctx, id).await?.view())
-}
-
-fn owner_only() -> AppError {
-    AppError::Forbidden("only the stream's owner can do this".into())
 }
 
 #[derive(Deserialize)]
@@ -133,18 +113,12 @@ pub async fn patch(req: &mut Request, ctx: &Ctx, id: &str) -> Result<Response, A
     enforce(ctx, Limit::StreamUser, Key::User(&authed.user.id)).await?;
     let body: PatchBody = read_json(req).await?;
     let stream = found(ctx, id).await?;
-    if stream.owner_id != authed.user.id {
-        return Err(owner_only());
-    }
-    let title = body
-        .title
-        .as_deref()
-        .map(|t| text(t, "title", 120))
-        .transpose()?;
+    stream.require_owner(&authed.user.id)?;
+    let title = body.title.as_deref().map(streams::title).transpose()?;
     let description = match body.description {
         None => None,
         Some(None) => Some(None),
-        Some(Some(d)) => Some(Some(text(&d, "description", 2000)?).filter(|d| !d.is_empty())),
+        Some(Some(d)) => Some(streams::description(&d)?),
     };
     let row = d1::streams::update(
         &ctx.db()?,
@@ -155,7 +129,7 @@ pub async fn patch(req: &mut Request, ctx: &Ctx, id: &str) -> Result<Response, A
         ctx.now,
     )
     .await?
-    .ok_or_else(owner_only)?;
+    .ok_or_else(streams::owner_only)?;
     realtime::to_room(
         &ctx.env,
         &row.id,
@@ -172,12 +146,10 @@ pub async fn end(req: &Request, ctx: &Ctx, id: &str) -> Result<Response, AppErro
     let authed = authenticate(req, ctx).await?;
     enforce(ctx, Limit::StreamUser, Key::User(&authed.user.id)).await?;
     let stream = found(ctx, id).await?;
-    if stream.owner_id != authed.user.id {
-        return Err(owner_only());
-    }
+    stream.require_owner(&authed.user.id)?;
     let row = d1::streams::end(&ctx.db()?, &stream.id, &authed.user.id, ctx.now)
         .await?
-        .ok_or_else(owner_only)?;
+        .ok_or_else(streams::owner_only)?;
     realtime::to_room(
         &ctx.env,
         &row.id,
@@ -195,8 +167,12 @@ pub async fn end(req: &Request, ctx: &Ctx, id: &str) -> Result<Response, AppErro
 pub async fn chat(req: &Request, ctx: &Ctx, id: &str) -> Result<Response, AppError> {
     let holder = redeem_ticket(req, ctx).await?;
     let stream = found(ctx, id).await?;
-    let socket_id =
-        sockets::open(ctx, &holder.user.id, &SocketHolder::Room(stream.id.clone())).await?;
+    let socket_id = sockets::open(
+        ctx,
+        &holder.user.id,
+        &SocketHolder::Room(stream.id.to_string()),
+    )
+    .await?;
     let resp = join_room(ctx, holder, &stream, &socket_id).await;
     if !matches!(&resp, Ok(r) if r.status_code() == 101) {
         sockets::release(&ctx.env, &socket_id).await;
@@ -207,12 +183,12 @@ pub async fn chat(req: &Request, ctx: &Ctx, id: &str) -> Result<Response, AppErr
 async fn join_room(
     ctx: &Ctx,
     holder: Holder,
-    stream: &StreamRow,
+    stream: &Stream,
     socket_id: &str,
 ) -> Result<Response, AppError> {
     let who = Participant {
         is_owner: stream.owner_id == holder.user.id,
-        user_id: holder.user.id.clone(),
+        user_id: holder.user.id.to_string(),
         name: holder.user.name.clone(),
         session_id: holder.session_id,
         flood_tat_ms: None,

@@ -1,15 +1,16 @@
 //! Login, refresh and logout: where sessions begin, rotate and end.
 
+use crate::core::account::User;
 use crate::core::api::TokenResponse;
 use crate::core::audit::Event;
 use crate::core::config::Limit;
-use crate::core::domain::{DeviceName, Email, Password, UserStatus};
+use crate::core::domain::{DeviceName, Email, Password};
 use crate::core::error::{AppError, Faulty};
 use crate::core::session::RevokeReason;
 use crate::core::token::{sign, AccessClaims};
 use crate::edge::auth::authenticate;
 use crate::edge::ctx::Ctx;
-use crate::edge::d1::{self, audit, users::UserRow};
+use crate::edge::d1::{self, audit};
 use crate::edge::http::{json, no_content, read_json};
 use crate::edge::objects::user_sessions::{
     password_fp, split_refresh_token, Client, CreateReq, CreateResp, Grant, RevokeReq, RevokeResp,
@@ -35,7 +36,7 @@ pub async fn authenticate_credentials(
     ctx: &Ctx,
     email: &str,
     password: String,
-) -> Result<UserRow, AppError> {
+) -> Result<User, AppError> {
     let email = Email::parse(email)?;
     let password = Password::parse_presented(password)?;
     enforce(ctx, Limit::LoginIp, Key::Client).await?;
@@ -49,28 +50,14 @@ pub async fn authenticate_credentials(
     }
 }
 
-/// What a correct password may still not do. Only revealed to someone who knows it.
-pub fn require_usable(user: &UserRow) -> Result<(), AppError> {
-    match user.status() {
-        UserStatus::Active if user.email_verified != 0 => Ok(()),
-        UserStatus::Active | UserStatus::PendingVerification => Err(AppError::EmailNotVerified),
-        UserStatus::Deactivated => Err(AppError::AccountDeactivated),
-        UserStatus::PendingDeletion => Err(AppError::AccountPendingDeletion),
-    }
-}
-
 /// Signs the access token of a grant and builds the response.
-async fn token_response(
-    ctx: &Ctx,
-    user: &UserRow,
-    grant: Grant,
-) -> Result<TokenResponse, AppError> {
+async fn token_response(ctx: &Ctx, user: &User, grant: Grant) -> Result<TokenResponse, AppError> {
     let cfg = &ctx.cfg;
     let keys = crate::edge::keys::current(&ctx.env, cfg).await?;
     let claims = AccessClaims {
         iss: cfg.issuer.clone(),
         aud: cfg.audience.clone(),
-        sub: user.id.clone(),
+        sub: user.id.to_string(),
         sid: grant.session_id.clone(),
         jti: grant.stamp.jti.clone(),
         iat: grant.stamp.iat,
@@ -92,7 +79,7 @@ async fn token_response(
 /// Opens a session for an authenticated, usable user and answers with its tokens.
 pub async fn start_session(
     ctx: &Ctx,
-    user: &UserRow,
+    user: &User,
     device_name: Option<&str>,
 ) -> Result<Response, AppError> {
     let device_name = match device_name {
@@ -131,7 +118,7 @@ pub async fn login(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
         DeviceName::parse(d)?;
     }
     let user = authenticate_credentials(ctx, &body.email, body.password).await?;
-    require_usable(&user)?;
+    user.sign_in().into_result()?;
     start_session(ctx, &user, body.device_name.as_deref()).await
 }
 
@@ -161,7 +148,10 @@ pub async fn refresh(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError>
     let user = d1::users::by_id(&ctx.db()?, &user_id)
         .await?
         .ok_or(AppError::InvalidRefreshToken)?;
-    require_usable(&user).map_err(|_| AppError::InvalidRefreshToken)?;
+    // The account must still hold sessions; why not is for a password holder to learn.
+    if !user.holds_sessions() {
+        return Err(AppError::InvalidRefreshToken);
+    }
     json(200, &token_response(ctx, &user, grant).await?)
 }
 
