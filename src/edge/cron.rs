@@ -2,14 +2,9 @@
 
 use crate::core::audit::pseudonym;
 use crate::core::error::AppError;
-use crate::core::sql::{
-    audit, chat_participants, credits, dead_letters, dev_mailbox, email_changes, email_tokens,
-    purge, queue_deliveries, sessions, tickets, users,
-};
 use crate::edge::ctx::config;
-use crate::edge::d1::{self, i, s};
+use crate::edge::d1::maintenance::{self, Retention};
 use crate::edge::objects::user_sessions::Client;
-use serde::Deserialize;
 use worker::{D1Database, Env};
 
 /// Rows one step may touch per run, so a run stays within the platform's limits.
@@ -36,63 +31,17 @@ pub async fn run(cron: &str, scheduled_ms: f64, env: &Env) {
         "signing_keys",
         crate::edge::keys::rotate(env, &db, now).await,
     );
-    let (retention, dead_letter_retention) = config(env)
-        .map(|c| (c.audit_retention_s, c.dead_letter_retention_s))
-        .unwrap_or((365 * DAY, 30 * DAY));
-    let steps: [(&str, &str, Vec<wasm_bindgen::JsValue>); 9] = [
-        // Realtime tickets live 30 s; used ones are kept no longer than expired ones.
-        (
-            "dead_realtime_tickets",
-            tickets::PURGE_DEAD,
-            vec![i(now), i(BATCH)],
-        ),
-        // Idempotency keys answer replays for a week.
-        (
-            "old_idempotency_keys",
-            credits::PURGE_OLD_KEYS,
-            vec![i(now - 7 * DAY), i(BATCH)],
-        ),
-        // Sessions that ended over a day ago (the objects keep their own state).
-        (
-            "ended_sessions",
-            sessions::PURGE_ENDED,
-            vec![i(now - DAY), i(now - DAY), i(BATCH)],
-        ),
-        // Verification and reset tokens that expired or were used over a day ago.
-        (
-            "dead_email_tokens",
-            email_tokens::PURGE_DEAD,
-            vec![i(now - DAY), i(now - DAY), i(BATCH)],
-        ),
-        // E-mail change links, likewise.
-        (
-            "dead_email_changes",
-            email_changes::PURGE_DEAD,
-            vec![i(now - DAY), i(now - DAY), i(BATCH)],
-        ),
-        (
-            "expired_audit_events",
-            audit::PURGE_OLD,
-            vec![i(now - retention), i(BATCH)],
-        ),
-        (
-            "old_dev_mail",
-            dev_mailbox::PURGE_OLD,
-            vec![i(now - 7 * DAY)],
-        ),
-        (
-            "old_dead_letters",
-            dead_letters::PURGE_OLD,
-            vec![i(now - dead_letter_retention), i(BATCH)],
-        ),
-        (
-            "old_queue_deliveries",
-            queue_deliveries::PURGE_OLD,
-            vec![i(now - 7 * DAY)],
-        ),
-    ];
-    for (name, sql, args) in steps {
-        log(cron, name, d1::run(&db, sql, &args).await);
+    let keep = config(env)
+        .map(|c| Retention {
+            audit_s: c.audit_retention_s,
+            dead_letters_s: c.dead_letter_retention_s,
+        })
+        .unwrap_or(Retention {
+            audit_s: 365 * DAY,
+            dead_letters_s: 30 * DAY,
+        });
+    for (name, result) in maintenance::sweep(&db, now, BATCH, &keep).await {
+        log(cron, name, result);
     }
 }
 
@@ -138,16 +87,6 @@ async fn stale_jobs(env: &Env, db: &D1Database, now: i64) -> Result<usize, AppEr
     Ok(handled)
 }
 
-#[derive(Deserialize)]
-struct IdRow {
-    id: String,
-}
-
-#[derive(Deserialize)]
-struct StreamIdRow {
-    stream_id: String,
-}
-
 /// Accounts past their deletion grace period, and unverified accounts past the maximum age.
 /// Nothing that identifies the person stays: their Durable Object state is erased, the user
 /// row deleted (tokens, sessions, jobs and own streams cascade), their mail and idempotency
@@ -158,62 +97,16 @@ struct StreamIdRow {
 async fn purge_accounts(env: &Env, db: &D1Database, now: i64) -> Result<usize, AppError> {
     let cfg = config(env)?;
     let unverified_cutoff = now - cfg.unverified_max_age_s;
-    let due: Vec<IdRow> = d1::all(
-        db,
-        users::DUE_FOR_PURGE,
-        &[i(now), i(unverified_cutoff), i(PURGE_BATCH)],
-    )
-    .await?;
+    let due = maintenance::due_for_purge(db, now, unverified_cutoff, PURGE_BATCH).await?;
     let mut purged = 0;
-    for row in due {
-        let id = row.id.as_str();
-        let alias = pseudonym(id);
-        Client::for_user(env, id)?.purge(id).await?;
-        let rooms: Vec<StreamIdRow> = d1::all(db, chat_participants::STREAMS_OF, &[s(id)]).await?;
-        let rooms: Vec<String> = rooms.into_iter().map(|r| r.stream_id).collect();
-        crate::edge::realtime::forget_user(env, id, &alias, &rooms).await?;
-        let guard = || [s(id), i(now), i(unverified_cutoff)];
-        let renamed = |sql: &str| -> Result<_, AppError> {
-            let mut args = vec![s(&alias), s(id)];
-            args.extend(guard());
-            d1::stmt(db, sql, &args)
-        };
-        let removed = |sql: &str| -> Result<_, AppError> {
-            let mut args = vec![s(id)];
-            args.extend(guard());
-            d1::stmt(db, sql, &args)
-        };
-        let results = d1::batch(
-            db,
-            vec![
-                d1::stmt(
-                    db,
-                    audit::ANONYMISE_IF_DUE,
-                    &[s(&alias), s(id), s(id), i(now), i(unverified_cutoff)],
-                )?,
-                renamed(purge::LEDGER)?,
-                renamed(purge::BALANCE)?,
-                renamed(purge::TIPS_SENT)?,
-                renamed(purge::TIPS_RECEIVED)?,
-                {
-                    let mut args = vec![s(id), s(&alias), s(id)];
-                    args.extend(guard());
-                    d1::stmt(db, purge::IDEMPOTENCY_MENTIONS, &args)?
-                },
-                removed(purge::IDEMPOTENCY_KEYS)?,
-                removed(purge::TICKETS)?,
-                removed(purge::CHAT_PARTICIPATION)?,
-                removed(purge::DEV_MAIL)?,
-                removed(purge::DEAD_LETTERS)?,
-                d1::stmt(
-                    db,
-                    users::DELETE_IF_DUE,
-                    &[s(id), i(now), i(unverified_cutoff)],
-                )?,
-            ],
-        )
-        .await?;
-        purged += results.last().map_or(0, d1::changes);
+    for id in due {
+        let alias = pseudonym(&id);
+        Client::for_user(env, &id)?.purge(&id).await?;
+        let rooms = maintenance::rooms_of(db, &id).await?;
+        crate::edge::realtime::forget_user(env, &id, &alias, &rooms).await?;
+        if maintenance::purge_account(db, &id, &alias, now, unverified_cutoff).await? {
+            purged += 1;
+        }
     }
     Ok(purged)
 }

@@ -9,11 +9,10 @@ use crate::core::crypto::b64url;
 use crate::core::error::{AppError, Faulty};
 use crate::core::keyseal;
 use crate::core::rotation::{in_key_set, plan, StoredKey};
-use crate::core::sql::signing_keys;
 use crate::core::token::{KeyEntry, KeySet};
-use crate::edge::{d1, rand};
+use crate::edge::d1::signing_keys::{self, Changes, KeyRow, NewKey};
+use crate::edge::rand;
 use ed25519_dalek::{SigningKey, VerifyingKey};
-use serde::Deserialize;
 use std::cell::RefCell;
 use std::rc::Rc;
 use worker::{D1Database, Date, Env};
@@ -25,27 +24,6 @@ thread_local! {
     static CACHE: RefCell<Option<(u64, Rc<KeySet>)>> = const { RefCell::new(None) };
 }
 
-#[derive(Deserialize)]
-struct Row {
-    kid: String,
-    sealed_d: Option<String>,
-    created_at: i64,
-    active_from: Option<i64>,
-    retired_at: Option<i64>,
-}
-
-impl Row {
-    fn stored(&self) -> StoredKey {
-        StoredKey {
-            kid: self.kid.clone(),
-            rotated: self.sealed_d.is_some(),
-            created_at: self.created_at,
-            active_from: self.active_from,
-            retired_at: self.retired_at,
-        }
-    }
-}
-
 fn kek(cfg: &Config) -> Result<Option<[u8; 32]>, AppError> {
     match &cfg.key_encryption_key {
         None => Ok(None),
@@ -55,11 +33,7 @@ fn kek(cfg: &Config) -> Result<Option<[u8; 32]>, AppError> {
     }
 }
 
-async fn rows(db: &D1Database) -> Result<Vec<Row>, AppError> {
-    d1::all(db, signing_keys::ALL, &[]).await
-}
-
-fn assemble(cfg: &Config, rows: &[Row], now: i64) -> Result<KeySet, AppError> {
+fn assemble(cfg: &Config, rows: &[KeyRow], now: i64) -> Result<KeySet, AppError> {
     let keep = |kid: &str| {
         rows.iter()
             .find(|r| r.kid == kid)
@@ -121,7 +95,11 @@ pub async fn current(env: &Env, cfg: &Config) -> Result<Rc<KeySet>, AppError> {
 
 async fn reload(env: &Env, cfg: &Config) -> Result<Rc<KeySet>, AppError> {
     let db = env.d1("DB").fault("keys.reload")?;
-    let ks = Rc::new(assemble(cfg, &rows(&db).await?, (now_ms() / 1000) as i64)?);
+    let ks = Rc::new(assemble(
+        cfg,
+        &signing_keys::all_keys(&db).await?,
+        (now_ms() / 1000) as i64,
+    )?);
     CACHE.with(|c| *c.borrow_mut() = Some((now_ms(), ks.clone())));
     Ok(ks)
 }
@@ -150,7 +128,11 @@ pub async fn refreshed_for(
 /// The cron step: carry out the rotation plan. Returns how many changes it made.
 pub async fn rotate(env: &Env, db: &D1Database, now: i64) -> Result<usize, AppError> {
     let cfg = crate::edge::ctx::config(env)?;
-    let stored: Vec<StoredKey> = rows(db).await?.iter().map(Row::stored).collect();
+    let stored: Vec<StoredKey> = signing_keys::all_keys(db)
+        .await?
+        .iter()
+        .map(KeyRow::stored)
+        .collect();
     let p = plan(
         &stored,
         &cfg.keys.active().kid,
@@ -160,48 +142,28 @@ pub async fn rotate(env: &Env, db: &D1Database, now: i64) -> Result<usize, AppEr
     if p.is_empty() {
         return Ok(0);
     }
-    let mut statements = vec![];
-    if let Some(kid) = &p.activate {
-        statements.push(d1::stmt(
-            db,
-            signing_keys::ACTIVATE,
-            &[d1::i(now), d1::s(kid)],
-        )?);
-    }
-    for kid in &p.retire {
-        statements.push(d1::stmt(
-            db,
-            signing_keys::RETIRE,
-            &[d1::i(now), d1::s(kid)],
-        )?);
-    }
-    if let Some(kid) = &p.retire_configured {
-        statements.push(d1::stmt(
-            db,
-            signing_keys::RETIRE_CONFIGURED,
-            &[d1::s(kid), d1::i(now), d1::i(now)],
-        )?);
-    }
-    if p.generate {
+    let insert = if p.generate {
         let kek = kek(&cfg)?
             .ok_or_else(|| AppError::fault("keys.rotate", "rotation needs KEY_ENCRYPTION_KEY"))?;
         let secret: [u8; 32] = rand::bytes()?;
         let signing = SigningKey::from_bytes(&secret);
         let kid = format!("rot-{}", &rand::uuid()?[..8]);
-        let sealed = keyseal::seal(&kek, &kid, &secret, rand::bytes()?);
-        statements.push(d1::stmt(
-            db,
-            signing_keys::INSERT,
-            &[
-                d1::s(&kid),
-                d1::s(&b64url(signing.verifying_key().as_bytes())),
-                d1::s(&sealed),
-                d1::i(now),
-            ],
-        )?);
-    }
-    let n = statements.len();
-    d1::batch(db, statements).await?;
+        let sealed_d = keyseal::seal(&kek, &kid, &secret, rand::bytes()?);
+        Some(NewKey {
+            public_x: b64url(signing.verifying_key().as_bytes()),
+            kid,
+            sealed_d,
+        })
+    } else {
+        None
+    };
+    let changes = Changes {
+        activate: p.activate.as_deref(),
+        retire: &p.retire,
+        retire_configured: p.retire_configured.as_deref(),
+        insert,
+    };
+    let n = signing_keys::apply(db, &changes, now).await?;
     CACHE.with(|c| *c.borrow_mut() = None);
     Ok(n)
 }

@@ -10,10 +10,8 @@ use crate::core::mail::{
     EmailJob, MailKind, QueueOutcome, Rendered, RetryPolicy, Template,
 };
 use crate::core::preferences::Preferences;
-use crate::core::sql::{dead_letters, queue_deliveries};
 use crate::edge::ctx::{config, now_s};
 use crate::edge::d1;
-use serde::Deserialize;
 use worker::{
     Env, Fetch, Headers, Message, MessageBatch, MessageExt, Method, QueueRetryOptionsBuilder,
     Request, RequestInit,
@@ -55,20 +53,9 @@ pub async fn consume(batch: MessageBatch<serde_json::Value>, env: Env) {
     }
 }
 
-#[derive(Deserialize)]
-struct Attempts {
-    attempts: i64,
-}
-
 async fn count_attempt(env: &Env, id: &str) -> Result<u32, AppError> {
     let db = env.d1("DB").fault("queue.count_attempt")?;
-    let row: Option<Attempts> = d1::first(
-        &db,
-        queue_deliveries::COUNT_ATTEMPT,
-        &[d1::s(id), d1::i(now_s())],
-    )
-    .await?;
-    Ok(row.map_or(1, |r| r.attempts.max(1) as u32))
+    d1::deliveries::count_attempt(&db, id, now_s()).await
 }
 
 async fn deliver_email(msg: &Message<serde_json::Value>, env: &Env) -> QueueOutcome {
@@ -202,18 +189,9 @@ async fn keep_dead_letter(
 ) -> QueueOutcome {
     let stored = async {
         let db = env.d1("DB").fault("queue.keep_dead_letter")?;
-        d1::run(
-            &db,
-            dead_letters::INSERT,
-            &[
-                d1::s(&msg.id()),
-                d1::s(queue),
-                // Kept for inspection, but never with a usable link token in it.
-                d1::s(&redact_secrets(msg.body()).to_string()),
-                d1::i(now_s()),
-            ],
-        )
-        .await
+        // Kept for inspection, but never with a usable link token in it.
+        let body = redact_secrets(msg.body()).to_string();
+        d1::deliveries::keep_dead_letter(&db, &msg.id(), queue, &body, now_s()).await
     }
     .await;
     match stored {

@@ -3,10 +3,13 @@
 
 pub mod audit;
 pub mod credits;
+pub mod deliveries;
 pub mod email_changes;
 pub mod jobs;
 pub mod mailbox;
+pub mod maintenance;
 pub mod sessions;
+pub mod signing_keys;
 pub mod sockets;
 pub mod streams;
 pub mod tickets;
@@ -109,6 +112,13 @@ pub async fn batch(
     statements: Vec<D1PreparedStatement>,
 ) -> Result<Vec<D1Result>, AppError> {
     db.batch(statements).await.fault("d1.batch")
+}
+
+/// Does D1 answer a query? (Readiness.)
+pub async fn ping(db: &D1Database) -> bool {
+    first::<serde_json::Value>(db, crate::core::sql::health::PING, &[])
+        .await
+        .is_ok_and(|r| r.is_some())
 }
 
 pub fn changes(result: &D1Result) -> usize {

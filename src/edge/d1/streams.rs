@@ -1,7 +1,7 @@
 use super::{all, first, i, opt, s};
 use crate::core::domain::{StreamId, UserId};
 use crate::core::error::{AppError, Faulty};
-use crate::core::sql::streams;
+use crate::core::sql::{chat_participants, streams};
 use crate::core::streams::{Stream, StreamStatus};
 use serde::Deserialize;
 use worker::D1Database;
@@ -122,4 +122,21 @@ pub async fn end(
     now: i64,
 ) -> Result<Option<Stream>, AppError> {
     stream(first(db, streams::END, &[i(now), i(now), s(id), s(owner)]).await?)
+}
+
+/// Remembers that `user_id` joined the chat of `stream_id`, so a purge of the account can find
+/// the rooms it wrote in.
+pub async fn remember_participant(
+    db: &D1Database,
+    user_id: &str,
+    stream_id: &str,
+    now: i64,
+) -> Result<(), AppError> {
+    super::run(
+        db,
+        chat_participants::INSERT,
+        &[s(user_id), s(stream_id), i(now)],
+    )
+    .await?;
+    Ok(())
 }

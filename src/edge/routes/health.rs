@@ -1,5 +1,4 @@
 use crate::core::error::{AppError, Faulty};
-use crate::core::sql::health;
 use crate::edge::ctx::Ctx;
 use crate::edge::http::json;
 use serde_json::json;
@@ -13,10 +12,7 @@ pub fn health() -> Result<Response, AppError> {
 pub async fn ready(env: &Env) -> Result<Response, AppError> {
     let config_ok = crate::edge::ctx::config(env).is_ok();
     let d1_ok = match env.d1("DB") {
-        Ok(db) => crate::edge::d1::first::<serde_json::Value>(&db, health::PING, &[])
-            .await
-            .map(|r| r.is_some())
-            .unwrap_or(false),
+        Ok(db) => crate::edge::d1::ping(&db).await,
         Err(_) => false,
     };
     let word = |ok: bool| if ok { "ok" } else { "fail" };

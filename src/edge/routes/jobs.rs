@@ -7,7 +7,6 @@ use crate::core::credits::{fingerprint, IdempotencyKey};
 use crate::core::domain::{JobId, UserId};
 use crate::core::error::{AppError, Faulty};
 use crate::core::jobs::{resubmission, Job, JobMessage, JobSpec, JobStatus, Resubmission};
-use crate::core::sql::dead_letter_stats;
 use crate::edge::auth::authenticate;
 use crate::edge::ctx::Ctx;
 use crate::edge::d1;
@@ -140,17 +139,12 @@ pub async fn stats(req: &Request, ctx: &Ctx) -> Result<Response, AppError> {
     for c in d1::jobs::counts(&db).await? {
         counts[c.status] = json!(c.n);
     }
-    #[derive(Deserialize)]
-    struct N {
-        n: i64,
-    }
-    let dead: Option<N> =
-        d1::first(&db, dead_letter_stats::COUNT_FOR_QUEUE, &[d1::s(JOBS_DLQ)]).await?;
+    let dead = d1::deliveries::dead_letter_count(&db, JOBS_DLQ).await?;
     json(
         200,
         &json!({
             "jobs": counts,
-            "dead_letters": dead.map_or(0, |d| d.n),
+            "dead_letters": dead,
             // Cloudflare Queues exposes no depth to the Worker: jobs awaiting delivery.
             "queue_depth": counts["queued"],
         }),

@@ -5,7 +5,6 @@ use crate::core::config::Limit;
 use crate::core::domain::StreamId;
 use crate::core::error::{AppError, Faulty};
 use crate::core::realtime::Participant;
-use crate::core::sql::chat_participants;
 use crate::core::streams::{self, Stream};
 use crate::edge::auth::authenticate;
 use crate::edge::ctx::Ctx;
@@ -196,12 +195,7 @@ async fn join_room(
         socket_id: Some(socket_id.to_owned()),
     };
     // Remembered so that a purge of the account can find the rooms it wrote in.
-    d1::run(
-        &ctx.db()?,
-        chat_participants::INSERT,
-        &[d1::s(&holder.user.id), d1::s(&stream.id), d1::i(ctx.now)],
-    )
-    .await?;
+    d1::streams::remember_participant(&ctx.db()?, &holder.user.id, &stream.id, ctx.now).await?;
     let participant = serde_json::to_string(&who).fault("routes.streams.join_room")?;
     // Remembered before the socket exists, so a revocation of this session from now on
     // reaches the room and closes it.
