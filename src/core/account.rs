@@ -104,14 +104,6 @@ impl Transition {
         }
     }
 
-    pub fn to(self) -> UserStatus {
-        match self {
-            Self::Deactivate => UserStatus::Deactivated,
-            Self::Reactivate | Self::Restore => UserStatus::Active,
-            Self::RequestDeletion => UserStatus::PendingDeletion,
-        }
-    }
-
     /// `Ok` when the move may be attempted; otherwise the 409 the client gets.
     pub fn decide(self, status: UserStatus) -> Result<(), AppError> {
         if self.allowed_from(status) {
@@ -197,7 +189,6 @@ pub(crate) mod tests {
         assert_eq!(from(Reactivate), [Deactivated]);
         assert_eq!(from(RequestDeletion), [Active, Deactivated]);
         assert_eq!(from(Restore), [PendingDeletion]);
-        assert_eq!(Restore.to(), Active);
         let refused = Reactivate.decide(Active).unwrap_err();
         assert_eq!(
             (refused.status(), refused.code()),

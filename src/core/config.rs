@@ -247,6 +247,7 @@ pub mod vars {
     pub const MAX_SOCKETS_PER_USER: &str = "MAX_SOCKETS_PER_USER";
 
     /// Every name the Worker reads, for documentation tests.
+    #[cfg(test)]
     pub const ALL: &[&str] = &[
         ENVIRONMENT,
         JWT_ISSUER,

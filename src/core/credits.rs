@@ -8,14 +8,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-/// What a ledger entry records, as stored (`ledger.kind`).
+/// What a ledger entry written here records, as stored (`ledger.kind`). A job's charge and
+/// refund are written by the conditional statements of `sql::jobs` themselves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EntryKind {
     Grant,
     TipSent,
     TipReceived,
-    JobCharge,
-    JobRefund,
 }
 
 impl EntryKind {
@@ -24,8 +23,6 @@ impl EntryKind {
             Self::Grant => "grant",
             Self::TipSent => "tip_sent",
             Self::TipReceived => "tip_received",
-            Self::JobCharge => "job_charge",
-            Self::JobRefund => "job_refund",
         }
     }
 }

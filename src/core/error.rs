@@ -270,6 +270,7 @@ impl Fault {
     }
 
     /// The operations, outermost first: `["login", "user_sessions.create", "d1.batch"]`.
+    #[cfg(test)]
     pub fn ops(&self) -> &[&'static str] {
         &self.ops
     }

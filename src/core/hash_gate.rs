@@ -75,11 +75,13 @@ impl Gate {
         self.running = self.running.saturating_sub(1);
     }
 
-    pub fn running(&self) -> u32 {
+    #[cfg(test)]
+    fn running(&self) -> u32 {
         self.running
     }
 
-    pub fn waiting(&self) -> u32 {
+    #[cfg(test)]
+    fn waiting(&self) -> u32 {
         self.waiting
     }
 }

@@ -2,9 +2,6 @@
 //! migrations to an in-memory SQLite and prepares each of them (`sql::tests`).
 
 pub mod users {
-    pub const COLUMNS: &str =
-        "id, email, name, status, email_verified, created_at, version, password_hash, deletion_due_at, locale, timezone, avatar_url, notification_prefs";
-
     /// Creates the account unless the e-mail is taken; RETURNING tells which happened.
     pub const INSERT: &str = "INSERT INTO users (id, email, password_hash, name, status, email_verified, created_at, updated_at, version) \
          VALUES (?, ?, ?, ?, 'pending_verification', 0, ?, ?, 1) ON CONFLICT (email) DO NOTHING RETURNING id";
@@ -177,9 +174,6 @@ pub mod audit {
 }
 
 pub mod streams {
-    pub const COLUMNS: &str =
-        "id, owner_id, title, description, status, created_at, updated_at, ended_at";
-
     /// A new live stream, only while its owner has fewer than the cap live (the count and
     /// the insert are one statement, so parallel creations cannot both take the last slot).
     /// Parameters: id, owner, title, description, created, updated, owner, cap.
@@ -273,8 +267,6 @@ pub mod sockets {
 }
 
 pub mod jobs {
-    pub const COLUMNS: &str = "id, user_id, kind, input, status, attempts, max_attempts, cost, charged, refunded, result, error, request_hash, created_at, updated_at, finished_at";
-
     /// One job per (user, key): a repeated key inserts nothing and returns no row; nor does a
     /// user with the cap of unfinished (queued or running) jobs, counted in the same statement
     /// so that parallel submissions cannot both take the last slot.

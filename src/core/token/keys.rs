@@ -95,6 +95,7 @@ impl KeySet {
     }
 
     /// A verify-only set (e.g. a public JWKS fetched by a resource server).
+    #[cfg(test)]
     pub fn from_public_jwks(json: &str) -> Result<Self, KeySetError> {
         Self::parse(json)
     }

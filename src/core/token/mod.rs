@@ -3,5 +3,5 @@
 mod access;
 mod keys;
 
-pub use access::{sign, verify, AccessClaims, TokenError, VerifiedClaims, VerifyPolicy};
+pub use access::{sign, verify, AccessClaims, TokenError, VerifyPolicy};
 pub use keys::{KeyEntry, KeySet, KeySetError};

@@ -6,7 +6,7 @@
 use super::{all, batch, first, i, opt, rows, s, stmt};
 use crate::core::api::rfc3339;
 use crate::core::credits::{EntryKind, Tip};
-use crate::core::error::{AppError, Faulty};
+use crate::core::error::{AppError, Faulty, Within};
 use crate::core::sql::{credits, tips, Violation, BALANCE_NOT_NEGATIVE, IDEMPOTENCY_KEY_TAKEN};
 use crate::edge::rand;
 use serde::{Deserialize, Serialize};
@@ -145,7 +145,7 @@ pub async fn apply(
 ) -> Result<Moved, AppError> {
     let mut statements = statements(db, movement, now)?;
     statements.push(remember(db, idem, now)?);
-    match batch(db, statements).await {
+    match batch(db, statements).await.within("d1.credits.apply") {
         Ok(results) => {
             let last = results
                 .last()

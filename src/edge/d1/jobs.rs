@@ -2,7 +2,7 @@
 
 use super::{all, batch, changes, first, i, opt, s, stmt};
 use crate::core::domain::{JobId, UserId};
-use crate::core::error::{AppError, Faulty};
+use crate::core::error::{AppError, Faulty, Within};
 use crate::core::jobs::{Job, JobStatus};
 use crate::core::sql::{credits, jobs, Violation, BALANCE_NOT_NEGATIVE};
 use crate::edge::rand;
@@ -173,7 +173,7 @@ pub async fn claim(db: &D1Database, job: &Job, now: i64) -> Result<Claim, AppErr
             ],
         )?,
     ];
-    match batch(db, statements).await {
+    match batch(db, statements).await.within("d1.jobs.claim") {
         Ok(results) => Ok(if changes(&results[1]) == 1 {
             Claim::Claimed
         } else {

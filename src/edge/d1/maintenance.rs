@@ -2,7 +2,7 @@
 //! re-checking that the account is still due (so one restored meanwhile is left alone).
 
 use super::{all, batch, changes, i, run, s, stmt};
-use crate::core::error::AppError;
+use crate::core::error::{AppError, Within};
 use crate::core::sql::{
     audit, chat_participants, credits, dead_letters, dev_mailbox, email_changes, email_tokens,
     purge, queue_deliveries, sessions, tickets, users,
@@ -170,6 +170,7 @@ pub async fn purge_account(
             )?,
         ],
     )
-    .await?;
+    .await
+    .within("d1.maintenance.purge_account")?;
     Ok(results.last().map_or(0, changes) == 1)
 }

@@ -1,6 +1,6 @@
 use super::{all, first, i, opt, run, s, stmt, users::UserRow};
 use crate::core::account::User;
-use crate::core::error::AppError;
+use crate::core::error::{AppError, Within};
 use crate::core::session::SessionState;
 use crate::core::sql::sessions;
 use serde::Deserialize;
@@ -74,7 +74,10 @@ pub async fn auth_lookup(
     db: &D1Database,
     session_id: &str,
 ) -> Result<Option<AuthLookup>, AppError> {
-    let Some(row) = first::<AuthRow>(db, sessions::AUTH_LOOKUP, &[s(session_id)]).await? else {
+    let row = first::<AuthRow>(db, sessions::AUTH_LOOKUP, &[s(session_id)])
+        .await
+        .within("d1.sessions.auth_lookup")?;
+    let Some(row) = row else {
         return Ok(None);
     };
     Ok(Some(AuthLookup {

@@ -1,7 +1,7 @@
 //! Rotated signing keys (`signing_keys`): read whole, changed by one batch per rotation step.
 
 use super::{all, batch, i, s, stmt};
-use crate::core::error::AppError;
+use crate::core::error::{AppError, Within};
 use crate::core::rotation::StoredKey;
 use crate::core::sql::signing_keys;
 use serde::Deserialize;
@@ -73,7 +73,9 @@ pub async fn apply(db: &D1Database, c: &Changes<'_>, now: i64) -> Result<usize, 
     }
     let n = statements.len();
     if n > 0 {
-        batch(db, statements).await?;
+        batch(db, statements)
+            .await
+            .within("d1.signing_keys.apply")?;
     }
     Ok(n)
 }
