@@ -775,6 +775,8 @@ def _spawn_once(**overrides) -> App:
     base_url = f"http://127.0.0.1:{port}"
     kid = f"test-{uuid.uuid4().hex[:12]}"
     signing_key = Ed25519PrivateKey.generate()
+    # Not a Worker var: the wrangler log level of this server ("log" to see the Worker's lines).
+    log_level = overrides.pop("E2E_LOG_LEVEL", None) or os.environ.get("EDGEWARD_E2E_LOG_LEVEL", "warn")
     file_vars = {**DEFAULT_VARS, "APP_BASE_URL": base_url}
     file_vars.update({k: str(v) for k, v in overrides.items()})
     file_vars["JWT_SIGNING_KEYS"] = _signing_keys(kid, signing_key)
@@ -788,7 +790,7 @@ def _spawn_once(**overrides) -> App:
             [str(WRANGLER), "dev", "--ip", "127.0.0.1", "--port", str(port),
              "--inspector-port", str(inspector_port), "--persist-to", str(state_dir),
              "--env-file", str(env_file), "--show-interactive-dev-session=false",
-             "--log-level", os.environ.get("EDGEWARD_E2E_LOG_LEVEL", "warn")],
+             "--log-level", log_level],
             cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, start_new_session=True)
         tail: collections.deque = collections.deque(maxlen=400)

@@ -1,9 +1,11 @@
 """A plain `wrangler deploy` is safe: wrangler.toml's top-level vars are production's, the deploy
 check (`scripts/check-deploy.mjs`, run by ./scripts/test) refuses anything development-only, and a
 Worker running with production vars has no development doors."""
+import json
 import os
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -88,3 +90,24 @@ def test_a_production_worker_refuses_the_log_mail_provider(app_factory):
     resp = app.get("/.well-known/jwks.json")
 
     assert_problem(resp, 500, "internal_error")
+
+
+def test_a_fault_is_logged_with_its_operations_and_cause_but_the_client_sees_only_a_request_id(app_factory):
+    app = app_factory(ENVIRONMENT="production", EMAIL_PROVIDER="log",
+                      APP_BASE_URL="https://app.example.test", E2E_LOG_LEVEL="log")
+
+    resp = app.get("/.well-known/jwks.json")
+
+    body = assert_problem(resp, 500, "internal_error")
+    request_id = body["request_id"]
+    assert "EMAIL_PROVIDER" not in resp.text and "ctx.config" not in resp.text
+    deadline = time.monotonic() + 10
+    line = None
+    while line is None and time.monotonic() < deadline:
+        line = next((json.loads(m.group(0)) for m in re.finditer(r"\{.*\}", app.log_text())
+                     if request_id in m.group(0)), None)
+        time.sleep(0.1)
+    assert line is not None, f"no log line for {request_id}:\n{app.log_text()[-2000:]}"
+    assert line["status"] == 500 and line["level"] == "error"
+    assert line["fault"]["ops"] == ["ctx.config"], line
+    assert "EMAIL_PROVIDER" in line["fault"]["cause"], line
