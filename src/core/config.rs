@@ -1,6 +1,7 @@
 //! Typed configuration, parsed once from a lookup function (`env.var`/`env.secret` at the
 //! edge, a map in tests). A bad value is a `ConfigError` naming the variable, never a panic.
 
+use crate::core::browser::csrf::CsrfKey;
 use crate::core::caps::Caps;
 use crate::core::hash_gate;
 use crate::core::lockout;
@@ -90,6 +91,9 @@ pub struct Config {
     pub key_rotation_interval_s: Option<i64>,
     /// AES-256 key sealing rotated private keys (secret KEY_ENCRYPTION_KEY).
     pub key_encryption_key: Option<Secret>,
+    /// HMAC key of the CSRF tokens of cookie sessions, derived from KEY_ENCRYPTION_KEY (or,
+    /// where that is unset, from JWT_SIGNING_KEYS): no secret of its own to provision.
+    pub csrf_key: CsrfKey,
     /// Development only: named faults the end-to-end tests inject (e.g. `session_mirror`: the
     /// session object's D1 mirror writes fail).
     pub dev_faults: Vec<String>,
@@ -501,6 +505,7 @@ impl Config {
                 None | Some("off") => None,
                 Some(_) => Some(seconds(KEY_ROTATION_INTERVAL_SECONDS, 0, 1, 400 * 86_400)?),
             },
+            csrf_key: CsrfKey::derive(&get(KEY_ENCRYPTION_KEY).unwrap_or(keys_json)),
             key_encryption_key: get(KEY_ENCRYPTION_KEY).map(Secret::new),
             dev_faults: match get(DEV_FAULTS) {
                 None => Vec::new(),
@@ -744,6 +749,16 @@ pub(crate) mod tests {
         assert!(c.origin_allowed(None));
         let any = Config::from_lookup(lookup(&[("ALLOWED_ORIGINS", "*")])).unwrap();
         assert!(any.origin_allowed(Some("https://evil.example")));
+    }
+
+    #[test]
+    fn the_csrf_key_comes_from_the_key_encryption_key_when_there_is_one() {
+        let plain = Config::from_lookup(lookup(&[])).unwrap();
+        let sealed = Config::from_lookup(lookup(&[("KEY_ENCRYPTION_KEY", "k1")])).unwrap();
+        let resealed = Config::from_lookup(lookup(&[("KEY_ENCRYPTION_KEY", "k2")])).unwrap();
+        assert_eq!(sealed.csrf_key, CsrfKey::derive("k1"));
+        assert_ne!(sealed.csrf_key, resealed.csrf_key);
+        assert_ne!(plain.csrf_key, sealed.csrf_key);
     }
 
     #[test]

@@ -34,6 +34,9 @@ pub enum AppError {
     RefreshTokenReused,
     InvalidRefreshToken,
     Forbidden(String),
+    /// A cookie-authenticated unsafe request without its session's CSRF token, or from
+    /// another site: refused before anything changes.
+    CsrfFailed(&'static str),
     Conflict {
         code: &'static str,
         detail: String,
@@ -71,7 +74,8 @@ impl AppError {
             Self::EmailNotVerified
             | Self::AccountDeactivated
             | Self::AccountPendingDeletion
-            | Self::Forbidden(_) => 403,
+            | Self::Forbidden(_)
+            | Self::CsrfFailed(_) => 403,
             Self::Conflict { .. } => 409,
             Self::RateLimited { .. } => 429,
             Self::Unavailable(_) | Self::Overloaded { .. } => 503,
@@ -102,6 +106,7 @@ impl AppError {
             Self::RefreshTokenReused => "refresh_token_reused",
             Self::InvalidRefreshToken => "invalid_refresh_token",
             Self::Forbidden(_) => "forbidden",
+            Self::CsrfFailed(_) => "csrf_failed",
             Self::Conflict { code, .. } => code,
             Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable(_) => "unavailable",
@@ -132,6 +137,7 @@ impl AppError {
             Self::RefreshTokenReused => "Refresh token reused",
             Self::InvalidRefreshToken => "Invalid refresh token",
             Self::Forbidden(_) => "Forbidden",
+            Self::CsrfFailed(_) => "CSRF check failed",
             Self::Conflict { .. } => "Conflict",
             Self::RateLimited { .. } => "Too many requests",
             Self::Unavailable(_) | Self::Overloaded { .. } => "Service unavailable",
@@ -146,6 +152,7 @@ impl AppError {
             | Self::Forbidden(d)
             | Self::Unavailable(d)
             | Self::WeakPassword(d) => d.clone(),
+            Self::CsrfFailed(d) => (*d).to_owned(),
             Self::AccountPendingDeletion => {
                 "this account is scheduled for deletion; POST /v1/auth/restore cancels it".into()
             }

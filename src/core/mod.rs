@@ -4,6 +4,7 @@
 pub mod account;
 pub mod api;
 pub mod audit;
+pub mod browser;
 pub mod caps;
 pub mod config;
 pub mod credits;

@@ -1,13 +1,16 @@
-//! The bearer extractor: a strictly verified access token whose session is still active.
+//! The bearer extractor: a strictly verified access token whose session is still active,
+//! from `Authorization: Bearer` or, for browsers in cookie mode, the access cookie (then an
+//! unsafe method must also pass the CSRF checks).
 
 use crate::core::account::User;
+use crate::core::browser::cookies::Source;
 use crate::core::domain::SessionId;
 use crate::core::error::AppError;
 use crate::core::session;
 use crate::core::token::{verify, TokenError, VerifyPolicy};
+use crate::edge::browser;
 use crate::edge::ctx::Ctx;
 use crate::edge::d1;
-use crate::edge::http::bearer;
 use worker::Request;
 
 /// The `kid` of a compact JWS header, for a key-set reload (the token is verified after).
@@ -23,10 +26,12 @@ fn jwt_kid(token: &str) -> Option<String> {
 pub struct Authed {
     pub user: User,
     pub session_id: String,
+    /// Bearer header or access cookie (a cookie-mode logout clears the cookies).
+    pub source: Source,
 }
 
 pub async fn authenticate(req: &Request, ctx: &Ctx) -> Result<Authed, AppError> {
-    let token = bearer(req).ok_or(AppError::InvalidToken)?;
+    let (token, source) = browser::credential(req).ok_or(AppError::InvalidToken)?;
     let cfg = &ctx.cfg;
     let policy = VerifyPolicy {
         issuer: &cfg.issuer,
@@ -64,8 +69,13 @@ pub async fn authenticate(req: &Request, ctx: &Ctx) -> Result<Authed, AppError> 
         ctx.now,
     )
     .into_result()?;
+    // Before the handler does anything: a refused request changes nothing.
+    if source == Source::Cookie {
+        browser::require_csrf(req, ctx, sid.as_str())?;
+    }
     Ok(Authed {
         user: found.user,
         session_id: sid.to_string(),
+        source,
     })
 }

@@ -1,5 +1,5 @@
 //! HTTP plumbing: JSON bodies in (with size and content-type checks), JSON and problem+json
-//! out, bearer credentials.
+//! out, paging.
 
 use crate::core::error::{AppError, Faulty};
 use futures_util::StreamExt;
@@ -94,14 +94,6 @@ pub fn problem(err: &AppError, request_id: &str) -> Response {
         Ok(r) => r.with_status(err.status()).with_headers(headers),
         Err(_) => Response::empty().expect("empty response").with_status(500),
     }
-}
-
-/// The credential of `Authorization: Bearer <token>` (scheme case-insensitive, RFC 6750).
-pub fn bearer(req: &Request) -> Option<String> {
-    let value = req.headers().get("authorization").ok().flatten()?;
-    let (scheme, token) = value.trim().split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_owned())
 }
 
 /// `?limit=&cursor=` of a paged list: limit 1-100 (else 400), the cursor left for the route to

@@ -2,6 +2,7 @@
 //! the Durable Object classes. Each piece decodes, calls the core, and performs effects.
 
 mod auth;
+mod browser;
 mod cron;
 mod ctx;
 mod d1;

@@ -2,6 +2,7 @@
 
 use crate::core::error::AppError;
 use crate::core::routes::{resolve, Match, Route};
+use crate::edge::browser;
 use crate::edge::ctx::Ctx;
 use crate::edge::http::problem;
 use crate::edge::rand;
@@ -28,28 +29,14 @@ pub async fn handle(mut req: Request, env: Env, invocation: Context) -> Response
     let request_id = request_id(&req);
     let method = req.method().to_string();
     let path = req.path();
-    let (template, result) = match resolve(&method, &path) {
-        Match::Found {
-            route,
-            template,
-            param,
-        } => {
-            let param = param.map(str::to_owned);
-            (
-                template,
-                dispatch(
-                    route,
-                    param.as_deref(),
-                    &mut req,
-                    env,
-                    &request_id,
-                    invocation,
-                )
-                .await,
-            )
-        }
-        Match::WrongMethod { allow } => ("-", Err(AppError::MethodNotAllowed { allow })),
-        Match::NotFound => ("-", Err(AppError::NotFound)),
+    // Parsed once per isolate; `None` (an invalid configuration) only means no CORS grants
+    // here, the routes that need it report it.
+    let cfg = crate::edge::ctx::config(&env).ok();
+    let preflight = browser::preflight(&req, &path, cfg.as_deref());
+    let is_preflight = preflight.is_some();
+    let (template, result) = match preflight {
+        Some(answer) => ("preflight", Ok(answer)),
+        None => route(&method, &path, &mut req, env, &request_id, invocation).await,
     };
     let (mut response, cause) = match result {
         Ok(r) => (r, None),
@@ -63,6 +50,7 @@ pub async fn handle(mut req: Request, env: Env, invocation: Context) -> Response
     };
     let status = response.status_code();
     if status != 101 {
+        browser::finish(&req, &mut response, cfg.as_deref(), is_preflight);
         let headers = response.headers_mut();
         let _ = headers.set("x-request-id", &request_id);
         if !headers.has("cache-control").unwrap_or(false) {
@@ -83,6 +71,32 @@ pub async fn handle(mut req: Request, env: Env, invocation: Context) -> Response
     }
     worker::console_log!("{line}");
     response
+}
+
+/// The route's answer, with its template for the log line.
+async fn route(
+    method: &str,
+    path: &str,
+    req: &mut Request,
+    env: Env,
+    request_id: &str,
+    invocation: Rc<Context>,
+) -> (&'static str, Result<Response, AppError>) {
+    match resolve(method, path) {
+        Match::Found {
+            route,
+            template,
+            param,
+        } => {
+            let param = param.map(str::to_owned);
+            (
+                template,
+                dispatch(route, param.as_deref(), req, env, request_id, invocation).await,
+            )
+        }
+        Match::WrongMethod { allow } => ("-", Err(AppError::MethodNotAllowed { allow })),
+        Match::NotFound => ("-", Err(AppError::NotFound)),
+    }
 }
 
 async fn dispatch(

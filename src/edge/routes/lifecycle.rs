@@ -65,10 +65,11 @@ pub async fn deactivate(req: &mut Request, ctx: &Ctx) -> Result<Response, AppErr
 /// Self-service reactivation: the e-mail and password of a deactivated account.
 pub async fn reactivate(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
     let body: CredentialsBody = read_json(req).await?;
+    let mode = body.mode()?;
     let user = authenticate_credentials(ctx, &body.email, body.password).await?;
     let user = apply(ctx, &user, Transition::Reactivate).await?;
     audit::record(ctx, &user.id, Event::AccountReactivated, None).await;
-    start_session(ctx, &user, body.device_name.as_deref()).await
+    start_session(ctx, &user, body.device_name.as_deref(), mode).await
 }
 
 /// Schedules deletion after the grace period; a cron step purges it then.
@@ -83,8 +84,9 @@ pub async fn delete(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> 
 /// Cancels a pending deletion during the grace period.
 pub async fn restore(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
     let body: CredentialsBody = read_json(req).await?;
+    let mode = body.mode()?;
     let user = authenticate_credentials(ctx, &body.email, body.password).await?;
     let user = apply(ctx, &user, Transition::Restore).await?;
     audit::record(ctx, &user.id, Event::AccountRestored, None).await;
-    start_session(ctx, &user, body.device_name.as_deref()).await
+    start_session(ctx, &user, body.device_name.as_deref(), mode).await
 }

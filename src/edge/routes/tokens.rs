@@ -3,15 +3,17 @@
 use crate::core::account::User;
 use crate::core::api::TokenResponse;
 use crate::core::audit::Event;
+use crate::core::browser::cookies::{Mode, Source};
 use crate::core::config::Limit;
 use crate::core::domain::{DeviceName, Email, Password};
 use crate::core::error::{AppError, Faulty};
 use crate::core::session::RevokeReason;
 use crate::core::token::{sign, AccessClaims};
 use crate::edge::auth::authenticate;
+use crate::edge::browser;
 use crate::edge::ctx::Ctx;
 use crate::edge::d1::{self, audit};
-use crate::edge::http::{json, no_content, read_json};
+use crate::edge::http::{no_content, read_json};
 use crate::edge::objects::user_sessions::{
     password_fp, split_refresh_token, Client, CreateReq, CreateResp, Grant, RevokeReq, RevokeResp,
     RotateResp,
@@ -28,6 +30,15 @@ pub struct CredentialsBody {
     pub password: String,
     #[serde(default)]
     pub device_name: Option<String>,
+    /// `bearer` (default) or `cookie`: how the session is handed over.
+    #[serde(default)]
+    pub mode: Option<String>,
+}
+
+impl CredentialsBody {
+    pub fn mode(&self) -> Result<Mode, AppError> {
+        Mode::parse(self.mode.as_deref())
+    }
 }
 
 /// Rate limits, then the user and a lockout-counted password check. Unknown e-mails cost the
@@ -76,11 +87,13 @@ async fn token_response(ctx: &Ctx, user: &User, grant: Grant) -> Result<TokenRes
     })
 }
 
-/// Opens a session for an authenticated, usable user and answers with its tokens.
+/// Opens a session for an authenticated, usable user and answers with its tokens (or, in
+/// cookie mode, sets them as cookies).
 pub async fn start_session(
     ctx: &Ctx,
     user: &User,
     device_name: Option<&str>,
+    mode: Mode,
 ) -> Result<Response, AppError> {
     let device_name = match device_name {
         Some(d) => DeviceName::parse(d)?,
@@ -109,7 +122,7 @@ pub async fn start_session(
         Some(&grant.session_id),
     )
     .await;
-    json(200, &token_response(ctx, user, grant).await?)
+    browser::session_response(ctx, mode, &token_response(ctx, user, grant).await?)
 }
 
 pub async fn login(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
@@ -117,25 +130,39 @@ pub async fn login(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
     if let Some(d) = body.device_name.as_deref() {
         DeviceName::parse(d)?;
     }
+    let mode = body.mode()?;
     let user = authenticate_credentials(ctx, &body.email, body.password).await?;
     user.sign_in().into_result()?;
-    start_session(ctx, &user, body.device_name.as_deref()).await
+    start_session(ctx, &user, body.device_name.as_deref(), mode).await
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RefreshBody {
-    refresh_token: String,
+    /// Absent in cookie mode: the refresh cookie carries it.
+    #[serde(default)]
+    refresh_token: Option<String>,
 }
 
 pub async fn refresh(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
     let body: RefreshBody = read_json(req).await?;
+    let (refresh_token, mode) = match body.refresh_token {
+        Some(t) => (t, Mode::Bearer),
+        None => match browser::refresh_cookie(req, ctx)? {
+            Some(t) => (t, Mode::Cookie),
+            None => {
+                return Err(AppError::InvalidRequest(
+                    "invalid body: missing field `refresh_token` (or the refresh cookie)".into(),
+                ))
+            }
+        },
+    };
     enforce(ctx, Limit::RefreshIp, Key::Client).await?;
-    let user_id = split_refresh_token(&body.refresh_token)
+    let user_id = split_refresh_token(&refresh_token)
         .ok_or(AppError::InvalidRefreshToken)?
         .to_string();
     let outcome = Client::for_user(&ctx.env, &user_id)?
-        .rotate(&user_id, &body.refresh_token)
+        .rotate(&user_id, &refresh_token)
         .await?;
     let grant = match outcome {
         RotateResp::Granted(g) => g,
@@ -152,7 +179,7 @@ pub async fn refresh(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError>
     if !user.holds_sessions() {
         return Err(AppError::InvalidRefreshToken);
     }
-    json(200, &token_response(ctx, &user, grant).await?)
+    browser::session_response(ctx, mode, &token_response(ctx, &user, grant).await?)
 }
 
 pub async fn logout(req: &Request, ctx: &Ctx) -> Result<Response, AppError> {
@@ -173,7 +200,11 @@ pub async fn logout(req: &Request, ctx: &Ctx) -> Result<Response, AppError> {
         Some(&authed.session_id),
     )
     .await;
-    no_content()
+    let mut response = no_content()?;
+    if authed.source == Source::Cookie {
+        browser::clear_cookies(&mut response)?;
+    }
+    Ok(response)
 }
 
 /// A 2xx for a revocation promises that the access tokens of the revoked sessions are refused
