@@ -15,6 +15,7 @@ pub mod hash_gate;
 pub mod jobs;
 pub mod keyseal;
 pub mod lockout;
+pub mod login_key;
 pub mod mail;
 pub mod password;
 pub mod password_policy;

@@ -19,10 +19,11 @@
 //! with the old password outlives the change.
 
 use crate::core::config::Config;
-use crate::core::crypto::{b64url, b64url_decode, derive_token, opaque_token, token_hash};
+use crate::core::crypto::{b64url, b64url_decode, derive_token, token_hash};
 use crate::core::domain::{SessionId, UserId};
 use crate::core::error::{AppError, Faulty};
 use crate::core::lockout::{self, Attempt};
+use crate::core::login_key;
 use crate::core::session::{
     rotate, slide_expiry, AccessStamp, RevokeReason, Rotation, RotationPolicy, SessionState,
     TokenState,
@@ -64,7 +65,29 @@ CREATE TABLE IF NOT EXISTS password_stamp (
     k INTEGER PRIMARY KEY CHECK (k = 1),
     fp TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS login_keys (
+    key TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    iat INTEGER NOT NULL,
+    jti TEXT NOT NULL,
+    kid TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
 ";
+
+/// What an earlier login with the same key left.
+enum Replay {
+    Granted(Grant),
+    Mismatch,
+    Fresh,
+}
+
+/// The first refresh token of a session, derived from its secret (successors are derived from
+/// the secret and their predecessor).
+fn first_refresh_token(user_id: &str, secret: &[u8]) -> String {
+    format!("{user_id}.{}", derive_token(secret, "first refresh token"))
+}
 
 /// Retry delay for a D1 mirror write that failed.
 const MIRROR_RETRY_MS: u64 = 30_000;
@@ -78,12 +101,24 @@ pub struct CreateReq {
     pub user_agent: Option<String>,
     /// `password_fp` of the hash the caller checked the password against.
     pub password_fp: String,
+    /// The login's `Idempotency-Key`, if it has one.
+    #[serde(default)]
+    pub login_key: Option<LoginKey>,
+}
+
+/// An idempotent login (`core::login_key`): the key's digest and the request's fingerprint.
+#[derive(Serialize, Deserialize, Clone)]
+pub struct LoginKey {
+    pub key: String,
+    pub fingerprint: String,
 }
 
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum CreateResp {
     Granted(Grant),
+    /// The login key was used within its lifetime with another request.
+    KeyMismatch,
     /// The password was changed after the caller checked it, or the user's sessions were all
     /// revoked while this one was being opened.
     Refused,
@@ -108,6 +143,9 @@ pub struct Grant {
     pub session_id: String,
     pub refresh_token: String,
     pub stamp: AccessStamp,
+    /// The session an earlier login with the same key opened, handed over again.
+    #[serde(default)]
+    pub replayed: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -378,8 +416,10 @@ impl UserSessions {
         let active_kid = self.active_kid(&cfg).await?;
         let now = now_s();
         let session_id = SessionId::new(rand::bytes()?).to_string();
-        let secret = b64url(&rand::bytes::<32>()?);
-        let token = format!("{user_id}.{}", opaque_token(rand::bytes()?));
+        let secret_key = rand::bytes::<32>()?;
+        let secret = b64url(&secret_key);
+        // Derived, like its successors, so a replayed login can hand the same one over again.
+        let token = first_refresh_token(user_id, &secret_key);
         let jti = rand::uuid()?;
         let expires_at = slide_expiry(now, now, now, cfg.refresh_ttl_s, cfg.session_absolute_s);
         let refused =
@@ -391,6 +431,19 @@ impl UserSessions {
             .is_some_and(|fp| fp != req.password_fp)
         {
             return refused();
+        }
+        if let Some(key) = &req.login_key {
+            match self.replay_login(user_id, key, now)? {
+                Replay::Granted(grant) => {
+                    return serde_json::to_string(&CreateResp::Granted(grant))
+                        .fault("objects.user_sessions.create");
+                }
+                Replay::Mismatch => {
+                    return serde_json::to_string(&CreateResp::KeyMismatch)
+                        .fault("objects.user_sessions.create");
+                }
+                Replay::Fresh => {}
+            }
         }
         let sql = self.sql();
         sql.exec(
@@ -447,6 +500,26 @@ impl UserSessions {
             }
             return refused();
         }
+        // Remembered only once the session is in D1: a replay never hands over a session the
+        // per-request check does not know yet. (Two identical logins in flight at the same
+        // moment may still open two sessions; a retry after an answer, or a lost one, cannot.)
+        if let Some(key) = &req.login_key {
+            sql.exec(
+                "INSERT INTO login_keys (key, fingerprint, session_id, iat, jti, kid, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (key) DO UPDATE SET fingerprint = excluded.fingerprint, session_id = excluded.session_id, \
+                 iat = excluded.iat, jti = excluded.jti, kid = excluded.kid, created_at = excluded.created_at",
+                vec![
+                    key.key.as_str().into(),
+                    key.fingerprint.as_str().into(),
+                    session_id.as_str().into(),
+                    now.into(),
+                    jti.as_str().into(),
+                    active_kid.as_str().into(),
+                    now.into(),
+                ],
+            )
+            .fault("objects.user_sessions.create")?;
+        }
 
         let grant = Grant {
             session_id,
@@ -456,8 +529,66 @@ impl UserSessions {
                 jti,
                 kid: active_kid.clone(),
             },
+            replayed: false,
         };
         serde_json::to_string(&CreateResp::Granted(grant)).fault("objects.user_sessions.create")
+    }
+
+    /// A login key seen within its lifetime: the same request gets the session it opened while
+    /// that session is still active (the same refresh token and the same access token, both
+    /// derived); another request under the key is a mismatch. An ended session is replaced.
+    fn replay_login(
+        &self,
+        user_id: &str,
+        key: &LoginKey,
+        now: i64,
+    ) -> std::result::Result<Replay, AppError> {
+        #[derive(Deserialize)]
+        struct Row {
+            fingerprint: String,
+            session_id: String,
+            iat: i64,
+            jti: String,
+            kid: String,
+            secret: Option<String>,
+            expires_at: Option<i64>,
+            revoked_at: Option<i64>,
+        }
+        let row: Option<Row> = self
+            .sql()
+            .exec(
+                "SELECT k.fingerprint, k.session_id, k.iat, k.jti, k.kid, s.secret, s.expires_at, s.revoked_at \
+                 FROM login_keys k LEFT JOIN sessions s ON s.id = k.session_id WHERE k.key = ? AND k.created_at > ?",
+                vec![
+                    key.key.as_str().into(),
+                    (now - login_key::LOGIN_KEY_TTL_S).into(),
+                ],
+            )
+            .and_then(|c| c.to_array())
+            .fault("objects.user_sessions.replay_login")?
+            .into_iter()
+            .next();
+        let Some(row) = row else {
+            return Ok(Replay::Fresh);
+        };
+        if row.fingerprint != key.fingerprint {
+            return Ok(Replay::Mismatch);
+        }
+        let active = row.revoked_at.is_none() && row.expires_at.is_some_and(|e| e > now);
+        let secret = row.secret.as_deref().and_then(b64url_decode);
+        match (active, secret) {
+            (true, Some(secret)) => Ok(Replay::Granted(Grant {
+                refresh_token: first_refresh_token(user_id, &secret),
+                session_id: row.session_id,
+                stamp: AccessStamp {
+                    iat: row.iat,
+                    jti: row.jti,
+                    kid: row.kid,
+                },
+                replayed: true,
+            })),
+            _ => Ok(Replay::Fresh),
+        }
     }
 
     /// The digest of the password set by the last change or reset, if any.
@@ -632,6 +763,7 @@ impl UserSessions {
                     session_id: s.id.clone(),
                     refresh_token: next,
                     stamp,
+                    replayed: false,
                 })
             }
             Rotation::Replay(stamp) => {
@@ -640,6 +772,7 @@ impl UserSessions {
                     session_id: s.id.clone(),
                     refresh_token: successor(s)?,
                     stamp,
+                    replayed: false,
                 })
             }
             Rotation::Reused => {
@@ -916,6 +1049,10 @@ impl UserSessions {
     fn prune(&self, now: i64) {
         let horizon = now - 86_400;
         let sql = self.sql();
+        let _ = sql.exec(
+            "DELETE FROM login_keys WHERE created_at <= ?",
+            vec![(now - login_key::LOGIN_KEY_TTL_S).into()],
+        );
         let _ = sql.exec(
             "DELETE FROM refresh_tokens WHERE session_id IN (SELECT id FROM sessions WHERE mirrored = 1 AND (expires_at < ? OR revoked_at < ?) LIMIT 50)",
             vec![horizon.into(), horizon.into()],

@@ -69,7 +69,7 @@ pub async fn reactivate(req: &mut Request, ctx: &Ctx) -> Result<Response, AppErr
     let user = authenticate_credentials(ctx, &body.email, body.password).await?;
     let user = apply(ctx, &user, Transition::Reactivate).await?;
     audit::record(ctx, &user.id, Event::AccountReactivated, None).await;
-    start_session(ctx, &user, body.device_name.as_deref(), mode).await
+    start_session(ctx, &user, body.device_name.as_deref(), mode, None).await
 }
 
 /// Schedules deletion after the grace period; a cron step purges it then.
@@ -88,5 +88,5 @@ pub async fn restore(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError>
     let user = authenticate_credentials(ctx, &body.email, body.password).await?;
     let user = apply(ctx, &user, Transition::Restore).await?;
     audit::record(ctx, &user.id, Event::AccountRestored, None).await;
-    start_session(ctx, &user, body.device_name.as_deref(), mode).await
+    start_session(ctx, &user, body.device_name.as_deref(), mode, None).await
 }

@@ -5,8 +5,10 @@ use crate::core::api::TokenResponse;
 use crate::core::audit::Event;
 use crate::core::browser::cookies::{Mode, Source};
 use crate::core::config::Limit;
+use crate::core::credits::IdempotencyKey;
 use crate::core::domain::{DeviceName, Email, Password};
 use crate::core::error::{AppError, Faulty};
+use crate::core::login_key;
 use crate::core::session::RevokeReason;
 use crate::core::token::{sign, AccessClaims};
 use crate::edge::auth::authenticate;
@@ -15,8 +17,8 @@ use crate::edge::ctx::Ctx;
 use crate::edge::d1::{self, audit};
 use crate::edge::http::{no_content, read_json};
 use crate::edge::objects::user_sessions::{
-    password_fp, split_refresh_token, Client, CreateReq, CreateResp, Grant, RevokeReq, RevokeResp,
-    RotateResp,
+    password_fp, split_refresh_token, Client, CreateReq, CreateResp, Grant, LoginKey, RevokeReq,
+    RevokeResp, RotateResp,
 };
 use crate::edge::passwords;
 use crate::edge::ratelimit::{enforce, Key};
@@ -94,6 +96,7 @@ pub async fn start_session(
     user: &User,
     device_name: Option<&str>,
     mode: Mode,
+    login_key: Option<LoginKey>,
 ) -> Result<Response, AppError> {
     let device_name = match device_name {
         Some(d) => DeviceName::parse(d)?,
@@ -107,6 +110,7 @@ pub async fn start_session(
                 ip: ctx.ip.clone(),
                 user_agent: ctx.user_agent.clone(),
                 password_fp: password_fp(&user.password_hash),
+                login_key,
             },
         )
         .await?;
@@ -114,15 +118,29 @@ pub async fn start_session(
         CreateResp::Granted(g) => g,
         // The password checked a moment ago has just been changed or reset.
         CreateResp::Refused => return Err(AppError::InvalidCredentials),
+        CreateResp::KeyMismatch => {
+            return Err(AppError::Unprocessable {
+                code: "idempotency_key_mismatch",
+                detail: "this Idempotency-Key was used with another request body".into(),
+            })
+        }
     };
-    audit::record(
-        ctx,
-        &user.id,
-        Event::LoginSucceeded,
-        Some(&grant.session_id),
-    )
-    .await;
-    browser::session_response(ctx, mode, &token_response(ctx, user, grant).await?)
+    let replayed = grant.replayed;
+    if !replayed {
+        audit::record(
+            ctx,
+            &user.id,
+            Event::LoginSucceeded,
+            Some(&grant.session_id),
+        )
+        .await;
+    }
+    let mut response =
+        browser::session_response(ctx, mode, &token_response(ctx, user, grant).await?)?;
+    if replayed {
+        let _ = response.headers_mut().set("idempotent-replayed", "true");
+    }
+    Ok(response)
 }
 
 pub async fn login(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
@@ -131,9 +149,21 @@ pub async fn login(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
         DeviceName::parse(d)?;
     }
     let mode = body.mode()?;
+    // Idempotent login: a retry with the same key and body gets the same session.
+    let login_key = match req.headers().get("idempotency-key").ok().flatten() {
+        None => None,
+        Some(k) => Some(LoginKey {
+            key: login_key::key_digest(IdempotencyKey::parse(Some(&k))?.as_str()),
+            fingerprint: login_key::fingerprint(
+                Email::parse(&body.email)?.as_str(),
+                body.device_name.as_deref(),
+                mode,
+            ),
+        }),
+    };
     let user = authenticate_credentials(ctx, &body.email, body.password).await?;
     user.sign_in().into_result()?;
-    start_session(ctx, &user, body.device_name.as_deref(), mode).await
+    start_session(ctx, &user, body.device_name.as_deref(), mode, login_key).await
 }
 
 #[derive(Deserialize)]
