@@ -47,6 +47,27 @@ setup_rust() {
   fi
 }
 
+# Headless Chromium for the browser tests (tests/e2e/test_browser_chromium.py): Debian's
+# `chromium` package, driven by playwright-core from package-lock.json (which never downloads a
+# browser of its own). EDGEWARD_CHROMIUM names another binary instead.
+setup_chromium() {
+  if [ -n "${EDGEWARD_CHROMIUM:-}" ]; then
+    [ -x "$EDGEWARD_CHROMIUM" ] || die "EDGEWARD_CHROMIUM=$EDGEWARD_CHROMIUM is not an executable"
+    return
+  fi
+  if ! command -v chromium >/dev/null; then
+    step "apt-get install chromium (headless browser for the browser tests, once)"
+    command -v apt-get >/dev/null || die "chromium is missing and there is no apt-get: install Chromium and set EDGEWARD_CHROMIUM"
+    local sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    $sudo apt-get update -qq || die "apt-get update failed: check that the Debian mirror is reachable"
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium \
+      || die "apt-get install chromium failed"
+  fi
+  EDGEWARD_CHROMIUM="$(command -v chromium)"
+  export EDGEWARD_CHROMIUM
+}
+
 # .dev.vars = config/development.vars (rewritten every time, so it follows the file) + the
 # development signing key (generated once, then kept).
 setup_dev_vars() {

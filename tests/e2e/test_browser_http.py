@@ -333,3 +333,80 @@ def test_a_cookie_session_mints_websocket_tickets_with_its_csrf_token(app):
             await socket.ws.close()
 
     run(scenario())
+
+
+# ---------------------------------------------------------------- idempotent login
+
+
+def session_ids(app, access: str) -> set[str]:
+    return {s["id"] for s in assert_json(app.sessions(access), 200)["sessions"]}
+
+
+def keyed_login(app, email: str, password: str, key: str, **extra) -> requests.Response:
+    return call(app, "POST", "/v1/auth/login", body={"email": email, "password": password, **extra},
+                headers={"Idempotency-Key": key})
+
+
+def test_a_login_retried_with_its_idempotency_key_gets_the_same_session_and_opens_no_other(app):
+    email, password, first_login = app.verified_user()
+    before = session_ids(app, first_login["access_token"])
+
+    first = keyed_login(app, email, password, "login-retry-1", device_name="phone")
+    retry = keyed_login(app, email, password, "login-retry-1", device_name="phone")
+
+    a, b = assert_json(first, 200), assert_json(retry, 200)
+    assert b["session_id"] == a["session_id"]
+    assert (b["access_token"], b["refresh_token"]) == (a["access_token"], a["refresh_token"])
+    assert retry.headers.get("Idempotent-Replayed") == "true"
+    assert "Idempotent-Replayed" not in first.headers
+    assert session_ids(app, first_login["access_token"]) == before | {a["session_id"]}
+    # the replayed pair is the live one
+    assert_json(app.me(b["access_token"]), 200)
+    assert_json(app.refresh(b["refresh_token"]), 200)
+
+
+def test_a_login_key_reused_with_another_body_is_refused_and_opens_nothing(app):
+    email, password, first_login = app.verified_user()
+    opened = assert_json(keyed_login(app, email, password, "login-retry-2", device_name="phone"), 200)
+    before = session_ids(app, first_login["access_token"])
+
+    for extra in ({"device_name": "tablet"}, {}, {"device_name": "phone", "mode": "cookie"}):
+        resp = keyed_login(app, email, password, "login-retry-2", **extra)
+        assert_problem(resp, 422, "idempotency_key_mismatch")
+    assert session_ids(app, first_login["access_token"]) == before
+    assert opened["session_id"] in before
+
+
+def test_a_keyed_retry_still_needs_the_password_and_other_keys_open_other_sessions(app):
+    email, password, _first_login = app.verified_user()
+    a = assert_json(keyed_login(app, email, password, "login-retry-3"), 200)
+
+    assert_problem(keyed_login(app, email, password + "x", "login-retry-3"), 401, "invalid_credentials")
+    b = assert_json(keyed_login(app, email, password, "login-retry-4"), 200)
+    assert b["session_id"] != a["session_id"]
+    assert_problem(keyed_login(app, email, password, "k" * 256), 400, "invalid_request")
+
+
+def test_a_login_key_whose_session_ended_opens_a_new_one(app):
+    email, password, _first_login = app.verified_user()
+    a = assert_json(keyed_login(app, email, password, "login-retry-5"), 200)
+    assert app.logout(a["access_token"]).status_code == 204
+
+    b = assert_json(keyed_login(app, email, password, "login-retry-5"), 200)
+
+    assert b["session_id"] != a["session_id"]
+    assert_json(app.me(b["access_token"]), 200)
+
+
+def test_a_cookie_login_retried_with_its_key_sets_the_same_session_again(app):
+    email, password, _first_login = app.verified_user()
+    headers = {"Idempotency-Key": "login-retry-6"}
+    first, jar_a = cookie_login(app, email, password, **headers)
+    retry, jar_b = cookie_login(app, email, password, **headers)
+
+    assert retry["session_id"] == first["session_id"]
+    assert jar_b == jar_a
+    # each answer's CSRF token belongs to that one session
+    resp = call(app, "PATCH", f"/v1/auth/sessions/{first['session_id']}", body={"device_name": "kept"},
+                cookies={ACCESS: jar_b[ACCESS]}, headers={"X-CSRF-Token": first["csrf_token"]})
+    assert_json(resp, 200)
