@@ -65,10 +65,11 @@ try {
   const freshCsrf = out.refresh.body?.csrf_token;
 
   // Another site: a form that posts to logout by itself, then script with the real CSRF token.
-  const foreign = await context.newPage();
-  await foreign.goto(`${FOREIGN}/app`);
-  const formResponse = foreign.waitForResponse((r) => r.url() === `${API}/v1/auth/logout`, { timeout: 15000 });
-  await foreign.evaluate((action) => {
+  // The form navigates its page away: it gets a page of its own.
+  const formPage = await context.newPage();
+  await formPage.goto(`${FOREIGN}/app`);
+  const formResponse = formPage.waitForResponse((r) => r.url() === `${API}/v1/auth/logout`, { timeout: 15000 });
+  await formPage.evaluate((action) => {
     const form = document.createElement("form");
     form.method = "POST";
     form.action = action;
@@ -81,6 +82,8 @@ try {
     form.submit();
   }, `${API}/v1/auth/logout`);
   out.crossSiteForm = { status: (await formResponse).status() };
+  const foreign = await context.newPage();
+  await foreign.goto(`${FOREIGN}/app`);
   out.foreignPatch = await foreign.evaluate(call, { url: `${API}/v1/auth/sessions/${sid}`, method: "PATCH",
     body: { device_name: "from another site" }, headers: { "x-csrf-token": freshCsrf } });
   out.foreignRead = await foreign.evaluate(call, { url: `${API}/v1/me` });
@@ -90,6 +93,26 @@ try {
   out.logout = await inApp({ url: `${API}/v1/auth/logout`, method: "POST", headers: { "x-csrf-token": freshCsrf } });
   out.cookiesAfterLogout = await authCookies(context);
   out.meAfterLogout = await inApp({ url: `${API}/v1/me` });
+
+  // The API reference: rendered from /openapi.json by the locally served renderer, nothing
+  // refused by its Content-Security-Policy.
+  const docs = await context.newPage();
+  const problems = [];
+  docs.on("console", (m) => { if (m.type() === "error") problems.push(m.text()); });
+  docs.on("pageerror", (e) => problems.push(String(e)));
+  docs.on("requestfailed", (r) => problems.push(`${r.url()}: ${r.failure()?.errorText}`));
+  docs.on("response", (r) => { if (r.status() >= 400) problems.push(`${r.status()} ${r.url()}`); });
+  const docsResp = await docs.goto(`${API}/docs`);
+  await docs.waitForSelector(".opblock", { timeout: 30000 });
+  out.docs = {
+    status: docsResp.status(),
+    operations: await docs.$$eval(".opblock", (els) => els.map((el) => {
+      const method = el.querySelector(".opblock-summary-method")?.textContent.trim().toLowerCase();
+      const path = el.querySelector(".opblock-summary-path")?.getAttribute("data-path");
+      return `${method} ${path}`;
+    })),
+    problems,
+  };
 } finally {
   await browser.close();
 }

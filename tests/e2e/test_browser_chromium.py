@@ -1,6 +1,6 @@
 """A browser app in real headless Chromium (Debian's `chromium`, driven by playwright-core from
 tests/browser/cookie_flow.mjs): cookie-mode login, /v1/me, refresh and logout from a page on an
-allowed origin, and what a page on another site cannot do.
+allowed origin, what a page on another site cannot do, and the /docs page.
 
 The app page is served on http://127.0.0.1:<port> and Edgeward on http://127.0.0.1:<other port>:
 the same site (ports do not count), different origins, so CORS applies and the SameSite cookies
@@ -133,3 +133,15 @@ def test_logout_needs_the_token_then_clears_the_cookies_and_ends_the_session(flo
     assert flow["logout"]["status"] == 204, flow["logout"]
     assert flow["cookiesAfterLogout"] == []
     assert flow["meAfterLogout"]["status"] == 401
+
+
+def test_the_docs_page_renders_every_operation_of_the_openapi_document(flow):
+    doc = json.loads((ROOT / "openapi" / "openapi.json").read_text())
+    documented = {f"{m} {p}" for p, item in doc["paths"].items() for m in item
+                  if m in ("get", "post", "patch", "delete", "put")}
+
+    assert flow["docs"]["status"] == 200
+    # (an operation with two tags is listed under both)
+    assert set(flow["docs"]["operations"]) == documented
+    # nothing refused by the page's CSP, no script error, no failed load
+    assert flow["docs"]["problems"] == []

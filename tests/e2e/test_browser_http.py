@@ -410,3 +410,28 @@ def test_a_cookie_login_retried_with_its_key_sets_the_same_session_again(app):
     resp = call(app, "PATCH", f"/v1/auth/sessions/{first['session_id']}", body={"device_name": "kept"},
                 cookies={ACCESS: jar_b[ACCESS]}, headers={"X-CSRF-Token": first["csrf_token"]})
     assert_json(resp, 200)
+
+
+# ---------------------------------------------------------------- the /docs page
+
+
+def test_the_docs_page_is_html_with_a_strict_csp_and_its_renderer_is_served_locally(app):
+    resp = call(app, "GET", "/docs")
+
+    assert resp.status_code == 200, resp.text[:300]
+    assert resp.headers["Content-Type"].startswith("text/html")
+    assert "/docs-assets/swagger-ui-bundle.js" in resp.text
+    # everything it loads is its own: no other host is named
+    assert "http:" not in resp.text and "https:" not in resp.text
+    csp = resp.headers["Content-Security-Policy"]
+    for directive in ("default-src 'none'", "script-src 'self'", "connect-src 'self'", "frame-ancestors 'none'"):
+        assert directive in csp, csp
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    for name, value in SECURITY_HEADERS.items():
+        assert resp.headers.get(name) == value, name
+    for asset, media in (("swagger-ui-bundle.js", "javascript"), ("swagger-ui.css", "text/css"),
+                         ("docs.js", "javascript")):
+        resp = call(app, "GET", f"/docs-assets/{asset}")
+        assert resp.status_code == 200, asset
+        assert media in resp.headers["Content-Type"], (asset, resp.headers["Content-Type"])
+        assert resp.headers.get("X-Content-Type-Options") == "nosniff"
