@@ -22,6 +22,10 @@ from conftest import BIN_DIR, ROOT
 from local_http import LocalHttpServer
 
 DRIVER = ROOT / "tests" / "browser" / "cookie_flow.mjs"
+TWO_TABS = ROOT / "tests" / "browser" / "two_tabs.mjs"
+CLIENT = ROOT / "clients" / "typescript"
+CLIENT_DIST = CLIENT / "dist"
+SHORT_ACCESS_TTL_S = 5  # the configuration's minimum
 FOREIGN_HOST = "foreign.test"
 DRIVER_TIMEOUT_S = 180
 
@@ -35,8 +39,8 @@ def chromium_binary() -> str:
 
 
 class PageServer(LocalHttpServer):
-    """Serves an empty HTML page at any path: the app page (and, under another host name, the
-    other site's page)."""
+    """Serves an empty HTML page at any path (the app page and, under another host name, the
+    other site's page), and the built TypeScript client under /client/."""
 
     thread_name = "browser-pages"
 
@@ -44,8 +48,15 @@ class PageServer(LocalHttpServer):
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802 (http.server's naming)
                 body = b"<!doctype html><html><head><title>app</title></head><body></body></html>"
+                content_type = "text/html; charset=utf-8"
+                if self.path.startswith("/client/"):
+                    file = CLIENT_DIST / self.path.removeprefix("/client/")
+                    if file.parent != CLIENT_DIST or not file.is_file():
+                        self.send_error(404)
+                        return
+                    body, content_type = file.read_bytes(), "text/javascript; charset=utf-8"
                 self.send_response(200)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -67,19 +78,38 @@ def pages():
 @pytest.fixture(scope="module")
 def flow(app_factory, pages) -> dict:
     """One run of the driver against a server whose only allowed origin is the app page's."""
-    chromium = chromium_binary()
     app = app_factory(ALLOWED_ORIGINS=pages.url)
     email, password, _login = app.create_verified_user()
     port = pages.url.rsplit(":", 1)[1]
-    env = {**os.environ, "EDGEWARD_CHROMIUM": chromium, "API": app.base_url, "PAGE": pages.url,
-           "FOREIGN": f"http://{FOREIGN_HOST}:{port}", "EMAIL": email, "PASSWORD": password,
-           "PATH": f"{BIN_DIR}{os.pathsep}{os.environ.get('PATH', '')}"}
-    run = subprocess.run([str(BIN_DIR / "node"), str(DRIVER)], env=env, cwd=ROOT, capture_output=True,
-                         text=True, timeout=DRIVER_TIMEOUT_S, stdin=subprocess.DEVNULL)
-    assert run.returncode == 0, f"driver failed ({run.returncode}):\n{run.stderr[-4000:]}"
-    seen = json.loads(run.stdout)
+    seen = run_driver(DRIVER, API=app.base_url, PAGE=pages.url, FOREIGN=f"http://{FOREIGN_HOST}:{port}",
+                      EMAIL=email, PASSWORD=password)
     seen["email"] = email
     return seen
+
+
+@pytest.fixture(scope="module")
+def two_tabs(app_factory, pages) -> dict:
+    """The client built (tsc --strict), then two tabs with expired access tokens, against a
+    server whose access tokens live 5 s."""
+    build = subprocess.run(["npm", "run", "-s", "build"], cwd=CLIENT, capture_output=True, text=True,
+                           env={**os.environ, "PATH": f"{BIN_DIR}{os.pathsep}{os.environ.get('PATH', '')}"},
+                           timeout=120, stdin=subprocess.DEVNULL)
+    assert build.returncode == 0, f"client build failed:\n{build.stdout[-3000:]}{build.stderr[-3000:]}"
+    app = app_factory(ALLOWED_ORIGINS=pages.url, ACCESS_TOKEN_TTL_SECONDS=str(SHORT_ACCESS_TTL_S))
+    email, password, _login = app.create_verified_user()
+    seen = run_driver(TWO_TABS, API=app.base_url, PAGE=pages.url, EMAIL=email, PASSWORD=password,
+                      TTL_S=str(SHORT_ACCESS_TTL_S))
+    seen["email"] = email
+    return seen
+
+
+def run_driver(driver, **env) -> dict:
+    env = {**os.environ, "EDGEWARD_CHROMIUM": chromium_binary(),
+           "PATH": f"{BIN_DIR}{os.pathsep}{os.environ.get('PATH', '')}", **env}
+    run = subprocess.run([str(BIN_DIR / "node"), str(driver)], env=env, cwd=ROOT, capture_output=True,
+                         text=True, timeout=DRIVER_TIMEOUT_S, stdin=subprocess.DEVNULL)
+    assert run.returncode == 0, f"{driver.name} failed ({run.returncode}):\n{run.stderr[-4000:]}"
+    return json.loads(run.stdout)
 
 
 def by_name(cookies: list[dict]) -> dict[str, dict]:
@@ -145,3 +175,13 @@ def test_the_docs_page_renders_every_operation_of_the_openapi_document(flow):
     assert set(flow["docs"]["operations"]) == documented
     # nothing refused by the page's CSP, no script error, no failed load
     assert flow["docs"]["problems"] == []
+
+
+@pytest.mark.parametrize("how", ["webLocks", "broadcastChannel"])
+def test_two_tabs_with_expired_tokens_make_one_refresh_request_and_both_calls_succeed(two_tabs, how):
+    seen = two_tabs[how]
+
+    assert seen["usesLocks"] is (how == "webLocks")
+    assert seen["login"] == two_tabs["email"]
+    assert seen["results"] == [two_tabs["email"], two_tabs["email"]], seen
+    assert seen["refreshes"] == 1, seen

@@ -1,0 +1,489 @@
+// Edgeward's browser and server client: bearer or cookie sessions, refresh on 401 and ahead of
+// expiry (single-flight across the tabs of an origin), retries that honour Retry-After, errors
+// as the problem's `code`, and a realtime socket that reconnects. No dependencies.
+import type { components } from "./schema.js";
+
+type Schemas = components["schemas"];
+export type User = Schemas["User"];
+export type Session = Schemas["Session"];
+export type Problem = Schemas["Problem"];
+export type TokenResponse = Schemas["TokenResponse"];
+export type CookieSessionResponse = Schemas["CookieSessionResponse"];
+export type RegisterRequest = Schemas["RegisterRequest"];
+export type UpdateMeRequest = Schemas["UpdateMeRequest"];
+export type Mode = "bearer" | "cookie";
+
+/** A non-2xx answer: the RFC 9457 problem's fields, `code` first. */
+export class EdgewardError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly detail: string | undefined;
+  readonly requestId: string | undefined;
+
+  constructor(status: number, code: string, detail?: string, requestId?: string) {
+    super(`${status} ${code}${detail ? `: ${detail}` : ""}`);
+    this.name = "EdgewardError";
+    this.status = status;
+    this.code = code;
+    this.detail = detail;
+    this.requestId = requestId;
+  }
+
+  static async from(resp: Response): Promise<EdgewardError> {
+    let problem: Partial<Problem> = {};
+    try {
+      problem = (await resp.json()) as Partial<Problem>;
+    } catch {
+      /* not a problem document */
+    }
+    return new EdgewardError(resp.status, problem.code ?? `http_${resp.status}`, problem.detail,
+      problem.request_id ?? resp.headers.get("x-request-id") ?? undefined);
+  }
+}
+
+/** What is kept of a session, shared by the tabs of an origin through `storage`. */
+export interface SessionState {
+  sessionId: string;
+  /** When the access token (or cookie) expires, in ms since the epoch, and its lifetime. */
+  expiresAt: number;
+  lifetimeMs: number;
+  /** Bumped by every refresh: a tab that waited for the lock sees another tab's refresh. */
+  generation: number;
+  /** Cookie mode: the session's CSRF token. */
+  csrf?: string;
+  /** Bearer mode: the tokens. */
+  access?: string;
+  refresh?: string;
+}
+
+export type KeyValueStorage = Pick<Storage, "getItem" | "setItem" | "removeItem">;
+
+/** The parts of the Web Locks API used here. */
+export interface Locks {
+  request<T>(name: string, callback: () => Promise<T>): Promise<T>;
+}
+
+/** The parts of BroadcastChannel used here. */
+export interface Channel {
+  postMessage(message: unknown): void;
+  addEventListener(type: "message", listener: (event: { data: unknown }) => void): void;
+  close(): void;
+}
+
+export interface ClientOptions {
+  baseUrl: string;
+  mode?: Mode;
+  fetch?: typeof fetch;
+  /** Where the session is kept; `localStorage` in browsers, memory elsewhere. */
+  storage?: KeyValueStorage;
+  /** Web Locks (`navigator.locks` when present); `null` forces the BroadcastChannel fallback. */
+  locks?: Locks | null;
+  /** Opens the cross-tab channel (`new BroadcastChannel(name)` when present). */
+  channel?: ((name: string) => Channel) | null;
+  /** Names the stored session, the lock and the channel: one per API. */
+  name?: string;
+  /** Refresh this long before the access token expires (default 30 s). */
+  refreshAheadMs?: number;
+  /** Retries of a 429 or 503 with Retry-After (default 2), each waiting at most `maxRetryWaitMs`. */
+  maxRetries?: number;
+  maxRetryWaitMs?: number;
+  /** Called when the session ends here or in another tab. */
+  onLogout?: () => void;
+  /** Test seams. */
+  now?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+interface RequestOptions {
+  body?: unknown;
+  headers?: Record<string, string>;
+  /** Send the session's credentials and refresh when needed (default true). */
+  auth?: boolean;
+}
+
+type Message =
+  | { type: "claim"; id: string; at: number }
+  | { type: "released"; id: string }
+  | { type: "session"; state: SessionState }
+  | { type: "logout" };
+
+const UNSAFE = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+/** How long a fallback claim waits for competing claims, and for a winner to finish. */
+const CLAIM_WINDOW_MS = 60;
+const CLAIM_TIMEOUT_MS = 10_000;
+/** A tab that waited for another's refresh gives its result this long to arrive: storage and
+ * the channel reach other tabs asynchronously, not necessarily before the lock does. */
+const HANDOVER_MS = 150;
+
+function memoryStorage(): KeyValueStorage {
+  const map = new Map<string, string>();
+  return {
+    getItem: (k) => map.get(k) ?? null,
+    setItem: (k, v) => void map.set(k, v),
+    removeItem: (k) => void map.delete(k),
+  };
+}
+
+export class EdgewardClient {
+  readonly mode: Mode;
+  private readonly base: string;
+  private readonly fetcher: typeof fetch;
+  private readonly storage: KeyValueStorage;
+  private readonly locks: Locks | null;
+  private readonly channel: Channel | null;
+  private readonly key: string;
+  private readonly refreshAheadMs: number;
+  private readonly maxRetries: number;
+  private readonly maxRetryWaitMs: number;
+  private readonly now: () => number;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly onLogout: (() => void) | undefined;
+  private readonly id = Math.random().toString(36).slice(2);
+  private inflight: Promise<void> | null = null;
+  private claims: { id: string; at: number }[] = [];
+  private releaseWaiters: (() => void)[] = [];
+  private sessionWaiters: (() => void)[] = [];
+  /** The newest session another tab announced, until storage shows it here too. */
+  private latest: SessionState | null = null;
+
+  constructor(options: ClientOptions) {
+    const g = globalThis as unknown as {
+      localStorage?: KeyValueStorage;
+      navigator?: { locks?: Locks };
+      BroadcastChannel?: new (name: string) => Channel;
+    };
+    this.base = options.baseUrl.replace(/\/+$/, "");
+    this.mode = options.mode ?? "bearer";
+    this.fetcher = options.fetch ?? fetch.bind(globalThis);
+    this.storage = options.storage ?? g.localStorage ?? memoryStorage();
+    this.locks = options.locks === undefined ? g.navigator?.locks ?? null : options.locks;
+    this.key = `edgeward:${options.name ?? this.base}`;
+    this.refreshAheadMs = options.refreshAheadMs ?? 30_000;
+    this.maxRetries = options.maxRetries ?? 2;
+    this.maxRetryWaitMs = options.maxRetryWaitMs ?? 30_000;
+    this.now = options.now ?? Date.now;
+    this.sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+    this.onLogout = options.onLogout;
+    const open = options.channel === undefined
+      ? (g.BroadcastChannel ? (n: string) => new g.BroadcastChannel!(n) : null)
+      : options.channel;
+    this.channel = open ? open(this.key) : null;
+    this.channel?.addEventListener("message", (e) => this.onMessage(e.data as Message));
+  }
+
+  // ------------------------------------------------------------------ session state
+
+  /** The session as stored (shared by tabs), or null when signed out. */
+  get session(): SessionState | null {
+    const raw = this.storage.getItem(this.key);
+    let stored: SessionState | null = null;
+    try {
+      stored = raw ? (JSON.parse(raw) as SessionState) : null;
+    } catch {
+      stored = null;
+    }
+    const latest = this.latest;
+    if (latest && (!stored || (latest.sessionId === stored.sessionId && latest.generation > stored.generation))) {
+      return latest;
+    }
+    return stored;
+  }
+
+  private save(body: TokenResponse | CookieSessionResponse): void {
+    const previous = this.session;
+    const state: SessionState = {
+      sessionId: body.session_id,
+      expiresAt: this.now() + body.expires_in * 1000,
+      lifetimeMs: body.expires_in * 1000,
+      generation: (previous?.generation ?? 0) + 1,
+    };
+    if ("csrf_token" in body) state.csrf = body.csrf_token;
+    if ("access_token" in body) {
+      state.access = body.access_token;
+      state.refresh = body.refresh_token;
+    }
+    this.storage.setItem(this.key, JSON.stringify(state));
+    this.latest = state;
+    this.channel?.postMessage({ type: "session", state } satisfies Message);
+  }
+
+  /** Forgets the session here and in every other tab. */
+  private signedOut(): void {
+    this.latest = null;
+    this.storage.removeItem(this.key);
+    this.channel?.postMessage({ type: "logout" } satisfies Message);
+    this.onLogout?.();
+  }
+
+  private onMessage(message: Message): void {
+    if (message.type === "logout") {
+      this.latest = null;
+      this.onLogout?.();
+    } else if (message.type === "session") {
+      if (!this.latest || message.state.generation > this.latest.generation) this.latest = message.state;
+      this.sessionWaiters.splice(0).forEach((wake) => wake());
+    } else if (message.type === "claim") {
+      this.claims.push({ id: message.id, at: message.at });
+    } else if (message.type === "released") {
+      this.claims = this.claims.filter((c) => c.id !== message.id);
+      this.releaseWaiters.splice(0).forEach((wake) => wake());
+    }
+  }
+
+  // ------------------------------------------------------------------ refresh
+
+  /** Rotates the session once, whatever number of callers and tabs ask at the same moment.
+   * `seen` is the generation the caller found stale: if another tab has refreshed since, its
+   * result is used instead of refreshing again. */
+  refresh(seen?: number): Promise<void> {
+    const stale = seen ?? this.session?.generation;
+    const asked = this.now();
+    const refreshedElsewhere = () => {
+      const now = this.session;
+      return now !== null && now.generation !== stale;
+    };
+    this.inflight ??= this.acrossTabs(async () => {
+      if (refreshedElsewhere()) return;
+      // Waited for the lock: another tab was refreshing; let its result arrive.
+      if (this.channel && this.now() - asked > CLAIM_WINDOW_MS + 20) {
+        await Promise.race([new Promise<void>((wake) => this.sessionWaiters.push(wake)), this.sleep(HANDOVER_MS)]);
+        if (refreshedElsewhere()) return;
+      }
+      await this.rotate();
+    }).finally(() => {
+      this.inflight = null;
+    });
+    return this.inflight;
+  }
+
+  private acrossTabs(run: () => Promise<void>): Promise<void> {
+    if (this.locks) return this.locks.request(`${this.key}:refresh`, run);
+    if (this.channel) return this.elected(run);
+    return run();
+  }
+
+  /** The BroadcastChannel fallback: every tab that wants to refresh claims; after a short window
+   * the earliest claim runs and the others wait for its release, then look again. */
+  private async elected(run: () => Promise<void>): Promise<void> {
+    const mine = { id: this.id, at: this.now() };
+    this.claims.push(mine);
+    this.channel!.postMessage({ type: "claim", ...mine } satisfies Message);
+    await this.sleep(CLAIM_WINDOW_MS);
+    const first = () =>
+      this.claims.reduce((a, b) => (b.at < a.at || (b.at === a.at && b.id < a.id) ? b : a));
+    const deadline = this.now() + CLAIM_TIMEOUT_MS;
+    while (first().id !== this.id && this.now() < deadline) {
+      await Promise.race([
+        new Promise<void>((wake) => this.releaseWaiters.push(wake)),
+        this.sleep(CLAIM_TIMEOUT_MS),
+      ]);
+    }
+    try {
+      await run();
+    } finally {
+      this.claims = this.claims.filter((c) => c.id !== this.id);
+      this.channel!.postMessage({ type: "released", id: this.id } satisfies Message);
+    }
+  }
+
+  private async rotate(): Promise<void> {
+    const state = this.session;
+    const body = this.mode === "cookie" ? {} : { refresh_token: state?.refresh ?? "" };
+    if (this.mode === "bearer" && !state?.refresh) throw new EdgewardError(401, "invalid_refresh_token");
+    const resp = await this.send("POST", "/v1/auth/refresh", { body, auth: false });
+    if (resp.status === 401 || resp.status === 400) {
+      const error = await EdgewardError.from(resp);
+      this.signedOut();
+      throw error;
+    }
+    if (!resp.ok) throw await EdgewardError.from(resp);
+    this.save((await resp.json()) as TokenResponse | CookieSessionResponse);
+  }
+
+  // ------------------------------------------------------------------ requests
+
+  /** How long before expiry to refresh: `refreshAheadMs`, but never more than a third of the
+   * token's life (a short-lived token would otherwise be refreshed on every call). */
+  private ahead(state: SessionState): number {
+    return Math.min(this.refreshAheadMs, state.lifetimeMs / 3);
+  }
+
+  private send(method: string, path: string, options: RequestOptions): Promise<Response> {
+    const headers: Record<string, string> = { ...options.headers };
+    const state = this.session;
+    if (options.body !== undefined) headers["content-type"] = "application/json";
+    if (options.auth !== false && this.mode === "bearer" && state?.access) {
+      headers.authorization = `Bearer ${state.access}`;
+    }
+    if (this.mode === "cookie" && UNSAFE.has(method) && state?.csrf) headers["x-csrf-token"] = state.csrf;
+    return this.fetcher(`${this.base}${path}`, {
+      method,
+      headers,
+      body: options.body === undefined ? undefined : JSON.stringify(options.body),
+      credentials: this.mode === "cookie" ? "include" : "same-origin",
+    });
+  }
+
+  /** One API call: refreshed ahead of expiry, retried once after a refresh on 401, and after
+   * Retry-After on 429/503; a non-2xx answer throws an EdgewardError. */
+  async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
+    const auth = options.auth !== false;
+    let refreshed = false;
+    for (let attempt = 0; ; attempt++) {
+      const state = this.session;
+      if (auth && state && state.expiresAt - this.now() < this.ahead(state)) {
+        await this.refresh(state.generation);
+        refreshed = true;
+      }
+      const generation = this.session?.generation;
+      const resp = await this.send(method, path, options);
+      if (resp.status === 401 && auth && !refreshed && this.session) {
+        const error = await EdgewardError.from(resp);
+        if (error.code !== "invalid_token") {
+          if (error.code === "session_revoked") this.signedOut();
+          throw error;
+        }
+        await this.refresh(generation);
+        refreshed = true;
+        continue;
+      }
+      if ((resp.status === 429 || resp.status === 503) && attempt < this.maxRetries) {
+        const wait = Number(resp.headers.get("retry-after"));
+        if (Number.isFinite(wait) && wait >= 0 && wait * 1000 <= this.maxRetryWaitMs) {
+          await this.sleep(wait * 1000);
+          continue;
+        }
+      }
+      if (!resp.ok) throw await EdgewardError.from(resp);
+      return (resp.status === 204 ? undefined : await resp.json()) as T;
+    }
+  }
+
+  // ------------------------------------------------------------------ the API
+
+  register(body: RegisterRequest): Promise<{ user: User }> {
+    return this.request("POST", "/v1/auth/register", { body, auth: false });
+  }
+
+  verifyEmail(token: string): Promise<{ user: User }> {
+    return this.request("POST", "/v1/auth/verify-email", { body: { token }, auth: false });
+  }
+
+  resendVerification(email: string): Promise<void> {
+    return this.request("POST", "/v1/auth/resend-verification", { body: { email }, auth: false });
+  }
+
+  /** Signs in; `idempotencyKey` makes a retry of a lost answer get the same session. */
+  async login(email: string, password: string, options: { deviceName?: string; idempotencyKey?: string } = {}): Promise<User> {
+    const body = { email, password, mode: this.mode, ...(options.deviceName ? { device_name: options.deviceName } : {}) };
+    const headers: Record<string, string> = options.idempotencyKey ? { "idempotency-key": options.idempotencyKey } : {};
+    const answer = await this.request<TokenResponse | CookieSessionResponse>("POST", "/v1/auth/login", { body, headers, auth: false });
+    this.save(answer);
+    return answer.user;
+  }
+
+  /** Ends the session on the server and in every tab. */
+  async logout(): Promise<void> {
+    try {
+      await this.request<void>("POST", "/v1/auth/logout");
+    } finally {
+      this.signedOut();
+    }
+  }
+
+  forgotPassword(email: string): Promise<void> {
+    return this.request("POST", "/v1/auth/password/forgot", { body: { email }, auth: false });
+  }
+
+  resetPassword(token: string, password: string): Promise<void> {
+    return this.request("POST", "/v1/auth/password/reset", { body: { token, password }, auth: false });
+  }
+
+  changePassword(currentPassword: string, newPassword: string): Promise<void> {
+    return this.request("POST", "/v1/auth/password/change", {
+      body: { current_password: currentPassword, new_password: newPassword },
+    });
+  }
+
+  me(): Promise<User> {
+    return this.request("GET", "/v1/me");
+  }
+
+  /** Optimistic update: `version` is the user's version this change was made against. */
+  updateMe(patch: UpdateMeRequest, version: number): Promise<User> {
+    return this.request("PATCH", "/v1/me", { body: patch, headers: { "if-match": String(version) } });
+  }
+
+  async sessions(): Promise<Session[]> {
+    return (await this.request<{ sessions: Session[] }>("GET", "/v1/auth/sessions")).sessions;
+  }
+
+  renameSession(id: string, deviceName: string | null): Promise<Session> {
+    return this.request("PATCH", `/v1/auth/sessions/${encodeURIComponent(id)}`, { body: { device_name: deviceName } });
+  }
+
+  revokeSession(id: string): Promise<void> {
+    return this.request("DELETE", `/v1/auth/sessions/${encodeURIComponent(id)}`);
+  }
+
+  revokeOtherSessions(): Promise<void> {
+    return this.request("DELETE", "/v1/auth/sessions?scope=others");
+  }
+
+  // ------------------------------------------------------------------ realtime
+
+  /** Opens `path` (e.g. `/v1/realtime/me`) with a fresh ticket each time, and reopens it after
+   * a drop with exponential backoff and jitter (0.5 s doubling to 30 s). A close with 4001 (the
+   * session ended) or `close()` stops it. */
+  realtime(path: string, handlers: { onMessage: (data: unknown) => void; onOpen?: () => void; onEnd?: (code: number) => void }): { close(): void } {
+    let stopped = false;
+    let socket: WebSocket | null = null;
+    let failures = 0;
+    const open = async (): Promise<void> => {
+      if (stopped) return;
+      try {
+        const { ticket } = await this.request<{ ticket: string }>("POST", "/v1/realtime/tickets");
+        const url = `${this.base.replace(/^http/, "ws")}${path}?ticket=${encodeURIComponent(ticket)}`;
+        socket = new WebSocket(url);
+        socket.onopen = () => {
+          failures = 0;
+          handlers.onOpen?.();
+        };
+        socket.onmessage = (e) => {
+          try {
+            handlers.onMessage(JSON.parse(String(e.data)));
+          } catch {
+            handlers.onMessage(e.data);
+          }
+        };
+        socket.onclose = (e) => {
+          if (stopped || e.code === 4001) {
+            stopped = true;
+            handlers.onEnd?.(e.code);
+          } else {
+            void retry();
+          }
+        };
+      } catch (error) {
+        if (error instanceof EdgewardError && error.status === 401) {
+          stopped = true;
+          handlers.onEnd?.(4001);
+        } else {
+          void retry();
+        }
+      }
+    };
+    const retry = async (): Promise<void> => {
+      const ceiling = Math.min(30_000, 500 * 2 ** failures++);
+      await this.sleep(ceiling / 2 + Math.random() * (ceiling / 2));
+      await open();
+    };
+    void open();
+    return {
+      close: () => {
+        stopped = true;
+        socket?.close(1000);
+      },
+    };
+  }
+}
