@@ -435,3 +435,18 @@ def test_the_docs_page_is_html_with_a_strict_csp_and_its_renderer_is_served_loca
         assert resp.status_code == 200, asset
         assert media in resp.headers["Content-Type"], (asset, resp.headers["Content-Type"])
         assert resp.headers.get("X-Content-Type-Options") == "nosniff"
+
+
+def test_reactivation_takes_the_cookie_mode_like_login(app):
+    email, password, login = app.verified_user()
+    assert_json(app.deactivate(login["access_token"], password), 200)
+
+    resp = call(app, "POST", "/v1/auth/reactivate", body={"email": email, "password": password, "mode": "cookie"},
+                headers={"Origin": LISTED})
+
+    body = assert_json(resp, 200)
+    assert set(body) == {"user", "session_id", "expires_in", "csrf_token"}
+    cookies = set_cookies(resp)
+    assert set(cookies) == {ACCESS, REFRESH}
+    me = assert_json(call(app, "GET", "/v1/me", cookies={ACCESS: cookies[ACCESS]["value"]}), 200)
+    assert me["email"] == email and me["status"] == "active"
