@@ -19,6 +19,17 @@ pub enum Event {
     AccountRestored,
     EmailChangeRequested,
     EmailChanged,
+    /// Workspaces: each written to the log of the user whose membership changed (the creator,
+    /// the one who joined, whose role changed, who was removed or left), or of the admin who
+    /// sent, revoked or deleted.
+    WorkspaceCreated,
+    WorkspaceJoined,
+    WorkspaceRoleChanged,
+    WorkspaceMemberRemoved,
+    WorkspaceLeft,
+    WorkspaceInvitationSent,
+    WorkspaceInvitationRevoked,
+    WorkspaceDeletionRequested,
 }
 
 impl Event {
@@ -41,6 +52,14 @@ impl Event {
             Self::AccountRestored => "account_restored",
             Self::EmailChangeRequested => "email_change_requested",
             Self::EmailChanged => "email_changed",
+            Self::WorkspaceCreated => "workspace_created",
+            Self::WorkspaceJoined => "workspace_joined",
+            Self::WorkspaceRoleChanged => "workspace_role_changed",
+            Self::WorkspaceMemberRemoved => "workspace_member_removed",
+            Self::WorkspaceLeft => "workspace_left",
+            Self::WorkspaceInvitationSent => "workspace_invitation_sent",
+            Self::WorkspaceInvitationRevoked => "workspace_invitation_revoked",
+            Self::WorkspaceDeletionRequested => "workspace_deletion_requested",
         }
     }
 }

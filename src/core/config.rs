@@ -68,6 +68,10 @@ pub struct Config {
     /// One entry per `Limit`, `None` when switched off.
     pub rate_limits: [Option<Rule>; Limit::ALL.len()],
     pub deletion_grace_s: i64,
+    /// A deleted workspace is purged after this.
+    pub workspace_deletion_grace_s: i64,
+    /// How long a workspace invitation can be accepted.
+    pub invitation_ttl_s: i64,
     pub unverified_max_age_s: i64,
     pub audit_retention_s: i64,
     /// Dead letters (messages the queues gave up on) are deleted after this.
@@ -126,10 +130,11 @@ pub enum Limit {
     PasswordChangeUser,
     DeactivateUser,
     DeleteUser,
+    WorkspaceUser,
 }
 
 impl Limit {
-    pub const ALL: [Limit; 19] = [
+    pub const ALL: [Limit; 20] = [
         Limit::LoginIp,
         Limit::LoginEmail,
         Limit::RegisterIp,
@@ -149,6 +154,7 @@ impl Limit {
         Limit::PasswordChangeUser,
         Limit::DeactivateUser,
         Limit::DeleteUser,
+        Limit::WorkspaceUser,
     ];
 
     /// (variable, default, key name used in the limiter's object name)
@@ -177,6 +183,7 @@ impl Limit {
             ),
             Self::DeactivateUser => ("RATE_LIMIT_DEACTIVATE_USER", "5/3600", "deactivate:user"),
             Self::DeleteUser => ("RATE_LIMIT_DELETE_USER", "5/3600", "delete:user"),
+            Self::WorkspaceUser => ("RATE_LIMIT_WORKSPACE_USER", "60/60", "workspace:user"),
         }
     }
 
@@ -227,6 +234,8 @@ pub mod vars {
     pub const LOCKOUT_BASE_SECONDS: &str = "LOCKOUT_BASE_SECONDS";
     pub const LOCKOUT_MAX_SECONDS: &str = "LOCKOUT_MAX_SECONDS";
     pub const DELETION_GRACE_SECONDS: &str = "DELETION_GRACE_SECONDS";
+    pub const WORKSPACE_DELETION_GRACE_SECONDS: &str = "WORKSPACE_DELETION_GRACE_SECONDS";
+    pub const INVITATION_TTL_SECONDS: &str = "INVITATION_TTL_SECONDS";
     pub const UNVERIFIED_ACCOUNT_MAX_AGE_SECONDS: &str = "UNVERIFIED_ACCOUNT_MAX_AGE_SECONDS";
     pub const AUDIT_RETENTION_SECONDS: &str = "AUDIT_RETENTION_SECONDS";
     pub const DEAD_LETTER_RETENTION_SECONDS: &str = "DEAD_LETTER_RETENTION_SECONDS";
@@ -274,6 +283,8 @@ pub mod vars {
         LOCKOUT_BASE_SECONDS,
         LOCKOUT_MAX_SECONDS,
         DELETION_GRACE_SECONDS,
+        WORKSPACE_DELETION_GRACE_SECONDS,
+        INVITATION_TTL_SECONDS,
         UNVERIFIED_ACCOUNT_MAX_AGE_SECONDS,
         AUDIT_RETENTION_SECONDS,
         DEAD_LETTER_RETENTION_SECONDS,
@@ -451,6 +462,13 @@ impl Config {
             lockout,
             rate_limits,
             deletion_grace_s: seconds(DELETION_GRACE_SECONDS, 30 * 86_400, 0, 400 * 86_400)?,
+            workspace_deletion_grace_s: seconds(
+                WORKSPACE_DELETION_GRACE_SECONDS,
+                30 * 86_400,
+                0,
+                400 * 86_400,
+            )?,
+            invitation_ttl_s: seconds(INVITATION_TTL_SECONDS, 7 * 86_400, 60, 30 * 86_400)?,
             unverified_max_age_s: seconds(
                 UNVERIFIED_ACCOUNT_MAX_AGE_SECONDS,
                 7 * 86_400,

@@ -25,6 +25,8 @@ pub enum AppError {
     InvalidToken,
     InvalidTicket,
     InsufficientCredits,
+    /// A workspace invitation token that is unknown, used, revoked or expired.
+    InvalidInvitation,
     Unprocessable {
         code: &'static str,
         detail: String,
@@ -56,7 +58,7 @@ pub enum AppError {
 impl AppError {
     pub fn status(&self) -> u16 {
         match self {
-            Self::InvalidRequest(_) | Self::WeakPassword(_) => 400,
+            Self::InvalidRequest(_) | Self::WeakPassword(_) | Self::InvalidInvitation => 400,
             Self::PreconditionRequired => 428,
             Self::InvalidTicket => 401,
             Self::InsufficientCredits => 402,
@@ -100,6 +102,7 @@ impl AppError {
             Self::InvalidToken => "invalid_token",
             Self::InvalidTicket => "invalid_ticket",
             Self::InsufficientCredits => "insufficient_credits",
+            Self::InvalidInvitation => "invalid_invitation",
             Self::Unprocessable { code, .. } => code,
             Self::UpgradeRequired => "upgrade_required",
             Self::SessionRevoked => "session_revoked",
@@ -131,6 +134,7 @@ impl AppError {
             Self::InvalidToken => "Invalid access token",
             Self::InvalidTicket => "Invalid ticket",
             Self::InsufficientCredits => "Insufficient credits",
+            Self::InvalidInvitation => "Invalid invitation",
             Self::Unprocessable { .. } => "Unprocessable request",
             Self::UpgradeRequired => "Upgrade required",
             Self::SessionRevoked => "Session revoked",
@@ -164,6 +168,10 @@ impl AppError {
                 "the ticket is missing, unknown, expired or already used; get a new one".into()
             }
             Self::InsufficientCredits => "the balance does not cover this amount".into(),
+            Self::InvalidInvitation => {
+                "the invitation is unknown, already used, revoked or expired; ask for a new one"
+                    .into()
+            }
             Self::UpgradeRequired => "this endpoint speaks WebSocket only".into(),
             Self::UnsupportedMediaType => "the request body must be application/json".into(),
             Self::PayloadTooLarge => "the request body exceeds 1 MiB".into(),

@@ -38,6 +38,11 @@ pub enum Template {
         new_email_hint: String,
     },
     AccountDeactivated,
+    /// An invitation to join a workspace; the link carries the single-use token.
+    WorkspaceInvitation {
+        token: String,
+        workspace_name: String,
+    },
 }
 
 /// Whether the recipient may switch a mail off. Security mails carry a link the account needs
@@ -61,7 +66,9 @@ impl Template {
             | Self::PasswordChanged
             | Self::AccountLocked { .. }
             | Self::ConfirmEmailChange { .. }
-            | Self::EmailChangeRequested { .. } => MailKind::Security,
+            | Self::EmailChangeRequested { .. }
+            // Asked for by an admin on purpose, and the invitee has no preferences yet.
+            | Self::WorkspaceInvitation { .. } => MailKind::Security,
             Self::AccountDeactivated => MailKind::ActivityAlert,
         }
     }
@@ -169,6 +176,16 @@ pub fn render(template: &Template, base_url: &str, ttl_hint: &str) -> Rendered {
                 html: format!("<p>{}</p><p>{}</p>", escape_html(&line), escape_html(outro)),
             }
         }
+        Template::WorkspaceInvitation {
+            token,
+            workspace_name,
+        } => link_mail(
+            "You are invited to a workspace",
+            &format!("You are invited to join the workspace \"{workspace_name}\" on Edgeward. Sign in (or sign up and verify this address first), then accept."),
+            "Accept the invitation",
+            &format!("{base_url}/accept-invitation?token={token}"),
+            &format!("The link works once and expires in {ttl_hint}. If you do not know this workspace, ignore this message."),
+        ),
         Template::AlreadyRegistered => Rendered {
             subject: "You already have an account".into(),
             text: "Someone tried to sign up with this address, which already has an Edgeward account.\n\nIf it was you, sign in, or reset your password if you forgot it. If not, you can ignore this message.\n".into(),
@@ -300,6 +317,31 @@ mod tests {
         let r = render(&Template::AlreadyRegistered, "https://x", "");
         assert!(r.subject.contains("already"));
         assert!(!r.text.contains("token="));
+    }
+
+    #[test]
+    fn the_invitation_mail_carries_the_token_link_and_the_escaped_workspace_name() {
+        let r = render(
+            &Template::WorkspaceInvitation {
+                token: "tok123".into(),
+                workspace_name: "<Acme>".into(),
+            },
+            "https://app.example",
+            "7 days",
+        );
+        assert!(r
+            .text
+            .contains("https://app.example/accept-invitation?token=tok123"));
+        assert!(r.text.contains("7 days"));
+        assert!(r.html.contains("&lt;Acme&gt;") && !r.html.contains("<Acme>"));
+        assert_eq!(
+            Template::WorkspaceInvitation {
+                token: "t".into(),
+                workspace_name: "w".into()
+            }
+            .kind(),
+            MailKind::Security
+        );
     }
 
     #[test]

@@ -29,3 +29,4 @@ pub mod session;
 pub mod sql;
 pub mod streams;
 pub mod token;
+pub mod workspaces;

@@ -451,6 +451,153 @@ pub mod chat_participants {
     pub const STREAMS_OF: &str = "SELECT stream_id FROM chat_participants WHERE user_id = ?";
 }
 
+/// Workspaces. A workspace pending deletion is invisible: every read and write here requires
+/// `status = 'active'`, and every statement is scoped by the workspace id.
+pub mod workspaces {
+    pub const INSERT: &str = "INSERT INTO workspaces (id, name, timezone, locale, auto_join_domain, created_at, updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?)";
+
+    /// The creator's membership, in the same batch as the insert.
+    pub const ADD_CREATOR: &str =
+        "INSERT INTO workspace_members (workspace_id, user_id, role, joined_at, updated_at) \
+         VALUES (?, ?, 'admin', ?, ?)";
+
+    /// The workspace with the caller's current role (no row: not a member, or no such active
+    /// workspace; the two are not told apart).
+    pub const MEMBERSHIP: &str = "SELECT w.id, w.name, w.timezone, w.locale, w.auto_join_domain, w.created_at, w.updated_at, m.role \
+         FROM workspaces w JOIN workspace_members m ON m.workspace_id = w.id \
+         WHERE w.id = ? AND m.user_id = ? AND w.status = 'active'";
+
+    /// For the auto-join decision only (its answer is never shown to a non-member).
+    pub const ACTIVE_BY_ID: &str =
+        "SELECT id, name, timezone, locale, auto_join_domain, created_at, updated_at \
+         FROM workspaces WHERE id = ? AND status = 'active'";
+
+    /// The caller's workspaces below a membership position, newest membership first.
+    pub const LIST_MINE: &str = "SELECT m.seq, w.id, w.name, w.timezone, w.locale, w.auto_join_domain, w.created_at, w.updated_at, m.role \
+         FROM workspace_members m JOIN workspaces w ON w.id = m.workspace_id \
+         WHERE m.user_id = ? AND w.status = 'active' AND m.seq < ? ORDER BY m.seq DESC LIMIT ?";
+
+    /// Settings, applied only while the actor is an admin of the active workspace (checked in
+    /// the statement itself). Each optional field has a "change it" flag (1/0) and its value.
+    pub const PATCH: &str = "UPDATE workspaces SET \
+         name = COALESCE(?, name), \
+         timezone = CASE WHEN ? = 1 THEN ? ELSE timezone END, \
+         locale = CASE WHEN ? = 1 THEN ? ELSE locale END, \
+         auto_join_domain = CASE WHEN ? = 1 THEN ? ELSE auto_join_domain END, \
+         updated_at = ? \
+         WHERE id = ? AND status = 'active' AND EXISTS (SELECT 1 FROM workspace_members a \
+           WHERE a.workspace_id = workspaces.id AND a.user_id = ? AND a.role = 'admin') \
+         RETURNING id, name, timezone, locale, auto_join_domain, created_at, updated_at";
+
+    /// Starts the grace period; the workspace answers 404 from now on.
+    pub const REQUEST_DELETION: &str =
+        "UPDATE workspaces SET status = 'pending_deletion', deletion_due_at = ?, updated_at = ? \
+         WHERE id = ? AND status = 'active' AND EXISTS (SELECT 1 FROM workspace_members a \
+           WHERE a.workspace_id = workspaces.id AND a.user_id = ? AND a.role = 'admin')";
+
+    /// Workspaces past their grace period (members and invitations cascade).
+    pub const PURGE_DUE: &str = "DELETE FROM workspaces WHERE id IN (SELECT id FROM workspaces \
+         WHERE status = 'pending_deletion' AND deletion_due_at <= ? LIMIT ?)";
+}
+
+/// Memberships. The last-admin guard is part of the statements that demote and remove: the
+/// admin count is read by the same statement that changes the row, and D1 runs the statements
+/// of a database one at a time (one SQLite writer, each statement atomic), so two admins
+/// demoting each other at once are serialised; the second statement sees one admin left (and
+/// its actor no longer an admin) and changes nothing. No read-then-write window exists.
+pub mod workspace_members {
+    /// The caller's current role in an active workspace.
+    pub const ROLE_OF: &str =
+        "SELECT m.role FROM workspace_members m JOIN workspaces w ON w.id = m.workspace_id \
+         WHERE m.workspace_id = ? AND m.user_id = ? AND w.status = 'active'";
+
+    /// A page of members below a position, with optional role and account-status filters
+    /// (NULL: any). Parameters: workspace, below, role, role, status, status, limit.
+    pub const LIST: &str = "SELECT m.seq, m.user_id, u.email, u.name, m.role, u.status, m.joined_at \
+         FROM workspace_members m JOIN users u ON u.id = m.user_id \
+         WHERE m.workspace_id = ? AND m.seq < ? AND (? IS NULL OR m.role = ?) AND (? IS NULL OR u.status = ?) \
+         ORDER BY m.seq DESC LIMIT ?";
+
+    /// Is the account with this e-mail a member already?
+    pub const HAS_EMAIL: &str =
+        "SELECT 1 AS found FROM workspace_members m JOIN users u ON u.id = m.user_id \
+         WHERE m.workspace_id = ? AND u.email = ?";
+
+    /// Sets `target`'s role when the actor is (still) an admin, and a demotion only while
+    /// another admin remains. Parameters: new role, now, workspace, target, actor, new role.
+    pub const SET_ROLE: &str = "UPDATE workspace_members SET role = ?, updated_at = ? \
+         WHERE workspace_id = ? AND user_id = ? \
+         AND EXISTS (SELECT 1 FROM workspaces w WHERE w.id = workspace_members.workspace_id AND w.status = 'active') \
+         AND EXISTS (SELECT 1 FROM workspace_members a WHERE a.workspace_id = workspace_members.workspace_id \
+           AND a.user_id = ? AND a.role = 'admin') \
+         AND (? = 'admin' OR role = 'member' OR (SELECT count(*) FROM workspace_members o \
+           WHERE o.workspace_id = workspace_members.workspace_id AND o.role = 'admin') > 1)";
+
+    /// Removes `target` when the actor is the target (leaving) or (still) an admin, and an
+    /// admin only while another admin remains. Parameters: workspace, target, actor, actor.
+    pub const REMOVE: &str = "DELETE FROM workspace_members WHERE workspace_id = ? AND user_id = ? \
+         AND EXISTS (SELECT 1 FROM workspaces w WHERE w.id = workspace_members.workspace_id AND w.status = 'active') \
+         AND (user_id = ? OR EXISTS (SELECT 1 FROM workspace_members a WHERE a.workspace_id = workspace_members.workspace_id \
+           AND a.user_id = ? AND a.role = 'admin')) \
+         AND (role = 'member' OR (SELECT count(*) FROM workspace_members o \
+           WHERE o.workspace_id = workspace_members.workspace_id AND o.role = 'admin') > 1)";
+
+    /// E-mail-domain auto-join, as a member, re-checking the domain in the statement.
+    /// Parameters: user, now, now, workspace, domain.
+    pub const AUTO_JOIN: &str = "INSERT INTO workspace_members (workspace_id, user_id, role, joined_at, updated_at) \
+         SELECT id, ?, 'member', ?, ? FROM workspaces WHERE id = ? AND status = 'active' AND auto_join_domain = ? \
+         ON CONFLICT (workspace_id, user_id) DO NOTHING";
+}
+
+/// Invitations: single use (`accepted_at`), revocable (`revoked_at`), expiring (`expires_at`).
+pub mod workspace_invitations {
+    /// Earlier pending invitations to the same address stop working when a new one is sent.
+    pub const RETIRE_PENDING_FOR: &str = "UPDATE workspace_invitations SET revoked_at = ? \
+         WHERE workspace_id = ? AND email = ? AND accepted_at IS NULL AND revoked_at IS NULL";
+
+    /// Inserted only while the inviter is an admin of the active workspace. Parameters: id,
+    /// workspace, email, role, token hash, inviter, now, expires, workspace, inviter.
+    pub const INSERT: &str = "INSERT INTO workspace_invitations (id, workspace_id, email, role, token_hash, invited_by, created_at, expires_at) \
+         SELECT ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM workspace_members a JOIN workspaces w ON w.id = a.workspace_id \
+           WHERE a.workspace_id = ? AND a.user_id = ? AND a.role = 'admin' AND w.status = 'active') \
+         RETURNING id, workspace_id, email, role, invited_by, created_at, expires_at, accepted_at, revoked_at";
+
+    /// Pending (unused, unrevoked, unexpired) invitations of a workspace below a position.
+    pub const LIST_PENDING: &str = "SELECT seq, id, workspace_id, email, role, invited_by, created_at, expires_at, accepted_at, revoked_at \
+         FROM workspace_invitations WHERE workspace_id = ? AND accepted_at IS NULL AND revoked_at IS NULL \
+         AND expires_at > ? AND seq < ? ORDER BY seq DESC LIMIT ?";
+
+    /// Parameters: now, id, workspace.
+    pub const REVOKE: &str = "UPDATE workspace_invitations SET revoked_at = ? \
+         WHERE id = ? AND workspace_id = ? AND accepted_at IS NULL AND revoked_at IS NULL \
+         RETURNING id, workspace_id, email, role, invited_by, created_at, expires_at, accepted_at, revoked_at";
+
+    /// An invitation of an active workspace by its token's hash.
+    pub const BY_TOKEN: &str = "SELECT i.id, i.workspace_id, i.email, i.role, i.invited_by, i.created_at, i.expires_at, i.accepted_at, i.revoked_at \
+         FROM workspace_invitations i JOIN workspaces w ON w.id = i.workspace_id \
+         WHERE i.token_hash = ? AND w.status = 'active'";
+
+    /// Uses the invitation: only once, only while pending, only for its address, only for an
+    /// account not yet a member. Parameters: now, user, token hash, now, email, user.
+    pub const ACCEPT: &str = "UPDATE workspace_invitations SET accepted_at = ?, accepted_by = ? \
+         WHERE token_hash = ? AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > ? AND email = ? \
+         AND EXISTS (SELECT 1 FROM workspaces w WHERE w.id = workspace_invitations.workspace_id AND w.status = 'active') \
+         AND NOT EXISTS (SELECT 1 FROM workspace_members m WHERE m.workspace_id = workspace_invitations.workspace_id AND m.user_id = ?)";
+
+    /// The membership of the invitation the batch's ACCEPT just used (nothing when it used
+    /// none: `changes()` is that statement's). Parameters: user, now, now, token hash, user, now.
+    pub const ADD_ACCEPTED: &str =
+        "INSERT INTO workspace_members (workspace_id, user_id, role, joined_at, updated_at) \
+         SELECT workspace_id, ?, role, ?, ? FROM workspace_invitations \
+         WHERE token_hash = ? AND accepted_by = ? AND accepted_at = ? AND changes() = 1";
+
+    /// Used, revoked or expired invitations older than the cutoff.
+    pub const PURGE_DEAD: &str =
+        "DELETE FROM workspace_invitations WHERE seq IN (SELECT seq FROM workspace_invitations \
+         WHERE expires_at < ? OR accepted_at < ? OR revoked_at < ? LIMIT ?)";
+}
+
 pub mod health {
     pub const PING: &str = "SELECT 1 AS ok";
 }
@@ -698,6 +845,28 @@ mod tests {
             queue_deliveries::COUNT_ATTEMPT,
             queue_deliveries::PURGE_OLD,
             health::PING,
+            workspaces::INSERT,
+            workspaces::ADD_CREATOR,
+            workspaces::MEMBERSHIP,
+            workspaces::ACTIVE_BY_ID,
+            workspaces::LIST_MINE,
+            workspaces::PATCH,
+            workspaces::REQUEST_DELETION,
+            workspaces::PURGE_DUE,
+            workspace_members::ROLE_OF,
+            workspace_members::LIST,
+            workspace_members::HAS_EMAIL,
+            workspace_members::SET_ROLE,
+            workspace_members::REMOVE,
+            workspace_members::AUTO_JOIN,
+            workspace_invitations::RETIRE_PENDING_FOR,
+            workspace_invitations::INSERT,
+            workspace_invitations::LIST_PENDING,
+            workspace_invitations::REVOKE,
+            workspace_invitations::BY_TOKEN,
+            workspace_invitations::ACCEPT,
+            workspace_invitations::ADD_ACCEPTED,
+            workspace_invitations::PURGE_DEAD,
         ];
         for sql in all {
             db.prepare(sql).unwrap_or_else(|e| panic!("{e}: {sql}"));
@@ -1221,5 +1390,244 @@ mod tests {
         assert_eq!(open("w3"), 0, "two open sockets is the cap");
         db.execute(super::sockets::CLOSE, ["w1"]).unwrap();
         assert_eq!(open("w3"), 1);
+    }
+
+    /// A migrated database with users u1..u3 and workspace w1 whose admins are u1 and u2 and
+    /// whose member is u3.
+    fn workspace_db() -> Connection {
+        let db = migrated();
+        for (id, email) in [
+            ("u1", "a@x.test"),
+            ("u2", "b@x.test"),
+            ("u3", "c@x.test"),
+            ("u4", "d@y.test"),
+        ] {
+            db.query_row(
+                super::users::INSERT,
+                rusqlite::params![id, email, "h", None::<String>, 1, 1],
+                |_| Ok(()),
+            )
+            .unwrap();
+        }
+        db.execute(
+            super::workspaces::INSERT,
+            rusqlite::params!["w1", "Acme", None::<String>, None::<String>, "x.test", 1, 1],
+        )
+        .unwrap();
+        db.execute(
+            super::workspaces::ADD_CREATOR,
+            rusqlite::params!["w1", "u1", 1, 1],
+        )
+        .unwrap();
+        db.execute(
+            super::workspaces::ADD_CREATOR,
+            rusqlite::params!["w1", "u2", 1, 1],
+        )
+        .unwrap();
+        db.execute(
+            super::workspace_members::AUTO_JOIN,
+            rusqlite::params!["u3", 1, 1, "w1", "x.test"],
+        )
+        .unwrap();
+        db
+    }
+
+    fn set_role(db: &Connection, actor: &str, target: &str, role: &str) -> usize {
+        db.execute(
+            super::workspace_members::SET_ROLE,
+            rusqlite::params![role, 2, "w1", target, actor, role],
+        )
+        .unwrap()
+    }
+
+    fn remove(db: &Connection, actor: &str, target: &str) -> usize {
+        db.execute(
+            super::workspace_members::REMOVE,
+            rusqlite::params!["w1", target, actor, actor],
+        )
+        .unwrap()
+    }
+
+    fn admins(db: &Connection) -> i64 {
+        count(
+            db,
+            "SELECT COUNT(*) FROM workspace_members WHERE workspace_id = 'w1' AND role = 'admin'",
+        )
+    }
+
+    #[test]
+    fn two_admins_demoting_each_other_leave_one_admin_in_either_order() {
+        for (first, second) in [("u1", "u2"), ("u2", "u1")] {
+            let db = workspace_db();
+            assert_eq!(set_role(&db, first, second, "member"), 1);
+            // The other's demotion comes second: its actor is no admin and one admin is left.
+            assert_eq!(set_role(&db, second, first, "member"), 0);
+            assert_eq!(admins(&db), 1);
+        }
+    }
+
+    #[test]
+    fn the_last_admin_can_neither_be_demoted_nor_removed_nor_leave() {
+        let db = workspace_db();
+        assert_eq!(remove(&db, "u1", "u2"), 1, "an admin removes another admin");
+        assert_eq!(set_role(&db, "u1", "u1", "member"), 0);
+        assert_eq!(remove(&db, "u1", "u1"), 0, "the last admin cannot leave");
+        assert_eq!(admins(&db), 1);
+        // A member cannot change roles or remove others, but can leave.
+        assert_eq!(set_role(&db, "u3", "u3", "admin"), 0);
+        assert_eq!(remove(&db, "u3", "u1"), 0);
+        assert_eq!(remove(&db, "u3", "u3"), 1);
+        // Promoting is never limited by the guard.
+        db.execute(
+            super::workspace_members::AUTO_JOIN,
+            rusqlite::params!["u3", 3, 3, "w1", "x.test"],
+        )
+        .unwrap();
+        assert_eq!(set_role(&db, "u1", "u3", "admin"), 1);
+        assert_eq!(
+            set_role(&db, "u1", "u1", "member"),
+            1,
+            "another admin remains"
+        );
+        assert_eq!(admins(&db), 1);
+    }
+
+    #[test]
+    fn a_workspace_pending_deletion_takes_no_changes_and_is_purged_when_due() {
+        let db = workspace_db();
+        assert_eq!(
+            db.execute(
+                super::workspaces::REQUEST_DELETION,
+                rusqlite::params![100, 2, "w1", "u3"]
+            )
+            .unwrap(),
+            0,
+            "a member cannot delete it"
+        );
+        assert_eq!(
+            db.execute(
+                super::workspaces::REQUEST_DELETION,
+                rusqlite::params![100, 2, "w1", "u1"]
+            )
+            .unwrap(),
+            1
+        );
+        assert_eq!(set_role(&db, "u1", "u3", "admin"), 0);
+        let role: Option<String> = db
+            .query_row(super::workspace_members::ROLE_OF, ["w1", "u1"], |r| {
+                r.get(0)
+            })
+            .ok();
+        assert_eq!(role, None, "invisible to its own admin");
+        let purge = |now: i64| {
+            db.execute(super::workspaces::PURGE_DUE, rusqlite::params![now, 10])
+                .unwrap()
+        };
+        assert_eq!(purge(99), 0);
+        assert_eq!(purge(100), 1);
+        assert_eq!(
+            count(&db, "SELECT COUNT(*) FROM workspace_members"),
+            0,
+            "members cascade"
+        );
+    }
+
+    #[test]
+    fn auto_join_needs_the_domain_and_joins_once() {
+        let db = workspace_db();
+        let join = |user: &str, domain: &str| {
+            db.execute(
+                super::workspace_members::AUTO_JOIN,
+                rusqlite::params![user, 5, 5, "w1", domain],
+            )
+            .unwrap()
+        };
+        assert_eq!(join("u4", "y.test"), 0, "not the workspace's domain");
+        assert_eq!(join("u3", "x.test"), 0, "already a member");
+        assert_eq!(
+            count(
+                &db,
+                "SELECT COUNT(*) FROM workspace_members WHERE user_id = 'u3'"
+            ),
+            1
+        );
+    }
+
+    fn invite(
+        db: &Connection,
+        id: &str,
+        inviter: &str,
+        email: &str,
+        hash: &str,
+        expires: i64,
+    ) -> bool {
+        let mut stmt = db.prepare(super::workspace_invitations::INSERT).unwrap();
+        let mut rows = stmt
+            .query(rusqlite::params![
+                id, "w1", email, "member", hash, inviter, 1, expires, "w1", inviter
+            ])
+            .unwrap();
+        rows.next().unwrap().is_some()
+    }
+
+    /// ACCEPT and ADD_ACCEPTED in one transaction, as D1 runs a batch.
+    fn accept(db: &mut Connection, user: &str, hash: &str, email: &str, now: i64) -> usize {
+        let tx = db.transaction().unwrap();
+        let used = tx
+            .execute(
+                super::workspace_invitations::ACCEPT,
+                rusqlite::params![now, user, hash, now, email, user],
+            )
+            .unwrap();
+        tx.execute(
+            super::workspace_invitations::ADD_ACCEPTED,
+            rusqlite::params![user, now, now, hash, user, now],
+        )
+        .unwrap();
+        tx.commit().unwrap();
+        used
+    }
+
+    #[test]
+    fn an_invitation_is_sent_by_admins_only_and_used_once_by_its_address_only() {
+        let mut db = workspace_db();
+        assert!(
+            !invite(&db, "i0", "u3", "d@y.test", "h0", 100),
+            "a member cannot invite"
+        );
+        assert!(invite(&db, "i1", "u1", "d@y.test", "h1", 100));
+        assert_eq!(
+            accept(&mut db, "u3", "h1", "c@x.test", 10),
+            0,
+            "another address"
+        );
+        assert_eq!(accept(&mut db, "u4", "h1", "d@y.test", 100), 0, "expired");
+        assert_eq!(accept(&mut db, "u4", "h1", "d@y.test", 10), 1);
+        assert_eq!(accept(&mut db, "u4", "h1", "d@y.test", 10), 0, "used");
+        assert_eq!(
+            count(
+                &db,
+                "SELECT COUNT(*) FROM workspace_members WHERE user_id = 'u4' AND role = 'member'"
+            ),
+            1
+        );
+        assert!(invite(&db, "i2", "u1", "e@y.test", "h2", 100));
+        let revoked: String = db
+            .query_row(
+                super::workspace_invitations::REVOKE,
+                rusqlite::params![5, "i2", "w1"],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(revoked, "i2");
+        assert_eq!(accept(&mut db, "u4", "h2", "e@y.test", 10), 0, "revoked");
+        // Sweeping: used and revoked ones older than the cutoff go.
+        let purged = db
+            .execute(
+                super::workspace_invitations::PURGE_DEAD,
+                rusqlite::params![50, 50, 50, 10],
+            )
+            .unwrap();
+        assert_eq!(purged, 2);
     }
 }

@@ -67,6 +67,8 @@ id_type!(UserId, "user id");
 id_type!(SessionId, "session id");
 id_type!(StreamId, "stream id");
 id_type!(JobId, "job id");
+id_type!(WorkspaceId, "workspace id");
+id_type!(InvitationId, "invitation id");
 
 #[cfg(test)]
 mod tests {
