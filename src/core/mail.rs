@@ -254,7 +254,10 @@ pub fn outcome_for_status(status: u16, attempt: u32, policy: &RetryPolicy) -> Qu
 /// "24 hours", "1 hour", "30 minutes" for a lifetime in seconds.
 pub fn describe_ttl(seconds: i64) -> String {
     let plural = |n: i64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
-    if seconds % 3600 == 0 {
+    // Beyond a day, whole days (an invitation's week); a day itself reads as 24 hours.
+    if seconds > 86_400 && seconds % 86_400 == 0 {
+        plural(seconds / 86_400, "day")
+    } else if seconds % 3600 == 0 {
         plural(seconds / 3600, "hour")
     } else {
         plural((seconds + 59) / 60, "minute")
@@ -443,6 +446,7 @@ mod tests {
         assert_eq!(describe_ttl(86_400), "24 hours");
         assert_eq!(describe_ttl(3_600), "1 hour");
         assert_eq!(describe_ttl(1_800), "30 minutes");
+        assert_eq!(describe_ttl(7 * 86_400), "7 days");
     }
 
     #[test]

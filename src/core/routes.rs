@@ -79,11 +79,25 @@ pub enum Route {
     RedeliverJob,
     JobStats,
     DevMailbox,
+    CreateWorkspace,
+    ListWorkspaces,
+    GetWorkspace,
+    PatchWorkspace,
+    DeleteWorkspace,
+    JoinWorkspace,
+    ListMembers,
+    PatchMember,
+    RemoveMember,
+    CreateInvitation,
+    ListInvitations,
+    RevokeInvitation,
+    AcceptInvitation,
 }
 
 use Method::*;
 
-/// (method, path template, route). `{id}` matches one path segment.
+/// (method, path template, route). A `{name}` segment matches one non-empty path segment: the
+/// first is the route's `param`, a second one its `sub` (`/v1/workspaces/{id}/members/{user_id}`).
 pub const ROUTES: &[(Method, &str, Route)] = &[
     (Get, "/health", Route::Health),
     (Get, "/ready", Route::Ready),
@@ -148,6 +162,39 @@ pub const ROUTES: &[(Method, &str, Route)] = &[
     (Post, "/v1/dev/jobs/{id}/redeliver", Route::RedeliverJob),
     (Get, "/v1/admin/jobs/stats", Route::JobStats),
     (Get, "/v1/dev/mailbox", Route::DevMailbox),
+    (Post, "/v1/workspaces", Route::CreateWorkspace),
+    (Get, "/v1/workspaces", Route::ListWorkspaces),
+    (Get, "/v1/workspaces/{id}", Route::GetWorkspace),
+    (Patch, "/v1/workspaces/{id}", Route::PatchWorkspace),
+    (Delete, "/v1/workspaces/{id}", Route::DeleteWorkspace),
+    (Post, "/v1/workspaces/{id}/join", Route::JoinWorkspace),
+    (Get, "/v1/workspaces/{id}/members", Route::ListMembers),
+    (
+        Patch,
+        "/v1/workspaces/{id}/members/{user_id}",
+        Route::PatchMember,
+    ),
+    (
+        Delete,
+        "/v1/workspaces/{id}/members/{user_id}",
+        Route::RemoveMember,
+    ),
+    (
+        Post,
+        "/v1/workspaces/{id}/invitations",
+        Route::CreateInvitation,
+    ),
+    (
+        Get,
+        "/v1/workspaces/{id}/invitations",
+        Route::ListInvitations,
+    ),
+    (
+        Delete,
+        "/v1/workspaces/{id}/invitations/{invitation_id}",
+        Route::RevokeInvitation,
+    ),
+    (Post, "/v1/invitations/accept", Route::AcceptInvitation),
 ];
 
 #[derive(Debug, PartialEq, Eq)]
@@ -156,6 +203,7 @@ pub enum Match<'a> {
         route: Route,
         template: &'static str,
         param: Option<&'a str>,
+        sub: Option<&'a str>,
     },
     /// The path exists with other methods (for `Allow`).
     WrongMethod {
@@ -164,14 +212,24 @@ pub enum Match<'a> {
     NotFound,
 }
 
-fn matches<'a>(template: &str, path: &'a str) -> Option<Option<&'a str>> {
-    let mut param = None;
+type Params<'a> = (Option<&'a str>, Option<&'a str>);
+
+fn matches<'a>(template: &str, path: &'a str) -> Option<Params<'a>> {
+    let mut params: Params<'a> = (None, None);
     let mut t = template.split('/');
     let mut p = path.split('/');
     loop {
         match (t.next(), p.next()) {
-            (None, None) => return Some(param),
-            (Some("{id}"), Some(seg)) if !seg.is_empty() => param = Some(seg),
+            (None, None) => return Some(params),
+            (Some(name), Some(seg))
+                if name.starts_with('{') && name.ends_with('}') && !seg.is_empty() =>
+            {
+                if params.0.is_none() {
+                    params.0 = Some(seg);
+                } else {
+                    params.1 = Some(seg);
+                }
+            }
             (Some(a), Some(b)) if a == b => {}
             _ => return None,
         }
@@ -182,12 +240,13 @@ pub fn resolve<'a>(method: &str, path: &'a str) -> Match<'a> {
     let method = Method::parse(method);
     let mut allow: Vec<&str> = vec![];
     for (m, template, route) in ROUTES {
-        if let Some(param) = matches(template, path) {
+        if let Some((param, sub)) = matches(template, path) {
             if Some(*m) == method {
                 return Match::Found {
                     route: *route,
                     template,
                     param,
+                    sub,
                 };
             }
             allow.push(m.as_str());
@@ -217,7 +276,8 @@ mod tests {
             Match::Found {
                 route: Route::RevokeSession,
                 template: "/v1/auth/sessions/{id}",
-                param: Some("abc")
+                param: Some("abc"),
+                sub: None
             }
         );
         assert_eq!(
@@ -225,7 +285,17 @@ mod tests {
             Match::Found {
                 route: Route::Health,
                 template: "/health",
-                param: None
+                param: None,
+                sub: None
+            }
+        );
+        assert_eq!(
+            resolve("PATCH", "/v1/workspaces/w1/members/u2"),
+            Match::Found {
+                route: Route::PatchMember,
+                template: "/v1/workspaces/{id}/members/{user_id}",
+                param: Some("w1"),
+                sub: Some("u2")
             }
         );
     }
@@ -246,6 +316,10 @@ mod tests {
         assert_eq!(resolve("GET", "/nope"), Match::NotFound);
         assert_eq!(resolve("DELETE", "/v1/auth/sessions/"), Match::NotFound);
         assert_eq!(resolve("GET", "/v1/me/"), Match::NotFound);
+        assert_eq!(
+            resolve("DELETE", "/v1/workspaces/w1/members/"),
+            Match::NotFound
+        );
     }
 
     #[test]

@@ -519,6 +519,12 @@ pub mod workspace_members {
          WHERE m.workspace_id = ? AND m.seq < ? AND (? IS NULL OR m.role = ?) AND (? IS NULL OR u.status = ?) \
          ORDER BY m.seq DESC LIMIT ?";
 
+    /// One member of a workspace with their account's e-mail, name and status.
+    pub const ONE: &str =
+        "SELECT m.seq, m.user_id, u.email, u.name, m.role, u.status, m.joined_at \
+         FROM workspace_members m JOIN users u ON u.id = m.user_id \
+         WHERE m.workspace_id = ? AND m.user_id = ?";
+
     /// Is the account with this e-mail a member already?
     pub const HAS_EMAIL: &str =
         "SELECT 1 AS found FROM workspace_members m JOIN users u ON u.id = m.user_id \
@@ -552,9 +558,12 @@ pub mod workspace_members {
 
 /// Invitations: single use (`accepted_at`), revocable (`revoked_at`), expiring (`expires_at`).
 pub mod workspace_invitations {
-    /// Earlier pending invitations to the same address stop working when a new one is sent.
+    /// Earlier pending invitations to the same address stop working once a new one was sent
+    /// (run after INSERT in its batch: only when the new one exists). Parameters: now,
+    /// workspace, email, new id, new id, workspace.
     pub const RETIRE_PENDING_FOR: &str = "UPDATE workspace_invitations SET revoked_at = ? \
-         WHERE workspace_id = ? AND email = ? AND accepted_at IS NULL AND revoked_at IS NULL";
+         WHERE workspace_id = ? AND email = ? AND id <> ? AND accepted_at IS NULL AND revoked_at IS NULL \
+         AND EXISTS (SELECT 1 FROM workspace_invitations n WHERE n.id = ? AND n.workspace_id = ?)";
 
     /// Inserted only while the inviter is an admin of the active workspace. Parameters: id,
     /// workspace, email, role, token hash, inviter, now, expires, workspace, inviter.
@@ -855,6 +864,7 @@ mod tests {
             workspaces::PURGE_DUE,
             workspace_members::ROLE_OF,
             workspace_members::LIST,
+            workspace_members::ONE,
             workspace_members::HAS_EMAIL,
             workspace_members::SET_ROLE,
             workspace_members::REMOVE,

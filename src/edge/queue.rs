@@ -121,6 +121,7 @@ async fn deliver_if_wanted(
         Template::PasswordReset { .. } | Template::AccountLocked { .. } => {
             describe_ttl(cfg.reset_ttl_s)
         }
+        Template::WorkspaceInvitation { .. } => describe_ttl(cfg.invitation_ttl_s),
         _ => describe_ttl(cfg.verification_ttl_s),
     };
     let mail = render(&job.template, &cfg.app_base_url, &ttl);

@@ -8,7 +8,7 @@ use crate::edge::http::problem;
 use crate::edge::rand;
 use crate::edge::routes::{
     accounts, credits, dev, email, health, jobs, lifecycle, password, profile, realtime, sessions,
-    streams, tokens,
+    streams, tokens, workspaces,
 };
 use std::rc::Rc;
 use worker::{Context, Date, Env, Request, Response};
@@ -87,11 +87,22 @@ async fn route(
             route,
             template,
             param,
+            sub,
         } => {
             let param = param.map(str::to_owned);
+            let sub = sub.map(str::to_owned);
             (
                 template,
-                dispatch(route, param.as_deref(), req, env, request_id, invocation).await,
+                dispatch(
+                    route,
+                    param.as_deref(),
+                    sub.as_deref(),
+                    req,
+                    env,
+                    request_id,
+                    invocation,
+                )
+                .await,
             )
         }
         Match::WrongMethod { allow } => ("-", Err(AppError::MethodNotAllowed { allow })),
@@ -102,6 +113,7 @@ async fn route(
 async fn dispatch(
     route: Route,
     param: Option<&str>,
+    sub: Option<&str>,
     req: &mut Request,
     env: Env,
     request_id: &str,
@@ -116,6 +128,7 @@ async fn dispatch(
     }
     let ctx = Ctx::new(req, env, request_id, invocation)?;
     let id = param.unwrap_or_default();
+    let sub = sub.unwrap_or_default();
     match route {
         Route::Health | Route::Ready | Route::OpenApi => unreachable!("answered above"),
         Route::Jwks => health::jwks(&ctx).await,
@@ -162,5 +175,18 @@ async fn dispatch(
         Route::RedeliverJob => jobs::redeliver(req, &ctx, id).await,
         Route::JobStats => jobs::stats(req, &ctx).await,
         Route::DevMailbox => dev::mailbox(req, &ctx).await,
+        Route::CreateWorkspace => workspaces::create(req, &ctx).await,
+        Route::ListWorkspaces => workspaces::list(req, &ctx).await,
+        Route::GetWorkspace => workspaces::get(req, &ctx, id).await,
+        Route::PatchWorkspace => workspaces::patch(req, &ctx, id).await,
+        Route::DeleteWorkspace => workspaces::delete(req, &ctx, id).await,
+        Route::JoinWorkspace => workspaces::join(req, &ctx, id).await,
+        Route::ListMembers => workspaces::members(req, &ctx, id).await,
+        Route::PatchMember => workspaces::patch_member(req, &ctx, id, sub).await,
+        Route::RemoveMember => workspaces::remove_member(req, &ctx, id, sub).await,
+        Route::CreateInvitation => workspaces::invite(req, &ctx, id).await,
+        Route::ListInvitations => workspaces::invitations(req, &ctx, id).await,
+        Route::RevokeInvitation => workspaces::revoke_invitation(req, &ctx, id, sub).await,
+        Route::AcceptInvitation => workspaces::accept(req, &ctx).await,
     }
 }

@@ -5,7 +5,7 @@ use super::{all, batch, changes, i, run, s, stmt};
 use crate::core::error::{AppError, Within};
 use crate::core::sql::{
     audit, chat_participants, credits, dead_letters, dev_mailbox, email_changes, email_tokens,
-    purge, queue_deliveries, sessions, tickets, users,
+    purge, queue_deliveries, sessions, tickets, users, workspace_invitations, workspaces,
 };
 use serde::Deserialize;
 use wasm_bindgen::JsValue;
@@ -28,7 +28,7 @@ pub async fn sweep(
     batch: i64,
     keep: &Retention,
 ) -> Vec<(&'static str, Result<usize, AppError>)> {
-    let steps: [(&str, &str, Vec<JsValue>); 9] = [
+    let steps: [(&str, &str, Vec<JsValue>); 11] = [
         // Realtime tickets live 30 s; used ones are kept no longer than expired ones.
         (
             "dead_realtime_tickets",
@@ -78,6 +78,24 @@ pub async fn sweep(
             "old_queue_deliveries",
             queue_deliveries::PURGE_OLD,
             vec![i(now - 7 * DAY)],
+        ),
+        // Workspaces past their deletion grace period (members and invitations cascade).
+        (
+            "deleted_workspaces",
+            workspaces::PURGE_DUE,
+            vec![i(now), i(batch)],
+        ),
+        // Workspace invitations that expired, were used or revoked over 30 days ago (they
+        // name the invitee's address).
+        (
+            "dead_workspace_invitations",
+            workspace_invitations::PURGE_DEAD,
+            vec![
+                i(now - 30 * DAY),
+                i(now - 30 * DAY),
+                i(now - 30 * DAY),
+                i(batch),
+            ],
         ),
     ];
     let mut done = Vec::with_capacity(steps.len());

@@ -15,6 +15,7 @@ pub mod streams;
 pub mod tickets;
 pub mod tokens;
 pub mod users;
+pub mod workspaces;
 
 use crate::core::error::{AppError, Faulty};
 use serde::de::DeserializeOwned;

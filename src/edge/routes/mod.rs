@@ -13,6 +13,7 @@ pub mod realtime;
 pub mod sessions;
 pub mod streams;
 pub mod tokens;
+pub mod workspaces;
 
 use crate::core::error::{AppError, Faulty};
 use crate::core::mail::{EmailJob, Template};
