@@ -881,9 +881,10 @@ def capped_app(app_factory) -> App:
 
 @pytest.fixture(scope="session")
 def purge_app(app_factory) -> App:
-    """A server whose cron purges a deleted account at once (no grace period) and an unverified
-    account once it is over 3 s old."""
-    return app_factory(DELETION_GRACE_SECONDS=0, UNVERIFIED_ACCOUNT_MAX_AGE_SECONDS=3)
+    """A server whose cron purges a deleted account and a deleted workspace at once (no grace
+    period) and an unverified account once it is over 3 s old."""
+    return app_factory(DELETION_GRACE_SECONDS=0, WORKSPACE_DELETION_GRACE_SECONDS=0,
+                       UNVERIFIED_ACCOUNT_MAX_AGE_SECONDS=3)
 
 
 @pytest.fixture(scope="session")
