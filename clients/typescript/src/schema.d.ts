@@ -836,6 +836,186 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/workspaces": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List my workspaces
+         * @description The caller's workspaces with the caller's role in each, newest membership first, one page at a time. Workspaces being deleted are not listed.
+         */
+        get: operations["listWorkspaces"];
+        put?: never;
+        /**
+         * Create a workspace
+         * @description Creates a workspace; the caller becomes its `admin`. `timezone` (IANA) and `locale` (BCP 47) are validated like the profile's; `auto_join_domain` enables e-mail-domain auto-join.
+         */
+        post: operations["createWorkspace"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/workspaces/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a workspace
+         * @description Any member. A non-member gets 404 whatever the id.
+         */
+        get: operations["getWorkspace"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a workspace
+         * @description Admins only. The workspace answers 404 to everyone from now on; the cron purge deletes it with its members and invitations after `WORKSPACE_DELETION_GRACE_SECONDS`.
+         */
+        delete: operations["deleteWorkspace"];
+        options?: never;
+        head?: never;
+        /**
+         * Update a workspace's settings
+         * @description Admins only. Changes `name`, `timezone`, `locale` and `auto_join_domain`; absent properties are kept, null clears an optional one.
+         */
+        patch: operations["updateWorkspace"];
+        trace?: never;
+    };
+    "/v1/workspaces/{id}/join": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Join a workspace by e-mail domain
+         * @description E-mail-domain auto-join: a verified account whose address is at the workspace's `auto_join_domain` becomes a `member` (a member already: their membership as it is). Anyone else gets 404, as on every path of a workspace they are not in.
+         */
+        post: operations["joinWorkspace"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/workspaces/{id}/members": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List members
+         * @description Any member. Newest membership first, one page at a time, optionally filtered by role and by the account's status.
+         */
+        get: operations["listWorkspaceMembers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/workspaces/{id}/members/{user_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove a member, or leave
+         * @description An admin removes any member; a member removes themself (leaves). Removing or leaving as the last admin is 409 `last_admin`.
+         */
+        delete: operations["removeWorkspaceMember"];
+        options?: never;
+        head?: never;
+        /**
+         * Change a member's role
+         * @description Admins only (an admin may demote themself). Demoting the last admin is 409 `last_admin`, also when two admins demote each other at the same time: one of them stays admin.
+         */
+        patch: operations["updateWorkspaceMember"];
+        trace?: never;
+    };
+    "/v1/workspaces/{id}/invitations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List pending invitations
+         * @description Admins only. Unused, unrevoked, unexpired invitations, newest first.
+         */
+        get: operations["listWorkspaceInvitations"];
+        put?: never;
+        /**
+         * Invite by e-mail
+         * @description Admins only. Mails a single-use link (valid `INVITATION_TTL_SECONDS`) to the address; an earlier pending invitation to the same address stops working. An address that is a member already: 409.
+         */
+        post: operations["createWorkspaceInvitation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/workspaces/{id}/invitations/{invitation_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revoke an invitation
+         * @description Admins only. An unknown, used or already revoked invitation is 404.
+         */
+        delete: operations["revokeWorkspaceInvitation"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/invitations/accept": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Accept an invitation
+         * @description Adds the caller to the workspace with the invitation's role. The caller's verified e-mail must be the invited address (else 403). Someone without an account registers and verifies that address first, then accepts. Each invitation works once: a used, revoked or expired one is 400 `invalid_invitation`.
+         */
+        post: operations["acceptInvitation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1021,7 +1201,7 @@ export interface components {
              * @description What happened.
              * @enum {string}
              */
-            type: "register" | "email_verified" | "login_succeeded" | "login_failed" | "account_locked" | "refresh_token_reused" | "logout" | "session_revoked" | "password_reset_requested" | "password_reset" | "password_changed" | "account_deactivated" | "account_reactivated" | "deletion_requested" | "account_restored";
+            type: "register" | "email_verified" | "login_succeeded" | "login_failed" | "account_locked" | "refresh_token_reused" | "logout" | "session_revoked" | "password_reset_requested" | "password_reset" | "password_changed" | "account_deactivated" | "account_reactivated" | "deletion_requested" | "account_restored" | "email_change_requested" | "email_changed" | "workspace_created" | "workspace_joined" | "workspace_role_changed" | "workspace_member_removed" | "workspace_left" | "workspace_invitation_sent" | "workspace_invitation_revoked" | "workspace_deletion_requested";
             /** @description Client IP (`CF-Connecting-IP`) of the request that caused the event, or null. */
             ip: string | null;
             /** @description `User-Agent` of that request, or null. */
@@ -1592,6 +1772,145 @@ export interface components {
             expires_in: number;
             /** @description Send it as `X-CSRF-Token` on every cookie-authenticated request that is not GET/HEAD/OPTIONS. Bound to the session (HMAC); each login and refresh mints a new one, and every token of the session stays valid while the session lives. */
             csrf_token: string;
+        };
+        /**
+         * @description A workspace (tenant) as seen by one of its members.
+         * @example {
+         *       "id": "5b0e7a4c-1f2d-4c3b-8e9a-7d6c5b4a3f21",
+         *       "name": "Acme",
+         *       "timezone": "Europe/Paris",
+         *       "locale": "en",
+         *       "auto_join_domain": null,
+         *       "role": "admin",
+         *       "created_at": "2025-01-20T18:00:00Z",
+         *       "updated_at": "2025-01-20T18:00:00Z"
+         *     }
+         */
+        Workspace: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+            /** @description IANA time zone, e.g. `Europe/Paris`. */
+            timezone: string | null;
+            /** @description BCP 47 language tag, e.g. `pt-BR`. */
+            locale: string | null;
+            /** @description Verified users with an address at this domain may join as members with `POST /v1/workspaces/{id}/join`; null disables it. */
+            auto_join_domain: string | null;
+            /**
+             * @description The caller's role, read from the membership now.
+             * @enum {string}
+             */
+            role: "admin" | "member";
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        WorkspaceList: {
+            workspaces: components["schemas"]["Workspace"][];
+            /** @description Pass as `cursor` for the next page; null on the last. */
+            next_cursor: string | null;
+        };
+        CreateWorkspaceRequest: {
+            name: string;
+            timezone?: string;
+            locale?: string;
+            auto_join_domain?: string;
+        };
+        /** @description Absent properties are kept; null clears an optional one. */
+        UpdateWorkspaceRequest: {
+            name?: string;
+            timezone?: string | null;
+            locale?: string | null;
+            auto_join_domain?: string | null;
+        };
+        WorkspaceDeletion: {
+            /** Format: uuid */
+            id: string;
+            /** @enum {string} */
+            status: "pending_deletion";
+            /**
+             * Format: date-time
+             * @description When the cron purge deletes it.
+             */
+            deletion_due_at: string;
+        };
+        /**
+         * @example {
+         *       "user_id": "7e2d9c1a-3b4f-4a6e-8d2c-1f0e9b8a7c65",
+         *       "email": "bo@example.com",
+         *       "name": "Bo",
+         *       "role": "member",
+         *       "status": "active",
+         *       "joined_at": "2025-01-21T09:00:00Z"
+         *     }
+         */
+        WorkspaceMember: {
+            /** Format: uuid */
+            user_id: string;
+            /** Format: email */
+            email: string;
+            name: string | null;
+            /** @enum {string} */
+            role: "admin" | "member";
+            /**
+             * @description The account's status.
+             * @enum {string}
+             */
+            status: "pending_verification" | "active" | "deactivated" | "pending_deletion";
+            /** Format: date-time */
+            joined_at: string;
+        };
+        WorkspaceMemberList: {
+            members: components["schemas"]["WorkspaceMember"][];
+            next_cursor: string | null;
+        };
+        UpdateMemberRequest: {
+            /** @enum {string} */
+            role: "admin" | "member";
+        };
+        CreateInvitationRequest: {
+            /** Format: email */
+            email: string;
+            /** @enum {string} */
+            role: "admin" | "member";
+        };
+        /**
+         * @example {
+         *       "id": "c4d3e2f1-0a9b-4c8d-9e7f-6a5b4c3d2e1f",
+         *       "workspace_id": "5b0e7a4c-1f2d-4c3b-8e9a-7d6c5b4a3f21",
+         *       "email": "bo@example.com",
+         *       "role": "member",
+         *       "status": "pending",
+         *       "invited_by": "0b6f3a52-6f0e-4c55-9c1e-3f7f2f4f8a11",
+         *       "created_at": "2025-01-20T18:00:00Z",
+         *       "expires_at": "2025-01-27T18:00:00Z"
+         *     }
+         */
+        Invitation: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            workspace_id: string;
+            /** Format: email */
+            email: string;
+            /** @enum {string} */
+            role: "admin" | "member";
+            /** @enum {string} */
+            status: "pending" | "accepted" | "revoked" | "expired";
+            /** Format: uuid */
+            invited_by: string | null;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            expires_at: string;
+        };
+        InvitationList: {
+            invitations: components["schemas"]["Invitation"][];
+            next_cursor: string | null;
+        };
+        AcceptInvitationRequest: {
+            token: string;
         };
     };
     responses: {
@@ -2186,6 +2505,146 @@ export interface components {
                  *       "status": 403,
                  *       "detail": "a cookie-authenticated request must carry its session's X-CSRF-Token",
                  *       "code": "csrf_failed",
+                 *       "request_id": "8a1f6c2e9b3d4f10-AMS"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The caller is a member of the workspace but not one of its admins. */
+        NotWorkspaceAdmin: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "urn:edgeward:problem:forbidden",
+                 *       "title": "Forbidden",
+                 *       "status": 403,
+                 *       "detail": "only an admin of this workspace can do this",
+                 *       "code": "forbidden",
+                 *       "request_id": "8a1f6c2e9b3d4f10-AMS"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description No such workspace for the caller: it does not exist, is being deleted, or the caller is not a member (indistinguishable on purpose). Also for an unknown member or invitation id within it. */
+        WorkspaceNotFound: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "urn:edgeward:problem:not_found",
+                 *       "title": "Not found",
+                 *       "status": 404,
+                 *       "detail": "no such resource",
+                 *       "code": "not_found",
+                 *       "request_id": "8a1f6c2e9b3d4f10-AMS"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The change would leave the workspace without an admin. */
+        LastAdmin: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "urn:edgeward:problem:last_admin",
+                 *       "title": "Conflict",
+                 *       "status": 409,
+                 *       "detail": "a workspace keeps at least one admin: promote another member first",
+                 *       "code": "last_admin",
+                 *       "request_id": "8a1f6c2e9b3d4f10-AMS"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description That account is already a member of the workspace. */
+        AlreadyMember: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "urn:edgeward:problem:already_member",
+                 *       "title": "Conflict",
+                 *       "status": 409,
+                 *       "detail": "that account is already a member of this workspace",
+                 *       "code": "already_member",
+                 *       "request_id": "8a1f6c2e9b3d4f10-AMS"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The invitation token is unknown, already used, revoked or expired. */
+        InvalidInvitation: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "urn:edgeward:problem:invalid_invitation",
+                 *       "title": "Invalid invitation",
+                 *       "status": 400,
+                 *       "detail": "the invitation is unknown, already used, revoked or expired; ask for a new one",
+                 *       "code": "invalid_invitation",
+                 *       "request_id": "8a1f6c2e9b3d4f10-AMS"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description Malformed body, or an invitation token that is unknown, already used, revoked or expired. */
+        BadRequestOrInvalidInvitation: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "urn:edgeward:problem:invalid_invitation",
+                 *       "title": "Invalid invitation",
+                 *       "status": 400,
+                 *       "detail": "the invitation is unknown, already used, revoked or expired; ask for a new one",
+                 *       "code": "invalid_invitation",
+                 *       "request_id": "8a1f6c2e9b3d4f10-AMS"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The invitation was sent to another address than the caller's verified one. */
+        InvitationForAnotherAccount: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "urn:edgeward:problem:forbidden",
+                 *       "title": "Forbidden",
+                 *       "status": 403,
+                 *       "detail": "this invitation was sent to another e-mail address; sign in with the account that has it verified",
+                 *       "code": "forbidden",
                  *       "request_id": "8a1f6c2e9b3d4f10-AMS"
                  *     }
                  */
@@ -4524,6 +4983,523 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["PasswordConfirmationFailed"];
             403: components["responses"]["CsrfFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    listWorkspaces: {
+        parameters: {
+            query?: {
+                /** @description Page size (1–100). */
+                limit?: number;
+                /** @description Opaque cursor from a previous page's `next_cursor`. */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of workspaces. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkspaceList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    createWorkspace: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "name": "Acme",
+                 *       "timezone": "Europe/Paris",
+                 *       "locale": "en"
+                 *     }
+                 */
+                "application/json": components["schemas"]["CreateWorkspaceRequest"];
+            };
+        };
+        responses: {
+            /** @description The new workspace. */
+            201: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "5b0e7a4c-1f2d-4c3b-8e9a-7d6c5b4a3f21",
+                     *       "name": "Acme",
+                     *       "timezone": "Europe/Paris",
+                     *       "locale": "en",
+                     *       "auto_join_domain": null,
+                     *       "role": "admin",
+                     *       "created_at": "2025-01-20T18:00:00Z",
+                     *       "updated_at": "2025-01-20T18:00:00Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Workspace"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getWorkspace: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Workspace id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The workspace. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "5b0e7a4c-1f2d-4c3b-8e9a-7d6c5b4a3f21",
+                     *       "name": "Acme",
+                     *       "timezone": "Europe/Paris",
+                     *       "locale": "en",
+                     *       "auto_join_domain": null,
+                     *       "role": "admin",
+                     *       "created_at": "2025-01-20T18:00:00Z",
+                     *       "updated_at": "2025-01-20T18:00:00Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Workspace"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["WorkspaceNotFound"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    deleteWorkspace: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Workspace id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deletion scheduled. */
+            202: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "5b0e7a4c-1f2d-4c3b-8e9a-7d6c5b4a3f21",
+                     *       "status": "pending_deletion",
+                     *       "deletion_due_at": "2025-02-19T18:00:00Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["WorkspaceDeletion"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["NotWorkspaceAdmin"];
+            404: components["responses"]["WorkspaceNotFound"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    updateWorkspace: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Workspace id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "name": "Acme Inc.",
+                 *       "timezone": null
+                 *     }
+                 */
+                "application/json": components["schemas"]["UpdateWorkspaceRequest"];
+            };
+        };
+        responses: {
+            /** @description The updated workspace. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "5b0e7a4c-1f2d-4c3b-8e9a-7d6c5b4a3f21",
+                     *       "name": "Acme",
+                     *       "timezone": "Europe/Paris",
+                     *       "locale": "en",
+                     *       "auto_join_domain": null,
+                     *       "role": "admin",
+                     *       "created_at": "2025-01-20T18:00:00Z",
+                     *       "updated_at": "2025-01-20T18:00:00Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Workspace"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["NotWorkspaceAdmin"];
+            404: components["responses"]["WorkspaceNotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    joinWorkspace: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Workspace id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The workspace with the caller's role. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "5b0e7a4c-1f2d-4c3b-8e9a-7d6c5b4a3f21",
+                     *       "name": "Acme",
+                     *       "timezone": "Europe/Paris",
+                     *       "locale": "en",
+                     *       "auto_join_domain": null,
+                     *       "role": "member",
+                     *       "created_at": "2025-01-20T18:00:00Z",
+                     *       "updated_at": "2025-01-20T18:00:00Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Workspace"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["WorkspaceNotFound"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    listWorkspaceMembers: {
+        parameters: {
+            query?: {
+                /** @description Only members with this role. */
+                role?: "admin" | "member";
+                /** @description Only members whose account has this status. */
+                status?: "pending_verification" | "active" | "deactivated" | "pending_deletion";
+                /** @description Page size (1–100). */
+                limit?: number;
+                /** @description Opaque cursor from a previous page's `next_cursor`. */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                /** @description Workspace id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of members. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkspaceMemberList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["WorkspaceNotFound"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    removeWorkspaceMember: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Workspace id. */
+                id: string;
+                /** @description The member's user id. */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["NoContent"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["NotWorkspaceAdmin"];
+            404: components["responses"]["WorkspaceNotFound"];
+            409: components["responses"]["LastAdmin"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    updateWorkspaceMember: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Workspace id. */
+                id: string;
+                /** @description The member's user id. */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "role": "admin"
+                 *     }
+                 */
+                "application/json": components["schemas"]["UpdateMemberRequest"];
+            };
+        };
+        responses: {
+            /** @description The member. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkspaceMember"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["NotWorkspaceAdmin"];
+            404: components["responses"]["WorkspaceNotFound"];
+            409: components["responses"]["LastAdmin"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    listWorkspaceInvitations: {
+        parameters: {
+            query?: {
+                /** @description Page size (1–100). */
+                limit?: number;
+                /** @description Opaque cursor from a previous page's `next_cursor`. */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                /** @description Workspace id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of invitations. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InvitationList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["NotWorkspaceAdmin"];
+            404: components["responses"]["WorkspaceNotFound"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    createWorkspaceInvitation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Workspace id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "email": "bo@example.com",
+                 *       "role": "member"
+                 *     }
+                 */
+                "application/json": components["schemas"]["CreateInvitationRequest"];
+            };
+        };
+        responses: {
+            /** @description The invitation (the token is only in the mail). */
+            201: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "c4d3e2f1-0a9b-4c8d-9e7f-6a5b4c3d2e1f",
+                     *       "workspace_id": "5b0e7a4c-1f2d-4c3b-8e9a-7d6c5b4a3f21",
+                     *       "email": "bo@example.com",
+                     *       "role": "member",
+                     *       "status": "pending",
+                     *       "invited_by": "0b6f3a52-6f0e-4c55-9c1e-3f7f2f4f8a11",
+                     *       "created_at": "2025-01-20T18:00:00Z",
+                     *       "expires_at": "2025-01-27T18:00:00Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Invitation"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["NotWorkspaceAdmin"];
+            404: components["responses"]["WorkspaceNotFound"];
+            409: components["responses"]["AlreadyMember"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    revokeWorkspaceInvitation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Workspace id. */
+                id: string;
+                /** @description Invitation id. */
+                invitation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["NoContent"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["NotWorkspaceAdmin"];
+            404: components["responses"]["WorkspaceNotFound"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    acceptInvitation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "token": "q9ZkS3r0Yk1o2m8QbXW5n6e7fJtH4cLdAaPuVgRiTsE"
+                 *     }
+                 */
+                "application/json": components["schemas"]["AcceptInvitationRequest"];
+            };
+        };
+        responses: {
+            /** @description The workspace with the caller's new role. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "5b0e7a4c-1f2d-4c3b-8e9a-7d6c5b4a3f21",
+                     *       "name": "Acme",
+                     *       "timezone": "Europe/Paris",
+                     *       "locale": "en",
+                     *       "auto_join_domain": null,
+                     *       "role": "member",
+                     *       "created_at": "2025-01-20T18:00:00Z",
+                     *       "updated_at": "2025-01-20T18:00:00Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Workspace"];
+                };
+            };
+            400: components["responses"]["BadRequestOrInvalidInvitation"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["InvitationForAnotherAccount"];
+            409: components["responses"]["AlreadyMember"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["RateLimited"];
