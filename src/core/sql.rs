@@ -436,6 +436,31 @@ pub mod purge {
         "DELETE FROM dev_mailbox WHERE to_email = (SELECT email FROM users WHERE id = ?) AND ",
         still_due!()
     );
+    /// A workspace the account is the only admin of gets its longest-standing other member as
+    /// admin, so the purge never leaves a workspace without one. Parameters: user id three
+    /// times, then the guard's.
+    pub const WORKSPACE_SUCCESSION: &str = concat!(
+        "UPDATE workspace_members SET role = 'admin' WHERE seq IN (SELECT min(o.seq) FROM workspace_members o \
+         WHERE o.user_id <> ? AND o.workspace_id IN (SELECT a.workspace_id FROM workspace_members a \
+           WHERE a.user_id = ? AND a.role = 'admin' AND NOT EXISTS (SELECT 1 FROM workspace_members b \
+             WHERE b.workspace_id = a.workspace_id AND b.role = 'admin' AND b.user_id <> ?)) \
+         GROUP BY o.workspace_id) AND ",
+        still_due!()
+    );
+    /// A workspace the account is the only member of is deleted with it (by the next sweep).
+    /// Parameters: now, user id, user id, then the guard's.
+    pub const SOLE_MEMBER_WORKSPACES: &str = concat!(
+        "UPDATE workspaces SET status = 'pending_deletion', deletion_due_at = ? WHERE status = 'active' \
+         AND id IN (SELECT m.workspace_id FROM workspace_members m WHERE m.user_id = ?) \
+         AND NOT EXISTS (SELECT 1 FROM workspace_members o WHERE o.workspace_id = workspaces.id AND o.user_id <> ?) AND ",
+        still_due!()
+    );
+    /// Workspace invitations to the account's address (its memberships cascade with the user
+    /// row). Parameters: user id, then the guard's.
+    pub const WORKSPACE_INVITATIONS: &str = concat!(
+        "DELETE FROM workspace_invitations WHERE email = (SELECT email FROM users WHERE id = ?) AND ",
+        still_due!()
+    );
     pub const DEAD_LETTERS: &str = concat!(
         "DELETE FROM dead_letters WHERE (CASE WHEN json_valid(body) THEN json_extract(body, '$.to') END) = \
          (SELECT email FROM users WHERE id = ?) AND ",
@@ -849,6 +874,9 @@ mod tests {
             purge::CHAT_PARTICIPATION,
             purge::DEV_MAIL,
             purge::DEAD_LETTERS,
+            purge::WORKSPACE_INVITATIONS,
+            purge::WORKSPACE_SUCCESSION,
+            purge::SOLE_MEMBER_WORKSPACES,
             chat_participants::INSERT,
             chat_participants::STREAMS_OF,
             queue_deliveries::COUNT_ATTEMPT,
@@ -1197,10 +1225,21 @@ mod tests {
             CHAT_PARTICIPATION,
             DEV_MAIL,
             DEAD_LETTERS,
+            WORKSPACE_INVITATIONS,
         ] {
             tx.execute(sql, rusqlite::params!["u1", "u1", now, 0])
                 .unwrap();
         }
+        tx.execute(
+            WORKSPACE_SUCCESSION,
+            rusqlite::params!["u1", "u1", "u1", "u1", now, 0],
+        )
+        .unwrap();
+        tx.execute(
+            SOLE_MEMBER_WORKSPACES,
+            rusqlite::params![now, "u1", "u1", "u1", now, 0],
+        )
+        .unwrap();
         let deleted = tx
             .execute(super::users::DELETE_IF_DUE, rusqlite::params!["u1", now, 0])
             .unwrap();
@@ -1227,7 +1266,18 @@ mod tests {
              INSERT INTO chat_participants VALUES ('u1', 's1', 1);
              INSERT INTO dev_mailbox VALUES ('m1', 'a@example.test', 's', 't', 'h', 1);
              INSERT INTO dead_letters VALUES ('d1', 'edgeward-email', '{\"to\":\"a@example.test\"}', 1),
-               ('d2', 'edgeward-jobs-dlq', 'not json', 1);",
+               ('d2', 'edgeward-jobs-dlq', 'not json', 1);
+             INSERT INTO users (id, email, password_hash, status, email_verified, created_at, updated_at, version)
+               VALUES ('u3', 'c@example.test', 'h', 'active', 1, 1, 1, 1), ('u4', 'd@example.test', 'h', 'active', 1, 1, 1, 1);
+             INSERT INTO workspaces (id, name, created_at, updated_at) VALUES ('w1', 'W', 1, 1), ('w2', 'Shared', 1, 1),
+               ('w3', 'Co-admined', 1, 1);
+             INSERT INTO workspace_members (workspace_id, user_id, role, joined_at, updated_at)
+               VALUES ('w1', 'u1', 'admin', 1, 1), ('w2', 'u1', 'admin', 1, 1), ('w2', 'u3', 'member', 2, 2),
+                      ('w2', 'u4', 'member', 3, 3), ('w3', 'u1', 'admin', 1, 1), ('w3', 'u4', 'admin', 1, 1),
+                      ('w3', 'u3', 'member', 2, 2);
+             INSERT INTO workspace_invitations (id, workspace_id, email, role, token_hash, invited_by, created_at, expires_at)
+               VALUES ('i1', 'w1', 'a@example.test', 'member', 'th1', 'u1', 1, 100),
+                      ('i2', 'w1', 'b@example.test', 'member', 'th2', 'u1', 1, 100);",
         )
         .unwrap();
         db
@@ -1256,7 +1306,9 @@ mod tests {
             "SELECT COUNT(*) FROM chat_participants",
             "SELECT COUNT(*) FROM dev_mailbox",
             "SELECT COUNT(*) FROM dead_letters WHERE id = 'd1'",
-            "SELECT COUNT(*) FROM users",
+            "SELECT COUNT(*) FROM users WHERE id = 'u1'",
+            "SELECT COUNT(*) FROM workspace_members WHERE user_id = 'u1'",
+            "SELECT COUNT(*) FROM workspace_invitations WHERE email = 'a@example.test' OR invited_by = 'u1'",
         ] {
             assert_eq!(count(&db, sql), 0, "{sql}");
         }
@@ -1268,6 +1320,41 @@ mod tests {
         assert_eq!(
             count(&db, "SELECT COUNT(*) FROM dead_letters WHERE id = 'd2'"),
             1
+        );
+        assert_eq!(
+            count(
+                &db,
+                "SELECT COUNT(*) FROM workspace_invitations WHERE id = 'i2'"
+            ),
+            1,
+            "an invitation it sent to someone else stays, without its name"
+        );
+        // Its workspaces keep an admin: the longest-standing member where it was the only one.
+        let admins = |ws: &str| -> Vec<String> {
+            let mut stmt = db
+                .prepare("SELECT user_id FROM workspace_members WHERE workspace_id = ? AND role = 'admin' ORDER BY user_id")
+                .unwrap();
+            stmt.query_map([ws], |r| r.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        };
+        assert_eq!(admins("w2"), ["u3"]);
+        assert_eq!(
+            admins("w3"),
+            ["u4"],
+            "another admin was there: nobody promoted"
+        );
+        // The workspace it was alone in goes with it.
+        let status = |ws: &str| -> String {
+            db.query_row("SELECT status FROM workspaces WHERE id = ?", [ws], |r| {
+                r.get(0)
+            })
+            .unwrap()
+        };
+        assert_eq!(
+            (status("w1"), status("w2"), status("w3")),
+            ("pending_deletion".into(), "active".into(), "active".into())
         );
     }
 

@@ -181,6 +181,18 @@ pub async fn purge_account(
             removed(purge::CHAT_PARTICIPATION)?,
             removed(purge::DEV_MAIL)?,
             removed(purge::DEAD_LETTERS)?,
+            removed(purge::WORKSPACE_INVITATIONS)?,
+            // Before the user row goes (and its memberships with it).
+            {
+                let mut args = vec![s(id), s(id), s(id)];
+                args.extend(guard());
+                stmt(db, purge::WORKSPACE_SUCCESSION, &args)?
+            },
+            {
+                let mut args = vec![i(now), s(id), s(id)];
+                args.extend(guard());
+                stmt(db, purge::SOLE_MEMBER_WORKSPACES, &args)?
+            },
             stmt(
                 db,
                 users::DELETE_IF_DUE,
