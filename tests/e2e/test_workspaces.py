@@ -200,6 +200,26 @@ def test_a_deleted_workspace_is_purged_by_the_cron_after_its_grace_period(purge_
     assert assert_json(get(app, admin["token"], kept), 200)["name"] == "Kept"
 
 
+def test_a_purged_account_leaves_its_workspaces_with_an_admin_or_deletes_the_ones_it_was_alone_in(purge_app):
+    app = purge_app
+    (ann_email, ann_password, ann_tokens), (bo_email, _p, bo_tokens) = app.create_verified_users(2)
+    ann = {"email": ann_email, "token": ann_tokens["access_token"], "id": ann_tokens["user"]["id"]}
+    bo = {"email": bo_email, "token": bo_tokens["access_token"], "id": bo_tokens["user"]["id"]}
+    shared = new_workspace(app, ann, "Shared")
+    add_member(app, ann, shared, bo)
+    alone = new_workspace(app, ann, "Alone")
+    assert_json(invite(app, ann["token"], shared, "pending-" + bo["email"]), 201)
+
+    assert app.delete_me(ann["token"], ann_password).status_code == 202
+    app.run_cron()
+
+    assert admin_ids(app, bo["token"], shared) == {bo["id"]}
+    assert app.d1_rows("SELECT COUNT(*) FROM workspace_members WHERE user_id = ?", (ann["id"],)) == [(0,)]
+    app.run_cron()  # the next sweep purges the workspace it was alone in
+    assert app.d1_rows("SELECT COUNT(*) FROM workspaces WHERE id = ?", (alone,)) == [(0,)]
+    assert app.d1_rows("SELECT COUNT(*) FROM workspace_invitations WHERE invited_by = ?", (ann["id"],)) == [(0,)]
+
+
 def test_the_listing_of_my_workspaces_pages_newest_first(app):
     owner = user(app)
     made = [new_workspace(app, owner, f"W{i}") for i in range(5)]
