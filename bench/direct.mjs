@@ -8,6 +8,18 @@
 // `NAME='value'` line, as written by scripts/gen-key.mjs, and any overrides).
 //
 //   node bench/direct.mjs --port 0 --state DIR --env-file FILE [--config wrangler.toml]
+//   node bench/direct.mjs --port 8787 --persist-to DIR --env-file .dev.vars --skip-migrations \
+//     [--log-level info]
+//
+// --state DIR is Miniflare's own storage root (bench/run: fresh each run); --persist-to DIR is
+// `wrangler dev --persist-to DIR`'s layout (DIR/v3), so both serve the same D1 database and
+// Durable Objects (`EDGEWARD_DIRECT=1 ./scripts/dev` uses this). --skip-migrations: the D1
+// migrations were applied already (`wrangler d1 migrations apply --persist-to DIR`, which keeps
+// track of them); otherwise every migrations/*.sql file is applied at start, which only a
+// fresh state accepts. --log-level: the Worker's structured logs printed (default error: warn
+// and error only, like `wrangler dev --log-level error`; info prints the request lines too).
+// The scheduled handler runs on `GET /cdn-cgi/local/scheduled?cron=EXPR` (`wrangler dev` answers
+// that path too, besides its /cdn-cgi/handler/scheduled).
 //
 // --config defaults to the repository's wrangler.toml; bench/run passes the copy it makes next
 // to its snapshot of build/ and migrations/ (see bench/README.md), so that someone rebuilding
@@ -29,10 +41,15 @@ function arg(name, fallback) {
   return i >= 0 ? process.argv[i + 1] : fallback;
 }
 const port = Number(arg("port", "0"));
-const state = arg("state");
+const persistTo = arg("persist-to");
+const state = persistTo ? path.join(persistTo, "v3") : arg("state");
 const envFile = arg("env-file");
-if (!state || !envFile) {
-  console.error("usage: node bench/direct.mjs --port N --state DIR --env-file FILE");
+const skipMigrations = process.argv.includes("--skip-migrations");
+const LEVELS = { debug: 0, info: 1, log: 1, warn: 2, error: 3 };
+const logLevel = arg("log-level", "error");
+if (!state || !envFile || !(logLevel in LEVELS)) {
+  console.error("usage: node bench/direct.mjs --port N (--state DIR | --persist-to DIR) --env-file FILE " +
+    "[--config wrangler.toml] [--skip-migrations] [--log-level debug|info|warn|error]");
   process.exit(2);
 }
 
@@ -118,6 +135,9 @@ const v4 = {
   queueProducers,
   queueConsumers,
   // Nothing leaves 127.0.0.1: any outbound fetch() of the Worker gets a 502 from here.
+  // GET /cdn-cgi/local/scheduled?cron=EXPR runs the scheduled handler (cron never fires by
+  // itself locally). Local only: nothing here is deployed.
+  unsafeTriggerHandlers: true,
   outboundService: () => new Response("bench/direct.mjs: outbound requests are blocked", { status: 502 }),
 };
 const opts = miniflare.convertV4MiniflareOptions ? miniflare.convertV4MiniflareOptions(v4) : v4;
@@ -126,12 +146,36 @@ const mf = new miniflare.Miniflare({
   ...opts,
   log: quietLog,
   logRequests: false,
-  // Like `wrangler dev --log-level error`: the Worker logs one JSON line per request at info
-  // level; only its warnings and errors are written out.
+  // Like `wrangler dev --log-level LEVEL`: the Worker logs one JSON line per request at info
+  // level; by default only its warnings and errors are written out.
   handleStructuredLogs: ({ level, message }) => {
+    if ((LEVELS[level] ?? LEVELS.info) < LEVELS[logLevel]) return;
     if (level === "error" || level === "warn") console.error(message);
+    else console.log(message);
   },
 });
+
+// workerd processes Miniflare started (children of this process), from /proc (Linux).
+function workerdPids() {
+  const pids = [];
+  let entries = [];
+  try {
+    entries = readdirSync("/proc");
+  } catch {
+    return pids;
+  }
+  for (const d of entries) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid === process.pid && stat.includes("(workerd)")) pids.push(Number(d));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
 
 let stopping = false;
 async function stop(code = 0) {
@@ -153,7 +197,7 @@ if (process.argv.includes("--exit-on-stdin-close")) {
 try {
   const url = await mf.ready;
   // Migrations, in file order, split into statements the way `wrangler d1 migrations` does.
-  for (const d of config.d1_databases) {
+  for (const d of skipMigrations ? [] : config.d1_databases) {
     const db = await mf.getD1Database(d.binding);
     const dir = path.resolve(configDir, d.migrations_dir ?? "migrations");
     for (const file of readdirSync(dir).filter((f) => f.endsWith(".sql")).sort()) {
@@ -164,6 +208,8 @@ try {
   const health = await fetch(new URL("/health", url));
   if (health.status !== 200) throw new Error(`GET /health answered ${health.status}`);
   await health.arrayBuffer();
+  // bench/run reads workerd's CPU time from /proc/PID/stat (Worker CPU per request).
+  for (const pid of workerdPids()) console.log(`workerd pid ${pid}`);
   console.log(`ready ${url.origin}`);
 } catch (e) {
   console.error("direct.mjs: failed to start the Worker:", e);
