@@ -5,6 +5,10 @@
 //   <target>-rt-chat.json            from bench/lib/chat-fanout.mjs
 //   <target>-rt-tip-c<C>.json        from bench/lib/tips.mjs row
 //   <target>-rt-ledger.json          from bench/lib/tips.mjs verify
+//   <target>-<scenario>-c<C>.cpu.json  workerd's CPU over the row (direct only)
+//   argon2-workerd.json              bench/argon2-native/workerd-run.mjs
+//   direct-rt-knee-<N>x<R>.json      chat rows of the knee search
+//   direct-cold-start.json           bench/lib/cold-start.mjs
 // Usage: node bench/lib/report.mjs RAW_DIR > latest.md
 import { readFileSync, readdirSync, existsSync } from "node:fs";
 import path from "node:path";
@@ -18,7 +22,12 @@ for (const f of readdirSync(dir)) {
   const m = /^(proxy|direct)-(\w+)-c(\d+)\.json$/.exec(f);
   if (m) {
     const ctx = f.replace(/\.json$/, ".ctx.json");
-    rows[`${m[1]}/${m[2]}/${m[3]}`] = { ...read(f), ...(existsSync(path.join(dir, ctx)) ? read(ctx) : {}) };
+    const cpu = f.replace(/\.json$/, ".cpu.json");
+    rows[`${m[1]}/${m[2]}/${m[3]}`] = {
+      ...read(f),
+      ...(existsSync(path.join(dir, ctx)) ? read(ctx) : {}),
+      ...(existsSync(path.join(dir, cpu)) ? read(cpu) : {}),
+    };
   }
 }
 const concurrency = meta.concurrency.split(/\s+/).map(Number);
@@ -50,6 +59,70 @@ p(`Rows: ${meta.duration_s} s each (login ${meta.login_duration_s} s, /health ${
   `one wrk thread, c = concurrent connections, ${meta.users} users per server. ` +
   `Errors = responses outside 200-299 + socket errors + timeouts (30 s); must be 0.`);
 p();
+
+// ---- goals (issue 14): each figure, its target, met or not ------------------------------------
+{
+  const optional = (f) => (existsSync(path.join(dir, f)) ? read(f) : null);
+  const goals = [];
+  const goal = (name, figure, target, met, how) => goals.push({ name, figure, target, met, how });
+  const clean = (r) => r && r.errors === 0;
+  const errs = (r) => (r && r.errors ? ` (**${r.errors} errors**: not counted)` : "");
+  const me50 = rows["direct/me/50"], health50 = rows["direct/health/50"];
+  if (me50 && health50) {
+    const ratio = me50.rps / health50.rps;
+    goal("GET /v1/me vs GET /health, c=50, direct", `${fmt(ratio, 2)}× (${fmt(me50.rps, 0)} / ${fmt(health50.rps, 0)} req/s)${errs(me50)}${errs(health50)}`,
+      "≥ 0.70×", clean(me50) && clean(health50) && ratio >= 0.7, "same run, wrk rows below");
+  }
+  if (me50 && me50.cpu_ms !== undefined) {
+    const per = me50.cpu_ms / me50.requests;
+    goal("Worker CPU per GET /v1/me (c=50, direct)", `${fmt(per, 3)} ms${errs(me50)}`, "≤ 0.4 ms", clean(me50) && per <= 0.4,
+      `workerd's process CPU (user+system, /proc) over the row ÷ its ${me50.requests} requests: includes D1's SQLite and the Durable Objects, which run in the same process`);
+  }
+  if (meta.upload_gzip_kib !== undefined) {
+    goal("Upload size (wrangler deploy --dry-run)", `${fmt(meta.upload_gzip_kib, 2)} KiB gzip (${fmt(meta.upload_kib, 2)} KiB)`, "≤ 400 KiB gzip",
+      meta.upload_gzip_kib <= 400, "scripts/check-deploy.mjs on the measured build");
+  }
+  const a2n = optional("argon2-native.json"), a2w = optional("argon2-workerd.json");
+  if (a2n && a2w) {
+    const ratio = a2w.cpu_ms / a2n.cpu_ms;
+    goal("Argon2id wasm in workerd / native (same parameters, same profile)", `${fmt(ratio, 2)}× CPU (${fmt(a2w.cpu_ms, 1)} / ${fmt(a2n.cpu_ms, 1)} ms); wall ${fmt(a2w.mean_ms / a2n.p50_ms, 2)}× (${fmt(a2w.mean_ms, 1)} / ${fmt(a2n.p50_ms, 1)} ms)`,
+      "≤ 1.5×", ratio <= 1.5, `CPU time per hash: the machine is shared, so wall time is disturbed more; check ${a2w.check} vs native ${a2n.check}`);
+  }
+  const logins = concurrency.map((c) => rows[`direct/login/${c}`]).filter(Boolean);
+  if (logins.length) {
+    const best = logins.reduce((a, r) => (r.rps > a.rps ? r : a));
+    goal("Logins per second, one isolate (direct)", `${fmt(best.rps, 1)}/s${errs(best)}`, "≥ 30/s", clean(best) && best.rps >= 30,
+      "best login row (one argon2id verify each)");
+  }
+  const chat = optional("direct-rt-chat.json");
+  if (chat) {
+    goal(`Chat: ${chat.clients} clients, ${chat.rate_target} msg/s, p99 delivery (direct)`, `${fmt(chat.p99_ms)} ms${errs(chat)}`, "≤ 25 ms",
+      chat.clients >= 100 && chat.rate_target >= 50 && clean(chat) && chat.p99_ms <= 25, "every message at every client");
+  }
+  const knee = readdirSync(dir).map((f) => /^direct-rt-knee-(\d+)x(\d+)\.json$/.exec(f)).filter(Boolean)
+    .map((m) => ({ clients: +m[1], rate: +m[2], ...read(m[0]) })).sort((a, b) => a.clients * a.rate - b.clients * b.rate);
+  if (knee.length) {
+    const past = knee.find((r) => r.errors || r.p99_ms > (meta.knee_p99_ms ?? 100));
+    const steps = knee.map((r) => `${r.clients}×${r.rate}: p99 ${fmt(r.p99_ms)} ms${r.errors ? ` (${r.errors} errors)` : ""}`).join("; ");
+    goal("Chat knee (clients × msg/s where p99 passes 100 ms)", past ? `${past.clients} clients × ${past.rate} msg/s` : `not reached (largest step ${knee.at(-1).clients}×${knee.at(-1).rate})`,
+      "found and reported", Boolean(past), steps);
+  }
+  const cold = optional("direct-cold-start.json");
+  if (cold) {
+    goal("Cold start: fresh workerd → first 200 GET /v1/me", `${cold.median_ms} ms median (best ${cold.best_ms}; ready after ${cold.ready_ms.join(", ")} ms)`,
+      "reported", true, `${cold.runs} runs of bench/lib/cold-start.mjs: Node + Miniflare + workerd start, wasm compile, first request`);
+  }
+  if (goals.length) {
+    p(`## Goals`);
+    p();
+    p(`| goal | measured | target | met |`);
+    p(`|---|---|---|---|`);
+    for (const g of goals) p(`| ${g.name} | ${g.figure} | ${g.target} | ${g.met ? "yes" : "**no**"} |`);
+    p();
+    for (const g of goals) p(`- ${g.name}: ${g.how}.`);
+    p();
+  }
+}
 
 for (const [target, label] of TARGETS) {
   if (!concurrency.some((c) => rows[`${target}/health/${c}`] || rows[`${target}/me/${c}`])) continue;
@@ -170,6 +243,8 @@ p(`|---|--:|---|`);
 const native = existsSync(path.join(dir, "argon2-native.json")) ? read("argon2-native.json") : null;
 const wasi = existsSync(path.join(dir, "argon2-wasi-node.json")) ? read("argon2-wasi-node.json") : null;
 if (native) p(`| native x86-64 (release, LTO) | ${fmt(native.p50_ms)} | bench/argon2-native, median of ${native.n} (min ${fmt(native.min_ms)}, mean ${fmt(native.mean_ms)}) |`);
+const a2workerd = existsSync(path.join(dir, "argon2-workerd.json")) ? read("argon2-workerd.json") : null;
+if (a2workerd) p(`| wasm32-unknown-unknown in workerd ${meta.workerd} | ${fmt(a2workerd.mean_ms)} | same code and profile (simd128), bench/argon2-native/workerd-run.mjs: best of 3 requests of ${a2workerd.n} hashes; workerd CPU ${fmt(a2workerd.cpu_ms)} ms per hash (native: ${native ? fmt(native.cpu_ms) : "–"}) |`);
 if (wasi) p(`| wasm32-wasip1 under Node ${meta.node} (V8) | ${fmt(wasi.p50_ms)} | same program, median of ${wasi.n} (min ${fmt(wasi.min_ms)}, mean ${fmt(wasi.mean_ms)}) |`);
 for (const [target, label] of TARGETS) {
   const login = rows[`${target}/login/1`], me = rows[`${target}/me/1`], refresh = rows[`${target}/refresh/1`];

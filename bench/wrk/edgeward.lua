@@ -7,8 +7,9 @@
 --   BENCH_OUT    file that done() writes one JSON line to (requests/s, p50, p99, errors)
 --
 -- Every response status is checked: anything outside 200-299 counts as an error, with a
--- histogram of the statuses and the first such body kept as a sample. Socket errors and
--- timeouts reported by wrk are added to the same count.
+-- histogram of the statuses and the first such body kept as a sample; so does a 2xx whose body
+-- lacks what a good answer holds (expected_body). Socket errors and timeouts reported by wrk
+-- are added to the same count.
 --
 -- refresh: refresh tokens are single-use, so each thread keeps a pool (a stack) of tokens,
 -- one per connection, pops one for each request and pushes the successor parsed from a 200
@@ -103,8 +104,22 @@ function request()
   error("unknown BENCH_MODE " .. mode)
 end
 
+-- What a good answer's body holds, per mode (refresh: checked below, token by token): a 2xx
+-- without it is an error too, so a row of wrong answers cannot pass as fast.
+expected_body = {
+  health = '"status"%s*:%s*"ok"',
+  me = '"email"%s*:%s*"[^"]+@',
+  login = '"access_token"%s*:%s*"[^"]+"',
+  forgot = '"status"%s*:%s*"accepted"',
+}
+
 function response(status, headers, body)
   if status >= 200 and status <= 299 then
+    local want = expected_body[mode]
+    if want and not (body and body:match(want)) then
+      note("2xx-unexpected-body", body)
+      return
+    end
     if mode == "refresh" then
       local successor = body and body:match('"refresh_token"%s*:%s*"([^"]+)"')
       if not successor then
