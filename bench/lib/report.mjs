@@ -38,6 +38,8 @@ const SCENARIOS = [
   ["me", "GET /v1/me", "Bearer access tokens of 50 sessions round-robin"],
   ["forgot", "POST /v1/auth/password/forgot", "existing users round-robin; D1 write + queue send"],
   ["health", "GET /health", "no storage: the floor of each route"],
+  ["me_malformed", "GET /v1/me, token refused unparsed (401)", "Bearer not-a-token"],
+  ["me_badsig", "GET /v1/me, bad signature (401)", "tokens with one signature character changed"],
 ];
 const TARGETS = [
   ["proxy", "via wrangler dev (proxy)"],
@@ -148,6 +150,33 @@ for (const [target, label] of TARGETS) {
   if (samples.length) p();
 }
 
+// ---- the session check in steps (direct, c=50): workerd CPU per request -------------------------
+{
+  const steps = [
+    ["health", "GET /health: routing, request log line, JSON answer"],
+    ["me_malformed", "GET /v1/me refused before parsing: + bearer extraction, problem+json"],
+    ["me_badsig", "GET /v1/me with a bad signature: + JWT parse, key lookup, Ed25519 verify"],
+    ["me", "GET /v1/me: + claims, D1 session JOIN user, session check, user JSON"],
+  ].map(([s, what]) => [s, what, rows[`direct/${s}/50`]]).filter(([, , r]) => r && r.cpu_ms !== undefined);
+  if (steps.length > 1) {
+    p(`## GET /v1/me: where the Worker's CPU goes (direct, c=50)`);
+    p();
+    p(`| row | req/s | CPU per request ms | step's share ms | errors |`);
+    p(`|---|--:|--:|--:|--:|`);
+    let prev = null;
+    for (const [, what, r] of steps) {
+      const per = r.cpu_ms / r.requests;
+      p(`| ${what} | ${fmt(r.rps, 0)} | ${fmt(per, 3)} | ${prev === null ? "–" : fmt(per - prev, 3)} | ${r.errors} |`);
+      prev = per;
+    }
+    p();
+    p(`CPU = workerd's process CPU over the row ÷ requests (it includes the runtime's HTTP work and ` +
+      `D1's SQLite, which run in the same process). Each row adds one step to the one above; ` +
+      `the difference is that step's cost, within the noise of a shared machine.`);
+    p();
+  }
+}
+
 // ---- realtime ----------------------------------------------------------------------------------
 const opt = (f) => (existsSync(path.join(dir, f)) ? read(f) : null);
 const withCtx = (f) => {
@@ -242,7 +271,7 @@ p(`| where | ms per hash | how |`);
 p(`|---|--:|---|`);
 const native = existsSync(path.join(dir, "argon2-native.json")) ? read("argon2-native.json") : null;
 const wasi = existsSync(path.join(dir, "argon2-wasi-node.json")) ? read("argon2-wasi-node.json") : null;
-if (native) p(`| native x86-64 (release, LTO) | ${fmt(native.p50_ms)} | bench/argon2-native, median of ${native.n} (min ${fmt(native.min_ms)}, mean ${fmt(native.mean_ms)}) |`);
+if (native) p(`| native x86-64 (opt-level 3, LTO: the fastest native build) | ${fmt(native.p50_ms)} | bench/argon2-native, median of ${native.n} (min ${fmt(native.min_ms)}, mean ${fmt(native.mean_ms)}) |`);
 const a2workerd = existsSync(path.join(dir, "argon2-workerd.json")) ? read("argon2-workerd.json") : null;
 if (a2workerd) p(`| wasm32-unknown-unknown in workerd ${meta.workerd} | ${fmt(a2workerd.mean_ms)} | same code and profile (simd128), bench/argon2-native/workerd-run.mjs: best of 3 requests of ${a2workerd.n} hashes; workerd CPU ${fmt(a2workerd.cpu_ms)} ms per hash (native: ${native ? fmt(native.cpu_ms) : "–"}) |`);
 if (wasi) p(`| wasm32-wasip1 under Node ${meta.node} (V8) | ${fmt(wasi.p50_ms)} | same program, median of ${wasi.n} (min ${fmt(wasi.min_ms)}, mean ${fmt(wasi.mean_ms)}) |`);

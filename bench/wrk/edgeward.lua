@@ -1,5 +1,9 @@
 -- wrk script for every Edgeward benchmark row. Configured through the environment:
---   BENCH_MODE   health | me | refresh | login | forgot
+--   BENCH_MODE   health | me | refresh | login | forgot | me_badsig | me_malformed
+--                (me_badsig: the access tokens with one signature character changed, so the
+--                signature is checked and fails; me_malformed: "Bearer not-a-token", refused
+--                before any parsing. Both expect 401 invalid_token: they time the session
+--                check's steps, see bench/README.md)
 --   BENCH_DATA   file with one item per line: access tokens (me), refresh tokens (refresh),
 --                e-mail addresses (login, forgot); unused for health
 --   BENCH_PASSWORD  password of every bench user (login)
@@ -64,7 +68,7 @@ function init(args)
       end
     end
   end
-  if mode ~= "health" and #items == 0 then
+  if mode ~= "health" and mode ~= "me_malformed" and #items == 0 then
     error("BENCH_DATA " .. tostring(data_file) .. " gave thread " .. tid .. " no items")
   end
 end
@@ -81,6 +85,14 @@ function request()
     return wrk.format("GET", "/health")
   elseif mode == "me" then
     return wrk.format("GET", "/v1/me", { ["Authorization"] = "Bearer " .. next_item() })
+  elseif mode == "me_badsig" then
+    -- The 10th character from the end of the signature changed: still base64url, same length.
+    local t = next_item()
+    local i = #t - 10
+    local c = t:sub(i, i) == "A" and "B" or "A"
+    return wrk.format("GET", "/v1/me", { ["Authorization"] = "Bearer " .. t:sub(1, i - 1) .. c .. t:sub(i + 1) })
+  elseif mode == "me_malformed" then
+    return wrk.format("GET", "/v1/me", { ["Authorization"] = "Bearer not-a-token" })
   elseif mode == "refresh" then
     -- wrk calls request() once on thread 0 before the run only to check the request parses
     -- (script_verify_request): give it a copy, so that no token is used up unsent.
@@ -113,7 +125,16 @@ expected_body = {
   forgot = '"status"%s*:%s*"accepted"',
 }
 
+-- Modes whose good answer is a refusal: status and problem code.
+refusal = { me_badsig = 401, me_malformed = 401 }
+
 function response(status, headers, body)
+  if refusal[mode] then
+    if status ~= refusal[mode] or not (body and body:match('"code"%s*:%s*"invalid_token"')) then
+      note(status, body)
+    end
+    return
+  end
   if status >= 200 and status <= 299 then
     local want = expected_body[mode]
     if want and not (body and body:match(want)) then
