@@ -30,3 +30,36 @@ pub extern "C" fn hash_n(n: u32) -> u32 {
     }
     u32::from(last[0]) << 8 | u32::from(last[1])
 }
+
+/// A signed message the size of an access token's signing input, and its key: fixed, so that
+/// native and wasm verify the same thing. (public key, message, signature)
+pub fn ed25519_fixture() -> ([u8; 32], Vec<u8>, [u8; 64]) {
+    use ed25519_dalek::{Signer, SigningKey};
+    let key = SigningKey::from_bytes(&[7u8; 32]);
+    let message = vec![b'e'; 260];
+    let signature = key.sign(&message).to_bytes();
+    (key.verifying_key().to_bytes(), message, signature)
+}
+
+/// Verifies `signature` over `message` with `public`, as the Worker does for every access token
+/// (`VerifyingKey::verify`, the key already parsed).
+pub fn ed25519_verify(
+    key: &ed25519_dalek::VerifyingKey,
+    message: &[u8],
+    signature: &[u8; 64],
+) -> bool {
+    use ed25519_dalek::Verifier;
+    key.verify(message, &ed25519_dalek::Signature::from_bytes(signature))
+        .is_ok()
+}
+
+/// The wasm entry point: `n` verifications of the fixture; returns how many succeeded.
+#[cfg(target_arch = "wasm32")]
+#[no_mangle]
+pub extern "C" fn ed25519_verify_n(n: u32) -> u32 {
+    let (public, message, signature) = ed25519_fixture();
+    let key = ed25519_dalek::VerifyingKey::from_bytes(&public).expect("valid key");
+    (0..n)
+        .filter(|_| ed25519_verify(&key, &message, &signature))
+        .count() as u32
+}

@@ -3,10 +3,20 @@
 //! per hash (Linux /proc/thread-self/schedstat), which a shared machine disturbs less than wall
 //! time.
 //! Usage: argon2-bench [N]   (default 20; one warm-up hash is not counted)
+//!        argon2-bench ed25519 [N]   N Ed25519 verifications instead (default 2000):
+//!        {"n","verify_us","cpu_us"}
 
 use std::time::Instant;
 
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("ed25519") {
+        return ed25519(
+            std::env::args()
+                .nth(2)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(2000),
+        );
+    }
     let n: usize = std::env::args()
         .nth(1)
         .and_then(|s| s.parse().ok())
@@ -41,4 +51,17 @@ fn thread_cpu_ns() -> u64 {
         .ok()
         .and_then(|s| s.split_whitespace().next()?.parse().ok())
         .unwrap_or(0)
+}
+
+fn ed25519(n: u32) {
+    let (public, message, signature) = argon2_bench::ed25519_fixture();
+    let key = ed25519_dalek::VerifyingKey::from_bytes(&public).expect("valid key");
+    let (t, cpu0) = (Instant::now(), thread_cpu_ns());
+    let ok = (0..n)
+        .filter(|_| argon2_bench::ed25519_verify(&key, &message, &signature))
+        .count();
+    assert_eq!(ok, n as usize, "every verification must succeed");
+    let cpu_us = (thread_cpu_ns() - cpu0) as f64 / 1e3 / f64::from(n);
+    let us = t.elapsed().as_secs_f64() * 1e6 / f64::from(n);
+    println!("{{\"n\":{n},\"verify_us\":{us:.1},\"cpu_us\":{cpu_us:.1}}}");
 }
