@@ -135,6 +135,20 @@ const v4 = {
   queueProducers,
   queueConsumers,
   // Nothing leaves 127.0.0.1: any outbound fetch() of the Worker gets a 502 from here.
+  // [assets] (GET /docs), served before the Worker as on the platform and under wrangler dev.
+  ...(config.assets?.directory
+    ? {
+        assets: {
+          directory: path.resolve(configDir, config.assets.directory),
+          binding: config.assets.binding,
+          routerConfig: { has_user_worker: true },
+          assetConfig: {
+            ...(config.assets.html_handling ? { html_handling: config.assets.html_handling } : {}),
+            ...(config.assets.not_found_handling ? { not_found_handling: config.assets.not_found_handling } : {}),
+          },
+        },
+      }
+    : {}),
   // GET /cdn-cgi/local/scheduled?cron=EXPR runs the scheduled handler (cron never fires by
   // itself locally). Local only: nothing here is deployed.
   unsafeTriggerHandlers: true,

@@ -73,6 +73,10 @@ def test_direct_dev_serves_on_port_with_state_in_the_given_directory(direct_dev)
     assert list((state / "v3" / "d1").glob("*/*.sqlite")), f"no D1 database under {state}/v3/d1"
     # served by workerd directly: no wrangler dev process in the script's output
     assert not any("Ready on http" in line for line in tail), "\n".join(tail)
+    # the static pages of [assets] are served before the Worker, as under wrangler dev
+    resp = _get(base, "/docs")
+    assert resp.status_code == 200, resp.text[:300]
+    assert "text/html" in resp.headers.get("content-type", ""), resp.headers
 
 
 def test_direct_dev_register_mailbox_verify_login_and_me(direct_dev):
