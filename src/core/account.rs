@@ -2,6 +2,7 @@
 //! another status, does an access token still stand for it). The edge loads and stores; what
 //! is allowed is decided here.
 
+use crate::core::admin::Role;
 use crate::core::api::{rfc3339, UserView};
 use crate::core::domain::{UserId, UserStatus};
 use crate::core::error::AppError;
@@ -23,6 +24,8 @@ pub struct User {
     pub timezone: Option<String>,
     pub avatar_url: Option<String>,
     pub notification_prefs: Option<String>,
+    /// The global role, read from the row on every request (never carried in a token).
+    pub role: Role,
 }
 
 impl User {
@@ -153,6 +156,7 @@ pub(crate) mod tests {
             timezone: None,
             avatar_url: None,
             notification_prefs: None,
+            role: Role::User,
         }
     }
 

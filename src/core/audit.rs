@@ -30,6 +30,18 @@ pub enum Event {
     WorkspaceInvitationSent,
     WorkspaceInvitationRevoked,
     WorkspaceDeletionRequested,
+    /// Administration (written to the target's log, with the actor).
+    AdminDeactivated,
+    AdminActivated,
+    AdminUnlocked,
+    RolePromoted,
+    RoleDemoted,
+    AdminSessionsRevoked,
+    /// Written to the acting administrator's own log.
+    ApiKeyCreated,
+    ApiKeyRevoked,
+    ReferralKeysCreated,
+    SigningKeyRotated,
 }
 
 impl Event {
@@ -60,6 +72,16 @@ impl Event {
             Self::WorkspaceInvitationSent => "workspace_invitation_sent",
             Self::WorkspaceInvitationRevoked => "workspace_invitation_revoked",
             Self::WorkspaceDeletionRequested => "workspace_deletion_requested",
+            Self::AdminDeactivated => "admin_deactivated",
+            Self::AdminActivated => "admin_activated",
+            Self::AdminUnlocked => "admin_unlocked",
+            Self::RolePromoted => "role_promoted",
+            Self::RoleDemoted => "role_demoted",
+            Self::AdminSessionsRevoked => "admin_sessions_revoked",
+            Self::ApiKeyCreated => "api_key_created",
+            Self::ApiKeyRevoked => "api_key_revoked",
+            Self::ReferralKeysCreated => "referral_keys_created",
+            Self::SigningKeyRotated => "signing_key_rotated",
         }
     }
 }

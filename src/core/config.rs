@@ -6,6 +6,7 @@ use crate::core::caps::Caps;
 use crate::core::hash_gate;
 use crate::core::lockout;
 use crate::core::ratelimit::Rule;
+use crate::core::referral::SignupMode;
 use crate::core::token::{KeySet, KeySetError};
 use std::fmt;
 
@@ -89,8 +90,11 @@ pub struct Config {
     pub job_retry_base_s: u32,
     pub job_running_timeout_s: i64,
     pub job_queued_stale_s: i64,
-    /// Normalised e-mails of administrators.
+    /// Normalised e-mails of the first administrators: a verified account at one of them
+    /// is given the stored `admin` role (`core::admin::bootstrap_admin`).
     pub admin_emails: Vec<String>,
+    /// `SIGNUP_MODE`: open registration, or only with a referral key.
+    pub signup_mode: SignupMode,
     /// Signing-key rotation period; `None` when rotation is off.
     pub key_rotation_interval_s: Option<i64>,
     /// AES-256 key sealing rotated private keys (secret KEY_ENCRYPTION_KEY).
@@ -131,10 +135,14 @@ pub enum Limit {
     DeactivateUser,
     DeleteUser,
     WorkspaceUser,
+    /// Referral-key checks per client (no guessing keys by the thousand).
+    ReferralCheckIp,
+    /// Admin requests per service API key.
+    ApiKey,
 }
 
 impl Limit {
-    pub const ALL: [Limit; 20] = [
+    pub const ALL: [Limit; 22] = [
         Limit::LoginIp,
         Limit::LoginEmail,
         Limit::RegisterIp,
@@ -155,6 +163,8 @@ impl Limit {
         Limit::DeactivateUser,
         Limit::DeleteUser,
         Limit::WorkspaceUser,
+        Limit::ReferralCheckIp,
+        Limit::ApiKey,
     ];
 
     /// (variable, default, key name used in the limiter's object name)
@@ -184,6 +194,8 @@ impl Limit {
             Self::DeactivateUser => ("RATE_LIMIT_DEACTIVATE_USER", "5/3600", "deactivate:user"),
             Self::DeleteUser => ("RATE_LIMIT_DELETE_USER", "5/3600", "delete:user"),
             Self::WorkspaceUser => ("RATE_LIMIT_WORKSPACE_USER", "60/60", "workspace:user"),
+            Self::ReferralCheckIp => ("RATE_LIMIT_REFERRAL_CHECK_IP", "20/60", "referral-check:ip"),
+            Self::ApiKey => ("RATE_LIMIT_API_KEY", "600/60", "api-key"),
         }
     }
 
@@ -249,6 +261,7 @@ pub mod vars {
     pub const JOB_RUNNING_TIMEOUT_SECONDS: &str = "JOB_RUNNING_TIMEOUT_SECONDS";
     pub const JOB_QUEUED_STALE_SECONDS: &str = "JOB_QUEUED_STALE_SECONDS";
     pub const ADMIN_EMAILS: &str = "ADMIN_EMAILS";
+    pub const SIGNUP_MODE: &str = "SIGNUP_MODE";
     pub const KEY_ROTATION_INTERVAL_SECONDS: &str = "KEY_ROTATION_INTERVAL_SECONDS";
     pub const KEY_ENCRYPTION_KEY: &str = "KEY_ENCRYPTION_KEY";
     pub const DEV_FAULTS: &str = "DEV_FAULTS";
@@ -298,6 +311,7 @@ pub mod vars {
         JOB_RUNNING_TIMEOUT_SECONDS,
         JOB_QUEUED_STALE_SECONDS,
         ADMIN_EMAILS,
+        SIGNUP_MODE,
         KEY_ROTATION_INTERVAL_SECONDS,
         KEY_ENCRYPTION_KEY,
         DEV_FAULTS,
@@ -519,6 +533,16 @@ impl Config {
                         .collect()
                 })
                 .unwrap_or_default(),
+            signup_mode: match get(SIGNUP_MODE).as_deref() {
+                None | Some("open") => SignupMode::Open,
+                Some("invite_only") => SignupMode::InviteOnly,
+                Some(other) => {
+                    return Err(ConfigError::Invalid {
+                        var: SIGNUP_MODE,
+                        why: format!("expected open or invite_only, got {other:?}"),
+                    })
+                }
+            },
             key_rotation_interval_s: match get(KEY_ROTATION_INTERVAL_SECONDS).as_deref() {
                 None | Some("off") => None,
                 Some(_) => Some(seconds(KEY_ROTATION_INTERVAL_SECONDS, 0, 1, 400 * 86_400)?),
@@ -787,6 +811,16 @@ pub(crate) mod tests {
         let c = Config::from_lookup(lookup(&[("ADMIN_EMAILS", " Ops@Example.test ,")])).unwrap();
         assert!(c.is_admin("ops@example.test"));
         assert_eq!(c.key_rotation_interval_s, None);
+    }
+
+    #[test]
+    fn signup_is_open_unless_set_to_invite_only() {
+        let c = Config::from_lookup(lookup(&[])).unwrap();
+        assert_eq!(c.signup_mode, SignupMode::Open);
+        let c = Config::from_lookup(lookup(&[("SIGNUP_MODE", "invite_only")])).unwrap();
+        assert_eq!(c.signup_mode, SignupMode::InviteOnly);
+        let e = Config::from_lookup(lookup(&[("SIGNUP_MODE", "closed")])).unwrap_err();
+        assert!(e.to_string().contains("SIGNUP_MODE"));
     }
 
     #[test]

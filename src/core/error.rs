@@ -39,6 +39,11 @@ pub enum AppError {
     /// A cookie-authenticated unsafe request without its session's CSRF token, or from
     /// another site: refused before anything changes.
     CsrfFailed(&'static str),
+    /// A 403 with its own code (e.g. `referral_required`), for refusals a client tells apart.
+    Denied {
+        code: &'static str,
+        detail: String,
+    },
     Conflict {
         code: &'static str,
         detail: String,
@@ -77,7 +82,8 @@ impl AppError {
             | Self::AccountDeactivated
             | Self::AccountPendingDeletion
             | Self::Forbidden(_)
-            | Self::CsrfFailed(_) => 403,
+            | Self::CsrfFailed(_)
+            | Self::Denied { .. } => 403,
             Self::Conflict { .. } => 409,
             Self::RateLimited { .. } => 429,
             Self::Unavailable(_) | Self::Overloaded { .. } => 503,
@@ -110,6 +116,7 @@ impl AppError {
             Self::InvalidRefreshToken => "invalid_refresh_token",
             Self::Forbidden(_) => "forbidden",
             Self::CsrfFailed(_) => "csrf_failed",
+            Self::Denied { code, .. } => code,
             Self::Conflict { code, .. } => code,
             Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable(_) => "unavailable",
@@ -140,7 +147,7 @@ impl AppError {
             Self::SessionRevoked => "Session revoked",
             Self::RefreshTokenReused => "Refresh token reused",
             Self::InvalidRefreshToken => "Invalid refresh token",
-            Self::Forbidden(_) => "Forbidden",
+            Self::Forbidden(_) | Self::Denied { .. } => "Forbidden",
             Self::CsrfFailed(_) => "CSRF check failed",
             Self::Conflict { .. } => "Conflict",
             Self::RateLimited { .. } => "Too many requests",
@@ -163,7 +170,9 @@ impl AppError {
             Self::PreconditionRequired => {
                 "send the user's version in If-Match (or `version` in the body)".into()
             }
-            Self::Conflict { detail, .. } | Self::Unprocessable { detail, .. } => detail.clone(),
+            Self::Conflict { detail, .. }
+            | Self::Unprocessable { detail, .. }
+            | Self::Denied { detail, .. } => detail.clone(),
             Self::InvalidTicket => {
                 "the ticket is missing, unknown, expired or already used; get a new one".into()
             }

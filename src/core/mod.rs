@@ -2,6 +2,7 @@
 //! random bytes are inputs. Nothing here may depend on `worker`.
 
 pub mod account;
+pub mod admin;
 pub mod api;
 pub mod audit;
 pub mod browser;
@@ -23,6 +24,7 @@ pub mod preferences;
 pub mod profile;
 pub mod ratelimit;
 pub mod realtime;
+pub mod referral;
 pub mod rotation;
 pub mod routes;
 pub mod session;

@@ -6,16 +6,23 @@ pub mod users {
     pub const INSERT: &str = "INSERT INTO users (id, email, password_hash, name, status, email_verified, created_at, updated_at, version) \
          VALUES (?, ?, ?, ?, 'pending_verification', 0, ?, ?, 1) ON CONFLICT (email) DO NOTHING RETURNING id";
 
-    pub const BY_EMAIL: &str = "SELECT id, email, name, status, email_verified, created_at, version, password_hash, deletion_due_at, locale, timezone, avatar_url, notification_prefs FROM users WHERE email = ?";
+    /// Creates the account only if this batch's `referral_keys::REDEEM` just gave its key to
+    /// it. Parameters: id, email, hash, name, now, now, key hash, id.
+    pub const INSERT_REFERRED: &str = "INSERT INTO users (id, email, password_hash, name, status, email_verified, created_at, updated_at, version) \
+         SELECT ?, ?, ?, ?, 'pending_verification', 0, ?, ?, 1 \
+         WHERE EXISTS (SELECT 1 FROM referral_keys WHERE key_hash = ? AND used_by = ?) \
+         ON CONFLICT (email) DO NOTHING RETURNING id";
 
-    pub const BY_ID: &str = "SELECT id, email, name, status, email_verified, created_at, version, password_hash, deletion_due_at, locale, timezone, avatar_url, notification_prefs FROM users WHERE id = ?";
+    pub const BY_EMAIL: &str = "SELECT id, email, name, status, email_verified, created_at, version, password_hash, deletion_due_at, locale, timezone, avatar_url, notification_prefs, role FROM users WHERE email = ?";
+
+    pub const BY_ID: &str = "SELECT id, email, name, status, email_verified, created_at, version, password_hash, deletion_due_at, locale, timezone, avatar_url, notification_prefs, role FROM users WHERE id = ?";
 
     /// Marks the e-mail verified for the user whose verification token this batch just used.
     pub const VERIFY_BY_USED_TOKEN: &str = "UPDATE users SET email_verified = 1, \
          status = CASE WHEN status = 'pending_verification' THEN 'active' ELSE status END, \
          version = version + 1, updated_at = ? \
          WHERE id = (SELECT user_id FROM email_tokens WHERE token_hash = ? AND used_at = ?) AND changes() = 1 \
-         RETURNING id, email, name, status, email_verified, created_at, version, password_hash, deletion_due_at, locale, timezone, avatar_url, notification_prefs";
+         RETURNING id, email, name, status, email_verified, created_at, version, password_hash, deletion_due_at, locale, timezone, avatar_url, notification_prefs, role";
 
     /// Sets the password for the user whose reset token this batch just used; a reset proves
     /// control of the mailbox, so it also verifies the e-mail.
@@ -27,16 +34,16 @@ pub mod users {
 
     /// A status move guarded by the current status; RETURNING the row when it happened.
     pub const DEACTIVATE: &str = "UPDATE users SET status = 'deactivated', version = version + 1, updated_at = ? \
-         WHERE id = ? AND status = 'active' RETURNING id, email, name, status, email_verified, created_at, version, password_hash, deletion_due_at, locale, timezone, avatar_url, notification_prefs";
+         WHERE id = ? AND status = 'active' RETURNING id, email, name, status, email_verified, created_at, version, password_hash, deletion_due_at, locale, timezone, avatar_url, notification_prefs, role";
 
     pub const REACTIVATE: &str = "UPDATE users SET status = 'active', version = version + 1, updated_at = ? \
-         WHERE id = ? AND status = 'deactivated' RETURNING id, email, name, status, email_verified, created_at, version, password_hash, deletion_due_at, locale, timezone, avatar_url, notification_prefs";
+         WHERE id = ? AND status = 'deactivated' RETURNING id, email, name, status, email_verified, created_at, version, password_hash, deletion_due_at, locale, timezone, avatar_url, notification_prefs, role";
 
     pub const REQUEST_DELETION: &str = "UPDATE users SET status = 'pending_deletion', deletion_due_at = ?, version = version + 1, updated_at = ? \
-         WHERE id = ? AND status IN ('active', 'deactivated') RETURNING id, email, name, status, email_verified, created_at, version, password_hash, deletion_due_at, locale, timezone, avatar_url, notification_prefs";
+         WHERE id = ? AND status IN ('active', 'deactivated') RETURNING id, email, name, status, email_verified, created_at, version, password_hash, deletion_due_at, locale, timezone, avatar_url, notification_prefs, role";
 
     pub const RESTORE: &str = "UPDATE users SET status = 'active', deletion_due_at = NULL, version = version + 1, updated_at = ? \
-         WHERE id = ? AND status = 'pending_deletion' RETURNING id, email, name, status, email_verified, created_at, version, password_hash, deletion_due_at, locale, timezone, avatar_url, notification_prefs";
+         WHERE id = ? AND status = 'pending_deletion' RETURNING id, email, name, status, email_verified, created_at, version, password_hash, deletion_due_at, locale, timezone, avatar_url, notification_prefs, role";
 
     /// Optimistic locking: applies only at the expected version. Each field has a "change it"
     /// flag (1/0) and its new value.
@@ -46,7 +53,7 @@ pub mod users {
          timezone = CASE WHEN ? = 1 THEN ? ELSE timezone END, \
          avatar_url = CASE WHEN ? = 1 THEN ? ELSE avatar_url END, \
          version = version + 1, updated_at = ? \
-         WHERE id = ? AND version = ? RETURNING id, email, name, status, email_verified, created_at, version, password_hash, deletion_due_at, locale, timezone, avatar_url, notification_prefs";
+         WHERE id = ? AND version = ? RETURNING id, email, name, status, email_verified, created_at, version, password_hash, deletion_due_at, locale, timezone, avatar_url, notification_prefs, role";
 
     /// One statement, so concurrent partial updates never lose each other's keys.
     pub const PATCH_PREFERENCES: &str = "UPDATE users SET notification_prefs = json_patch(COALESCE(notification_prefs, '{}'), ?), updated_at = ? \
@@ -66,6 +73,101 @@ pub mod users {
 
     pub const SET_PASSWORD: &str =
         "UPDATE users SET password_hash = ?, version = version + 1, updated_at = ? WHERE id = ?";
+}
+
+/// The administration of accounts. Why the role guards cannot race: D1 runs one statement at
+/// a time against one SQLite database, and each of these reads the other administrators and
+/// writes the target in that one statement. Two administrators demoting each other at once
+/// are two statements in some order; the second finds no other active admin and changes
+/// nothing.
+pub mod admin {
+    /// The ADMIN_EMAILS bootstrap: only a verified plain user whose role no administrator set.
+    pub const BOOTSTRAP: &str = "UPDATE users SET role = 'admin', updated_at = ? \
+         WHERE id = ? AND email_verified = 1 AND role = 'user' AND role_changed_at IS NULL";
+
+    pub const PROMOTE: &str = "UPDATE users SET role = 'admin', role_changed_at = ?, updated_at = ? \
+         WHERE id = ? AND role = 'user' \
+         RETURNING id, email, name, status, email_verified, created_at, version, password_hash, deletion_due_at, locale, timezone, avatar_url, notification_prefs, role";
+
+    /// Only while another active administrator remains. Parameters: now, now, id, id.
+    pub const DEMOTE: &str = "UPDATE users SET role = 'user', role_changed_at = ?, updated_at = ? \
+         WHERE id = ? AND role = 'admin' \
+         AND EXISTS (SELECT 1 FROM users o WHERE o.role = 'admin' AND o.status = 'active' AND o.id <> ?) \
+         RETURNING id, email, name, status, email_verified, created_at, version, password_hash, deletion_due_at, locale, timezone, avatar_url, notification_prefs, role";
+
+    /// Deactivation by an administrator: from active only, and never the last active admin.
+    /// Parameters: now, id, id.
+    pub const DEACTIVATE: &str = "UPDATE users SET status = 'deactivated', version = version + 1, updated_at = ? \
+         WHERE id = ? AND status = 'active' \
+         AND (role = 'user' OR EXISTS (SELECT 1 FROM users o WHERE o.role = 'admin' AND o.status = 'active' AND o.id <> ?)) \
+         RETURNING id, email, name, status, email_verified, created_at, version, password_hash, deletion_due_at, locale, timezone, avatar_url, notification_prefs, role";
+
+    /// Newest first below a row position; optional status and a LIKE pattern over the e-mail
+    /// (stored lower-case) and the lower-cased name. Parameters: below, status, status,
+    /// pattern, pattern, pattern, limit.
+    pub const SEARCH: &str = "SELECT rowid AS pos, id, email, name, status, email_verified, created_at, version, password_hash, deletion_due_at, locale, timezone, avatar_url, notification_prefs, role \
+         FROM users WHERE rowid < ? AND (? IS NULL OR status = ?) \
+         AND (? IS NULL OR email LIKE ? ESCAPE '\\' OR lower(name) LIKE ? ESCAPE '\\') \
+         ORDER BY rowid DESC LIMIT ?";
+
+    pub const USERS_BY_STATUS: &str = "SELECT status, COUNT(*) AS n FROM users GROUP BY status";
+
+    pub const USERS_BY_ROLE: &str = "SELECT role, COUNT(*) AS n FROM users GROUP BY role";
+
+    pub const ACTIVE_SESSIONS: &str =
+        "SELECT COUNT(*) AS n FROM sessions WHERE revoked_at IS NULL AND expires_at > ?";
+
+    pub const CREDITS: &str =
+        "SELECT COALESCE(SUM(balance), 0) AS outstanding, COUNT(*) AS accounts FROM balances";
+}
+
+pub mod api_keys {
+    pub const INSERT: &str =
+        "INSERT INTO api_keys (id, name, key_hash, scopes, created_by, created_at, expires_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?)";
+
+    pub const BY_HASH: &str =
+        "SELECT id, name, scopes, created_by, created_at, expires_at, revoked_at, last_used_at \
+         FROM api_keys WHERE key_hash = ?";
+
+    pub const BY_ID: &str =
+        "SELECT id, name, scopes, created_by, created_at, expires_at, revoked_at, last_used_at \
+         FROM api_keys WHERE id = ?";
+
+    /// The last use, written at most once a minute per key. Parameters: now, id, now - 60.
+    pub const TOUCH: &str = "UPDATE api_keys SET last_used_at = ? \
+         WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)";
+
+    pub const LIST: &str =
+        "SELECT id, name, scopes, created_by, created_at, expires_at, revoked_at, last_used_at \
+         FROM api_keys ORDER BY created_at DESC, id LIMIT 200";
+
+    pub const REVOKE: &str =
+        "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL RETURNING id";
+}
+
+pub mod referral_keys {
+    pub const INSERT: &str =
+        "INSERT INTO referral_keys (id, key_hash, hint, email, note, created_by, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?)";
+
+    /// An unused key, and the address it is bound to.
+    pub const PEEK: &str =
+        "SELECT id, email FROM referral_keys WHERE key_hash = ? AND used_at IS NULL";
+
+    /// Single use, in the registration's batch: only for an unused key, bound to this address
+    /// or to none, while the address has no account. Parameters: now, new user id, hash,
+    /// email, email.
+    pub const REDEEM: &str = "UPDATE referral_keys SET used_at = ?, used_by = ? \
+         WHERE key_hash = ? AND used_at IS NULL AND (email IS NULL OR email = ?) \
+         AND NOT EXISTS (SELECT 1 FROM users WHERE email = ?) RETURNING id";
+
+    /// Newest first below a row position, by status (`all`, `unused`, `used`).
+    /// Parameters: below, status, status, status, limit.
+    pub const LIST: &str =
+        "SELECT rowid AS pos, id, hint, email, note, created_by, created_at, used_at, used_by \
+         FROM referral_keys WHERE rowid < ? AND (? = 'all' OR (? = 'unused' AND used_at IS NULL) \
+         OR (? = 'used' AND used_at IS NOT NULL)) ORDER BY rowid DESC LIMIT ?";
 }
 
 pub mod email_tokens {
@@ -112,7 +214,7 @@ pub mod email_changes {
          email = (SELECT new_email FROM email_changes WHERE token_hash = ? AND used_at = ?), \
          email_verified = 1, version = version + 1, updated_at = ? \
          WHERE id = (SELECT user_id FROM email_changes WHERE token_hash = ? AND used_at = ?) AND changes() = 1 \
-         RETURNING id, email, name, status, email_verified, created_at, version, password_hash, deletion_due_at, locale, timezone, avatar_url, notification_prefs";
+         RETURNING id, email, name, status, email_verified, created_at, version, password_hash, deletion_due_at, locale, timezone, avatar_url, notification_prefs, role";
 
     /// Is there a redeemable change with this token whose address is taken meanwhile?
     pub const PENDING_TAKEN: &str =
@@ -133,7 +235,7 @@ pub mod sessions {
     /// The per-request check: the session and its user, in one read.
     pub const AUTH_LOOKUP: &str = "SELECT s.user_id AS session_user_id, s.revoked_at, s.expires_at, \
          u.id, u.email, u.name, u.status, u.email_verified, u.created_at, u.version, u.password_hash, \
-         u.deletion_due_at, u.locale, u.timezone, u.avatar_url, u.notification_prefs \
+         u.deletion_due_at, u.locale, u.timezone, u.avatar_url, u.notification_prefs, u.role \
          FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?";
 
     pub const REVOKE: &str = "UPDATE sessions SET revoked_at = ?, revoked_reason = ? WHERE id = ? AND revoked_at IS NULL";
@@ -157,11 +259,12 @@ pub mod sessions {
 }
 
 pub mod audit {
-    pub const INSERT: &str = "INSERT INTO audit_events (id, user_id, type, ip, user_agent, session_id, request_id, created_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
+    /// The last two are the actor (type, id) of an administrator's action, else NULL.
+    pub const INSERT: &str = "INSERT INTO audit_events (id, user_id, type, ip, user_agent, session_id, request_id, created_at, actor_type, actor_id) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
     /// Newest first, below a cursor (`seq < ?`; the first page passes the largest integer).
-    pub const PAGE: &str = "SELECT seq, id, type, ip, user_agent, session_id, request_id, created_at FROM audit_events \
+    pub const PAGE: &str = "SELECT seq, id, type, ip, user_agent, session_id, request_id, created_at, actor_type, actor_id FROM audit_events \
          WHERE user_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?";
 
     /// Keeps a purged user's events under a pseudonym, without client details. Guarded like
@@ -787,6 +890,26 @@ mod tests {
             users::RESET_PREFERENCES,
             users::DUE_FOR_PURGE,
             users::DELETE_IF_DUE,
+            users::INSERT_REFERRED,
+            admin::BOOTSTRAP,
+            admin::PROMOTE,
+            admin::DEMOTE,
+            admin::DEACTIVATE,
+            admin::SEARCH,
+            admin::USERS_BY_STATUS,
+            admin::USERS_BY_ROLE,
+            admin::ACTIVE_SESSIONS,
+            admin::CREDITS,
+            api_keys::INSERT,
+            api_keys::BY_HASH,
+            api_keys::BY_ID,
+            api_keys::TOUCH,
+            api_keys::LIST,
+            api_keys::REVOKE,
+            referral_keys::INSERT,
+            referral_keys::PEEK,
+            referral_keys::REDEEM,
+            referral_keys::LIST,
             audit::INSERT,
             audit::PAGE,
             audit::ANONYMISE_IF_DUE,
@@ -909,6 +1032,181 @@ mod tests {
         for sql in all {
             db.prepare(sql).unwrap_or_else(|e| panic!("{e}: {sql}"));
         }
+    }
+
+    /// Users `a` and `b`, both active admins, and `c`, an active plain user.
+    fn two_admins() -> Connection {
+        let db = migrated();
+        for (id, role) in [("a", "admin"), ("b", "admin"), ("c", "user")] {
+            db.execute(
+                "INSERT INTO users (id, email, password_hash, status, email_verified, created_at, updated_at, role) \
+                 VALUES (?, ?, 'h', 'active', 1, 1, 1, ?)",
+                rusqlite::params![id, format!("{id}@example.test"), role],
+            )
+            .unwrap();
+        }
+        db
+    }
+
+    fn changed(db: &Connection, sql: &str, params: impl rusqlite::Params) -> bool {
+        let mut st = db.prepare(sql).unwrap();
+        let mut rows = st.query(params).unwrap();
+        rows.next().unwrap().is_some()
+    }
+
+    #[test]
+    fn two_admins_demoting_each_other_leave_one_admin() {
+        let db = two_admins();
+        assert!(changed(
+            &db,
+            super::admin::DEMOTE,
+            rusqlite::params![2, 2, "a", "a"]
+        ));
+        assert!(!changed(
+            &db,
+            super::admin::DEMOTE,
+            rusqlite::params![3, 3, "b", "b"]
+        ));
+        let admins: i64 = db
+            .query_row("SELECT COUNT(*) FROM users WHERE role = 'admin'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(admins, 1);
+        // Nor can the last admin be deactivated; a plain user can.
+        assert!(!changed(
+            &db,
+            super::admin::DEACTIVATE,
+            rusqlite::params![4, "b", "b"]
+        ));
+        assert!(changed(
+            &db,
+            super::admin::DEACTIVATE,
+            rusqlite::params![4, "c", "c"]
+        ));
+    }
+
+    #[test]
+    fn a_deactivated_admin_does_not_count_as_the_remaining_one() {
+        let db = two_admins();
+        db.execute("UPDATE users SET status = 'deactivated' WHERE id = 'b'", [])
+            .unwrap();
+        assert!(!changed(
+            &db,
+            super::admin::DEMOTE,
+            rusqlite::params![2, 2, "a", "a"]
+        ));
+        assert!(changed(
+            &db,
+            super::admin::DEMOTE,
+            rusqlite::params![2, 2, "b", "b"]
+        ));
+    }
+
+    #[test]
+    fn the_bootstrap_leaves_a_role_an_administrator_set() {
+        let db = two_admins();
+        assert!(changed(
+            &db,
+            super::admin::DEMOTE,
+            rusqlite::params![2, 2, "a", "a"]
+        ));
+        let n = db
+            .execute(super::admin::BOOTSTRAP, rusqlite::params![3, "a"])
+            .unwrap();
+        assert_eq!(n, 0, "a demoted admin stays demoted");
+        let n = db
+            .execute(super::admin::BOOTSTRAP, rusqlite::params![3, "c"])
+            .unwrap();
+        assert_eq!(n, 1, "a plain user whose role nobody set is promoted");
+    }
+
+    #[test]
+    fn the_search_pattern_matches_wildcards_literally() {
+        let db = two_admins();
+        db.execute("UPDATE users SET name = 'Ada 100%' WHERE id = 'c'", [])
+            .unwrap();
+        let found = |pattern: &str| -> Vec<String> {
+            let mut st = db.prepare(super::admin::SEARCH).unwrap();
+            st.query_map(
+                rusqlite::params![
+                    1i64 << 53,
+                    None::<String>,
+                    None::<String>,
+                    pattern,
+                    pattern,
+                    pattern,
+                    10
+                ],
+                |r| r.get::<_, String>(1),
+            )
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+        };
+        assert_eq!(found("%100\\%%"), ["c"]);
+        assert_eq!(found("%b@%"), ["b"]);
+        assert!(found("%1000%").is_empty());
+    }
+
+    /// The registration batch of invite-only signup: redeem, then insert the referred user.
+    fn register_with_key(db: &Connection, user: &str, email: &str, key: &str) -> bool {
+        let redeemed = changed(
+            db,
+            super::referral_keys::REDEEM,
+            rusqlite::params![5, user, key, email, email],
+        );
+        let inserted = changed(
+            db,
+            super::users::INSERT_REFERRED,
+            rusqlite::params![user, email, "h", None::<String>, 5, 5, key, user],
+        );
+        assert_eq!(
+            redeemed, inserted,
+            "the key is used exactly when the account is made"
+        );
+        inserted
+    }
+
+    #[test]
+    fn a_referral_key_creates_one_account_and_a_bound_key_only_its_address() {
+        let db = migrated();
+        db.execute(
+            super::referral_keys::INSERT,
+            rusqlite::params!["r1", "k1", "ewr_", None::<String>, None::<String>, "a", 1],
+        )
+        .unwrap();
+        db.execute(
+            super::referral_keys::INSERT,
+            rusqlite::params![
+                "r2",
+                "k2",
+                "ewr_",
+                "bound@example.test",
+                None::<String>,
+                "a",
+                1
+            ],
+        )
+        .unwrap();
+        assert!(register_with_key(&db, "u1", "one@example.test", "k1"));
+        assert!(
+            !register_with_key(&db, "u2", "two@example.test", "k1"),
+            "used"
+        );
+        assert!(
+            !register_with_key(&db, "u3", "one@example.test", "k2"),
+            "another address"
+        );
+        // A taken address does not spend the key.
+        db.execute(
+            super::referral_keys::INSERT,
+            rusqlite::params!["r3", "k3", "ewr_", None::<String>, None::<String>, "a", 1],
+        )
+        .unwrap();
+        assert!(!register_with_key(&db, "u4", "one@example.test", "k3"));
+        assert!(register_with_key(&db, "u5", "bound@example.test", "k2"));
+        assert!(register_with_key(&db, "u6", "six@example.test", "k3"));
     }
 
     #[test]

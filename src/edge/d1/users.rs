@@ -1,5 +1,6 @@
 use super::{batch, first, i, opt, rows, s, stmt};
 use crate::core::account::{Transition, User};
+use crate::core::admin::Role;
 use crate::core::domain::{UserId, UserStatus};
 use crate::core::error::{AppError, Faulty};
 use crate::core::sql::{email_tokens, users};
@@ -22,6 +23,7 @@ pub(super) struct UserRow {
     timezone: Option<String>,
     avatar_url: Option<String>,
     notification_prefs: Option<String>,
+    role: String,
 }
 
 impl UserRow {
@@ -42,6 +44,8 @@ impl UserRow {
             timezone: self.timezone,
             avatar_url: self.avatar_url,
             notification_prefs: self.notification_prefs,
+            role: Role::parse(&self.role)
+                .ok_or_else(|| AppError::fault("d1.users.row", "unknown role"))?,
         })
     }
 }
