@@ -3,7 +3,7 @@
 //! is allowed is decided here.
 
 use crate::core::admin::Role;
-use crate::core::api::{rfc3339, UserView};
+use crate::core::api::{rfc3339, AdminUserView, UserView};
 use crate::core::domain::{UserId, UserStatus};
 use crate::core::error::AppError;
 
@@ -42,6 +42,13 @@ impl User {
             timezone: self.timezone.clone(),
             avatar_url: self.avatar_url.clone(),
             deletion_due_at: self.deletion_due_at.map(rfc3339),
+        }
+    }
+
+    pub fn admin_view(&self) -> AdminUserView {
+        AdminUserView {
+            user: self.view(),
+            role: self.role.as_str(),
         }
     }
 

@@ -31,6 +31,14 @@ pub struct UserView {
     pub deletion_due_at: Option<String>,
 }
 
+/// A user as an administrator sees it: the account and its global role.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct AdminUserView {
+    #[serde(flatten)]
+    pub user: UserView,
+    pub role: &'static str,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct TokenResponse {
     pub access_token: String,

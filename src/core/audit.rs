@@ -37,6 +37,7 @@ pub enum Event {
     RolePromoted,
     RoleDemoted,
     AdminSessionsRevoked,
+    CreditsGranted,
     /// Written to the acting administrator's own log.
     ApiKeyCreated,
     ApiKeyRevoked,
@@ -78,6 +79,7 @@ impl Event {
             Self::RolePromoted => "role_promoted",
             Self::RoleDemoted => "role_demoted",
             Self::AdminSessionsRevoked => "admin_sessions_revoked",
+            Self::CreditsGranted => "credits_granted",
             Self::ApiKeyCreated => "api_key_created",
             Self::ApiKeyRevoked => "api_key_revoked",
             Self::ReferralKeysCreated => "referral_keys_created",

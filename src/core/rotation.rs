@@ -68,6 +68,19 @@ pub fn plan(
     p
 }
 
+/// An administrator's rotation now, whatever the interval. It keeps the two steps of the
+/// schedule, so a new key is always published before it signs: a published key (made before
+/// this second) starts signing; when none is waiting, a new one is published, and the next
+/// run (cron or another call) activates it.
+pub fn plan_on_demand(keys: &[StoredKey], configured_active: &str, now: i64) -> Plan {
+    let mut p = plan(keys, configured_active, now, None);
+    let waiting = keys
+        .iter()
+        .any(|k| k.rotated && k.active_from.is_none() && k.retired_at.is_none());
+    p.generate = !waiting;
+    p
+}
+
 /// Is a key still in the key set (published and accepted) at `now`?
 pub fn in_key_set(retired_at: Option<i64>, now: i64, max_token_lifetime_s: i64) -> bool {
     retired_at.is_none_or(|t| now < t + max_token_lifetime_s)
@@ -132,6 +145,30 @@ mod tests {
         assert!(!plan(&keys, "cfg", 150, Some(100)).generate);
         assert!(plan(&keys, "cfg", 200, Some(100)).generate);
         assert!(!plan(&keys, "cfg", 10_000, None).generate, "rotation off");
+    }
+
+    #[test]
+    fn an_on_demand_rotation_publishes_first_and_activates_on_the_next_call() {
+        let first = plan_on_demand(&[], "cfg", 100);
+        assert!(first.generate && first.activate.is_none());
+        let keys = [rotated("k1", 100, None, None)];
+        let second = plan_on_demand(&keys, "cfg", 101);
+        assert_eq!(second.activate.as_deref(), Some("k1"));
+        assert_eq!(second.retire_configured.as_deref(), Some("cfg"));
+        assert!(
+            !second.generate,
+            "no second key while one is being activated"
+        );
+        let same_second = plan_on_demand(&keys, "cfg", 100);
+        assert!(
+            same_second.is_empty(),
+            "a key is never activated in the second it is made"
+        );
+        let later = [rotated("k1", 100, Some(101), None)];
+        assert!(
+            plan_on_demand(&later, "cfg", 102).generate,
+            "regardless of the interval"
+        );
     }
 
     #[test]

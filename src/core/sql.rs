@@ -152,8 +152,7 @@ pub mod referral_keys {
          VALUES (?, ?, ?, ?, ?, ?, ?)";
 
     /// An unused key, and the address it is bound to.
-    pub const PEEK: &str =
-        "SELECT id, email FROM referral_keys WHERE key_hash = ? AND used_at IS NULL";
+    pub const PEEK: &str = "SELECT email FROM referral_keys WHERE key_hash = ? AND used_at IS NULL";
 
     /// Single use, in the registration's batch: only for an unused key, bound to this address
     /// or to none, while the address has no account. Parameters: now, new user id, hash,

@@ -3,7 +3,10 @@
 //! unsafe method must also pass the CSRF checks).
 
 use crate::core::account::User;
+use crate::core::admin::{admit_key, admit_user, looks_like_api_key, Need, Principal};
 use crate::core::browser::cookies::Source;
+use crate::core::config::Limit;
+use crate::core::crypto::token_hash;
 use crate::core::domain::SessionId;
 use crate::core::error::AppError;
 use crate::core::session;
@@ -11,6 +14,7 @@ use crate::core::token::{verify, TokenError, VerifyPolicy};
 use crate::edge::browser;
 use crate::edge::ctx::Ctx;
 use crate::edge::d1;
+use crate::edge::ratelimit::{enforce, Key};
 use worker::Request;
 
 /// The `kid` of a compact JWS header, for a key-set reload (the token is verified after).
@@ -78,4 +82,28 @@ pub async fn authenticate(req: &Request, ctx: &Ctx) -> Result<Authed, AppError> 
         session_id: sid.to_string(),
         source,
     })
+}
+
+/// The caller of an admin route: a signed-in account whose stored role is admin, or a service
+/// API key (`Bearer ewk_…`) that is unexpired, unrevoked and has the scope. Every key is rate
+/// limited on its own; its last use is recorded after the response.
+pub async fn admin(req: &Request, ctx: &Ctx, need: Need) -> Result<Principal, AppError> {
+    // A key is only taken from the Authorization header (never from a cookie).
+    let principal = match browser::credential(req) {
+        Some((token, Source::Bearer)) if looks_like_api_key(&token) => {
+            let key = d1::api_keys::by_hash(&ctx.db()?, &token_hash(&token)).await?;
+            let principal = admit_key(key, ctx.now)?;
+            if let Principal::ApiKey(k) = &principal {
+                enforce(ctx, Limit::ApiKey, Key::User(&k.id)).await?;
+                let (c, id) = (ctx.clone(), k.id.clone());
+                ctx.background("api key use", async move {
+                    d1::api_keys::touch(&c.db()?, &id, c.now).await
+                });
+            }
+            principal
+        }
+        _ => admit_user(authenticate(req, ctx).await?.user)?,
+    };
+    principal.authorize(need)?;
+    Ok(principal)
 }

@@ -8,7 +8,7 @@ use crate::core::config::Config;
 use crate::core::crypto::b64url;
 use crate::core::error::{AppError, Faulty};
 use crate::core::keyseal;
-use crate::core::rotation::{in_key_set, plan, StoredKey};
+use crate::core::rotation::{in_key_set, plan, plan_on_demand, Plan, StoredKey};
 use crate::core::token::{KeyEntry, KeySet};
 use crate::edge::d1::signing_keys::{self, Changes, KeyRow, NewKey};
 use crate::edge::rand;
@@ -128,22 +128,59 @@ pub async fn refreshed_for(
 /// The cron step: carry out the rotation plan. Returns how many changes it made.
 pub async fn rotate(env: &Env, db: &D1Database, now: i64) -> Result<usize, AppError> {
     let cfg = crate::edge::ctx::config(env)?;
-    let stored: Vec<StoredKey> = signing_keys::all_keys(db)
-        .await?
-        .iter()
-        .map(KeyRow::stored)
-        .collect();
+    let stored = stored(db).await?;
     let p = plan(
         &stored,
         &cfg.keys.active().kid,
         now,
         cfg.key_rotation_interval_s,
     );
+    Ok(apply(&cfg, db, &p, now).await?.0)
+}
+
+/// What an on-demand rotation did.
+pub struct Rotated {
+    /// The key that started signing.
+    pub activated: Option<String>,
+    /// The key published now, to start signing at the next run.
+    pub published: Option<String>,
+    pub retired: Vec<String>,
+}
+
+/// `POST /v1/admin/keys/rotate`: `core::rotation::plan_on_demand`, carried out.
+pub async fn rotate_now(env: &Env, db: &D1Database, now: i64) -> Result<Rotated, AppError> {
+    let cfg = crate::edge::ctx::config(env)?;
+    let p = plan_on_demand(&stored(db).await?, &cfg.keys.active().kid, now);
+    let (_, published) = apply(&cfg, db, &p, now).await?;
+    let mut retired = p.retire.clone();
+    retired.extend(p.retire_configured.clone());
+    Ok(Rotated {
+        activated: p.activate,
+        published,
+        retired,
+    })
+}
+
+async fn stored(db: &D1Database) -> Result<Vec<StoredKey>, AppError> {
+    Ok(signing_keys::all_keys(db)
+        .await?
+        .iter()
+        .map(KeyRow::stored)
+        .collect())
+}
+
+/// Carries out a plan: the number of changes, and the kid of the key it published.
+async fn apply(
+    cfg: &Config,
+    db: &D1Database,
+    p: &Plan,
+    now: i64,
+) -> Result<(usize, Option<String>), AppError> {
     if p.is_empty() {
-        return Ok(0);
+        return Ok((0, None));
     }
     let insert = if p.generate {
-        let kek = kek(&cfg)?
+        let kek = kek(cfg)?
             .ok_or_else(|| AppError::fault("keys.rotate", "rotation needs KEY_ENCRYPTION_KEY"))?;
         let secret: [u8; 32] = rand::bytes()?;
         let signing = SigningKey::from_bytes(&secret);
@@ -163,7 +200,8 @@ pub async fn rotate(env: &Env, db: &D1Database, now: i64) -> Result<usize, AppEr
         retire_configured: p.retire_configured.as_deref(),
         insert,
     };
+    let published = changes.insert.as_ref().map(|k| k.kid.clone());
     let n = signing_keys::apply(db, &changes, now).await?;
     CACHE.with(|c| *c.borrow_mut() = None);
-    Ok(n)
+    Ok((n, published))
 }

@@ -1,5 +1,6 @@
 //! Request id, route match, dispatch, error rendering and the one log line per request.
 
+use crate::core::admin::UserAction;
 use crate::core::error::AppError;
 use crate::core::routes::{resolve, Match, Route};
 use crate::edge::browser;
@@ -7,8 +8,8 @@ use crate::edge::ctx::Ctx;
 use crate::edge::http::problem;
 use crate::edge::rand;
 use crate::edge::routes::{
-    accounts, credits, dev, email, health, jobs, lifecycle, password, profile, realtime, sessions,
-    streams, tokens, workspaces,
+    accounts, admin, credits, dev, email, health, jobs, lifecycle, password, profile, realtime,
+    sessions, streams, tokens, workspaces,
 };
 use std::rc::Rc;
 use worker::{Context, Date, Env, Request, Response};
@@ -188,5 +189,23 @@ async fn dispatch(
         Route::ListInvitations => workspaces::invitations(req, &ctx, id).await,
         Route::RevokeInvitation => workspaces::revoke_invitation(req, &ctx, id, sub).await,
         Route::AcceptInvitation => workspaces::accept(req, &ctx).await,
+        Route::CheckReferralKey => accounts::check_referral_key(req, &ctx).await,
+        Route::AdminListUsers => admin::list_users(req, &ctx).await,
+        Route::AdminGetUser => admin::get_user(req, &ctx, id).await,
+        Route::AdminDeactivate => admin::act(req, &ctx, id, UserAction::Deactivate).await,
+        Route::AdminActivate => admin::act(req, &ctx, id, UserAction::Activate).await,
+        Route::AdminUnlock => admin::act(req, &ctx, id, UserAction::Unlock).await,
+        Route::AdminPromote => admin::act(req, &ctx, id, UserAction::Promote).await,
+        Route::AdminDemote => admin::act(req, &ctx, id, UserAction::Demote).await,
+        Route::AdminUserSessions => admin::sessions(req, &ctx, id).await,
+        Route::AdminRevokeUserSessions => admin::revoke_all(req, &ctx, id).await,
+        Route::AdminUserAudit => admin::user_audit(req, &ctx, id).await,
+        Route::AdminStats => admin::stats(req, &ctx).await,
+        Route::AdminRotateKeys => admin::rotate_keys(req, &ctx).await,
+        Route::AdminCreateApiKey => admin::create_api_key(req, &ctx).await,
+        Route::AdminListApiKeys => admin::list_api_keys(req, &ctx).await,
+        Route::AdminRevokeApiKey => admin::revoke_api_key(req, &ctx, id).await,
+        Route::AdminCreateReferralKeys => admin::create_referral_keys(req, &ctx).await,
+        Route::AdminListReferralKeys => admin::list_referral_keys(req, &ctx).await,
     }
 }

@@ -69,6 +69,7 @@ id_type!(StreamId, "stream id");
 id_type!(JobId, "job id");
 id_type!(WorkspaceId, "workspace id");
 id_type!(InvitationId, "invitation id");
+id_type!(ApiKeyId, "api key id");
 
 #[cfg(test)]
 mod tests {

@@ -6,7 +6,7 @@ mod password;
 mod text;
 
 pub use email::Email;
-pub use ids::{new_uuid, InvitationId, JobId, SessionId, StreamId, UserId, WorkspaceId};
+pub use ids::{new_uuid, ApiKeyId, InvitationId, JobId, SessionId, StreamId, UserId, WorkspaceId};
 pub use password::Password;
 pub use text::{DeviceName, DisplayName};
 

@@ -1,4 +1,5 @@
 use super::{all, i, opt, run, s};
+use crate::core::admin::Actor;
 use crate::core::api::rfc3339;
 use crate::core::audit::{encode_cursor, Event};
 use crate::core::error::AppError;
@@ -10,6 +11,18 @@ use serde::{Deserialize, Serialize};
 /// Appends a security event for `user_id`, with the request's client details and id. A failed
 /// write is logged and does not fail the user's request.
 pub async fn record(ctx: &Ctx, user_id: &str, event: Event, session_id: Option<&str>) {
+    record_by(ctx, user_id, event, session_id, None).await
+}
+
+/// `record`, for an action someone else took on `user_id`'s account: the actor is kept with
+/// the event (an administrator's id, or a service API key's).
+pub async fn record_by(
+    ctx: &Ctx,
+    user_id: &str,
+    event: Event,
+    session_id: Option<&str>,
+    actor: Option<&Actor>,
+) {
     let result = async {
         let id = rand::uuid()?;
         run(
@@ -24,6 +37,8 @@ pub async fn record(ctx: &Ctx, user_id: &str, event: Event, session_id: Option<&
                 opt(session_id),
                 s(&ctx.request_id),
                 i(ctx.now),
+                opt(actor.map(Actor::kind)),
+                opt(actor.map(Actor::id)),
             ],
         )
         .await
@@ -48,6 +63,16 @@ struct Row {
     session_id: Option<String>,
     request_id: Option<String>,
     created_at: i64,
+    actor_type: Option<String>,
+    actor_id: Option<String>,
+}
+
+/// Who acted on the account, when it was not its owner.
+#[derive(Serialize)]
+pub struct ActorView {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: String,
 }
 
 #[derive(Serialize)]
@@ -60,6 +85,9 @@ pub struct EventView {
     pub session_id: Option<String>,
     pub request_id: Option<String>,
     pub created_at: String,
+    /// Present only for an administrator's action on this account.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor: Option<ActorView>,
 }
 
 /// One page, newest first, and the cursor of the next page when there may be one.
@@ -91,6 +119,10 @@ pub async fn page(
             session_id: r.session_id,
             request_id: r.request_id,
             created_at: rfc3339(r.created_at),
+            actor: r
+                .actor_type
+                .zip(r.actor_id)
+                .map(|(kind, id)| ActorView { kind, id }),
         })
         .collect();
     Ok((events, next))

@@ -1,6 +1,8 @@
 //! D1 adapters: small named functions per table over the SQL constants of `core::sql`.
 //! Rows that must change together go in one `batch()` (D1's transaction).
 
+pub mod admin;
+pub mod api_keys;
 pub mod audit;
 pub mod credits;
 pub mod deliveries;
@@ -8,6 +10,7 @@ pub mod email_changes;
 pub mod jobs;
 pub mod mailbox;
 pub mod maintenance;
+pub mod referral_keys;
 pub mod sessions;
 pub mod signing_keys;
 pub mod sockets;

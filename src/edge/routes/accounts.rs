@@ -8,6 +8,7 @@ use crate::core::crypto::{looks_like_opaque_token, opaque_token, token_hash};
 use crate::core::domain::{DisplayName, Email, Password, UserStatus};
 use crate::core::error::AppError;
 use crate::core::mail::Template;
+use crate::core::referral::{self, Gate, Redemption};
 use crate::edge::auth::authenticate;
 use crate::edge::ctx::Ctx;
 use crate::edge::d1::{self, audit, tokens::Purpose};
@@ -26,10 +27,16 @@ struct RegisterBody {
     password: String,
     #[serde(default)]
     name: Option<String>,
+    /// Needed with `SIGNUP_MODE=invite_only`; redeemed when given in either mode.
+    #[serde(default)]
+    referral_key: Option<String>,
 }
 
 /// 201 whether or not the address is taken: a taken address gets a notice by e-mail instead
-/// of a verification link, and the response looks the same (no enumeration).
+/// of a verification link, and the response looks the same (no enumeration). A referral key
+/// (required when signup is invite-only) is checked before anything about the address is
+/// looked at, and redeemed in the batch that creates the account; a taken address leaves it
+/// unused and answers like a free one.
 pub async fn register(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
     let body: RegisterBody = read_json(req).await?;
     let email = Email::parse(&body.email)?;
@@ -38,7 +45,21 @@ pub async fn register(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError
         Some(n) => DisplayName::parse(n)?,
         None => None,
     };
+    let gate = referral::gate(ctx.cfg.signup_mode, body.referral_key.as_deref())?;
     enforce(ctx, Limit::RegisterIp, Key::Client).await?;
+    let key_hash = match &gate {
+        Gate::Open => None,
+        Gate::Redeem(key) => {
+            let hash = token_hash(key);
+            let usable = d1::referral_keys::peek(&ctx.db()?, &hash)
+                .await?
+                .is_some_and(|k| k.email.as_deref().is_none_or(|e| e == email.as_str()));
+            if !usable {
+                return Err(referral::referral_required());
+            }
+            Some(hash)
+        }
+    };
     // Every registration mails the address (a link or a notice): cap them per address, the
     // same for taken and free ones.
     enforce(ctx, Limit::RegisterEmail, Key::Email(&email)).await?;
@@ -46,19 +67,29 @@ pub async fn register(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError
     let hash = passwords::new_hash(ctx, &password, &email).await?;
     let user_id = rand::uuid()?;
     let token = opaque_token(rand::bytes()?);
-    let created = d1::users::insert_with_verification(
-        &ctx.db()?,
-        &d1::users::NewUser {
-            id: &user_id,
-            email: email.as_str(),
-            password_hash: &hash,
-            name: name.as_ref().map(DisplayName::as_str),
-            now: ctx.now,
-            verification_hash: &token_hash(&token),
-            verification_expires_at: ctx.now + ctx.cfg.verification_ttl_s,
-        },
-    )
-    .await?;
+    let verification_hash = token_hash(&token);
+    let new_user = d1::users::NewUser {
+        id: &user_id,
+        email: email.as_str(),
+        password_hash: &hash,
+        name: name.as_ref().map(DisplayName::as_str),
+        now: ctx.now,
+        verification_hash: &verification_hash,
+        verification_expires_at: ctx.now + ctx.cfg.verification_ttl_s,
+    };
+    let db = ctx.db()?;
+    let created = match &key_hash {
+        None => d1::users::insert_with_verification(&db, &new_user).await?,
+        Some(key_hash) => {
+            let referred = d1::referral_keys::Referred {
+                key_hash,
+                user: &new_user,
+            };
+            let created = d1::referral_keys::register(&db, &referred).await?;
+            let taken = !created && d1::users::by_email(&db, email.as_str()).await?.is_some();
+            referral::settle(created, taken)? == Redemption::Created
+        }
+    };
     let template = if created {
         audit::record(ctx, &user_id, Event::Register, None).await;
         Template::VerifyEmail { token }
@@ -102,6 +133,7 @@ pub async fn verify_email(req: &mut Request, ctx: &Ctx) -> Result<Response, AppE
         d1::users::verify_email(&ctx.db()?, &token_hash(&body.token), ctx.now).await?
     {
         audit::record(ctx, &user.id, Event::EmailVerified, None).await;
+        super::admin::bootstrap(ctx, &user).await?;
         return json(200, &json!({ "user": user.view() }));
     }
     // The link of an e-mail change (sent to the new address) is verified here too.
@@ -153,4 +185,23 @@ pub async fn resend_verification(req: &mut Request, ctx: &Ctx) -> Result<Respons
 pub async fn me(req: &Request, ctx: &Ctx) -> Result<Response, AppError> {
     let authed = authenticate(req, ctx).await?;
     json(200, &authed.user.view())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckBody {
+    key: String,
+}
+
+/// `POST /v1/auth/referral-keys/check` `{key}` → 200 `{"valid": bool}`. Rate limited per
+/// client; every well-formed key costs the same one lookup, so an unknown key and a used one
+/// look alike in shape and timing.
+pub async fn check_referral_key(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
+    let body: CheckBody = read_json(req).await?;
+    enforce(ctx, Limit::ReferralCheckIp, Key::Client).await?;
+    let valid = referral::looks_like_key(&body.key)
+        && d1::referral_keys::peek(&ctx.db()?, &token_hash(&body.key))
+            .await?
+            .is_some();
+    json(200, &json!({ "valid": valid }))
 }

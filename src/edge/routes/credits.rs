@@ -1,14 +1,16 @@
 //! Credits: balance and history, grants, and tips between viewers and stream owners.
 
 use super::streams::{found, page_params};
+use crate::core::admin::{Need, Scope};
+use crate::core::audit::Event;
 use crate::core::config::Limit;
 use crate::core::credits::{fingerprint, Amount, IdempotencyKey, Tip, TipRequest};
 use crate::core::error::{AppError, Faulty};
 use crate::core::streams::decide_tip;
-use crate::edge::auth::authenticate;
+use crate::edge::auth::{admin, authenticate};
 use crate::edge::ctx::Ctx;
 use crate::edge::d1::{
-    self,
+    self, audit,
     credits::{Idem, Moved, Movement},
 };
 use crate::edge::http::{bad_cursor, json, page, read_json};
@@ -139,10 +141,7 @@ pub async fn dev_grant(req: &mut Request, ctx: &Ctx) -> Result<Response, AppErro
 
 /// `POST /v1/admin/credits` `{user_id, amount}`: an administrator grants credits to a user.
 pub async fn admin_grant(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
-    let authed = authenticate(req, ctx).await?;
-    if !ctx.cfg.is_admin(&authed.user.email) {
-        return Err(AppError::Forbidden("administrators only".into()));
-    }
+    let principal = admin(req, ctx, Need::Scope(Scope::CreditsGrant)).await?;
     let body: Value = read_json(req).await?;
     let obj = body
         .as_object()
@@ -160,13 +159,19 @@ pub async fn admin_grant(req: &mut Request, ctx: &Ctx) -> Result<Response, AppEr
     if d1::users::by_id(&ctx.db()?, &user_id).await?.is_none() {
         return Err(AppError::NotFound);
     }
-    grant(
+    let resp = grant(
         ctx,
         req,
         &user_id,
         &json!({"amount": obj.get("amount").cloned().unwrap_or(Value::Null)}),
     )
-    .await
+    .await?;
+    // A replayed grant moved nothing: only the first is in the grantee's log.
+    if !resp.headers().has("idempotent-replayed").unwrap_or(false) {
+        let actor = principal.actor();
+        audit::record_by(ctx, &user_id, Event::CreditsGranted, None, Some(&actor)).await;
+    }
+    Ok(resp)
 }
 
 /// `POST /v1/streams/{id}/tips`: viewer → owner, atomically and exactly once per key.

@@ -1,13 +1,14 @@
 //! Async jobs: submission (idempotent per user and key), status, history, admin stats.
 
 use super::streams::page_params;
+use crate::core::admin::{Need, Scope};
 use crate::core::caps::Cap;
 use crate::core::config::Limit;
 use crate::core::credits::{fingerprint, IdempotencyKey};
 use crate::core::domain::{JobId, UserId};
 use crate::core::error::{AppError, Faulty};
 use crate::core::jobs::{resubmission, Job, JobMessage, JobSpec, JobStatus, Resubmission};
-use crate::edge::auth::authenticate;
+use crate::edge::auth::{admin, authenticate};
 use crate::edge::ctx::Ctx;
 use crate::edge::d1;
 use crate::edge::http::{json, read_json};
@@ -128,12 +129,9 @@ pub async fn redeliver(req: &Request, ctx: &Ctx, id: &str) -> Result<Response, A
     json(202, &json!({ "redelivered": job.id }))
 }
 
-/// `GET /v1/admin/jobs/stats`: admins are the users whose e-mail is in ADMIN_EMAILS.
+/// `GET /v1/admin/jobs/stats`: for administrators (stored role) and `admin:read` API keys.
 pub async fn stats(req: &Request, ctx: &Ctx) -> Result<Response, AppError> {
-    let authed = authenticate(req, ctx).await?;
-    if !ctx.cfg.is_admin(&authed.user.email) {
-        return Err(AppError::Forbidden("administrators only".into()));
-    }
+    admin(req, ctx, Need::Scope(Scope::AdminRead)).await?;
     let db = ctx.db()?;
     let mut counts = json!({"queued": 0, "running": 0, "succeeded": 0, "failed": 0});
     for c in d1::jobs::counts(&db).await? {

@@ -1,6 +1,7 @@
 //! One module per resource. Each handler: parse -> decide in core -> effects -> response.
 
 pub mod accounts;
+pub mod admin;
 pub mod credits;
 pub mod dev;
 pub mod email;

@@ -163,6 +163,7 @@ pub async fn login(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
     };
     let user = authenticate_credentials(ctx, &body.email, body.password).await?;
     user.sign_in().into_result()?;
+    super::admin::bootstrap(ctx, &user).await?;
     start_session(ctx, &user, body.device_name.as_deref(), mode, login_key).await
 }
 
