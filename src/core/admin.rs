@@ -351,7 +351,7 @@ pub fn decode_user_cursor(s: &str) -> Option<i64> {
     s.strip_prefix('u')?.parse().ok().filter(|n: &i64| *n > 0)
 }
 
-/// `{name, scopes, expires_in_days?}` of a new API key, validated.
+/// `{name, scopes, expires_at?}` of a new API key, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewApiKey {
     pub name: String,
@@ -360,10 +360,11 @@ pub struct NewApiKey {
 }
 
 impl NewApiKey {
+    /// `expires_at` is an RFC 3339 instant in the future, at most ten years away.
     pub fn parse(
         name: &str,
         scopes: &[String],
-        expires_in_days: Option<i64>,
+        expires_at: Option<&str>,
         now: i64,
     ) -> Result<Self, AppError> {
         let name = name.trim();
@@ -372,13 +373,20 @@ impl NewApiKey {
                 "name is 1-100 characters without control characters".into(),
             ));
         }
-        let expires_at = match expires_in_days {
+        let expires_at = match expires_at {
             None => None,
-            Some(d) if (1..=3650).contains(&d) => Some(now + d * 86_400),
-            Some(_) => {
-                return Err(AppError::InvalidRequest(
-                    "expires_in_days is 1-3650 (omit it for a key that does not expire)".into(),
-                ))
+            Some(t) => {
+                let at = chrono::DateTime::parse_from_rfc3339(t)
+                    .map(|d| d.timestamp())
+                    .ok()
+                    .filter(|at| *at > now && *at <= now + 3_650 * 86_400)
+                    .ok_or_else(|| {
+                        AppError::InvalidRequest(
+                            "expires_at is an RFC 3339 time in the next ten years (omit it for a key that does not expire)"
+                                .into(),
+                        )
+                    })?;
+                Some(at)
             }
         };
         Ok(Self {
@@ -561,13 +569,11 @@ mod tests {
     #[test]
     fn a_new_key_needs_a_name_known_scopes_and_a_sane_expiry() {
         let scopes = vec!["admin:read".to_string()];
-        let k = NewApiKey::parse(" ci ", &scopes, Some(2), 100).unwrap();
-        assert_eq!(
-            (k.name.as_str(), k.expires_at),
-            ("ci", Some(100 + 2 * 86_400))
-        );
+        let k = NewApiKey::parse(" ci ", &scopes, Some("1970-01-01T00:02:00Z"), 100).unwrap();
+        assert_eq!((k.name.as_str(), k.expires_at), ("ci", Some(120)));
         assert!(NewApiKey::parse("", &scopes, None, 0).is_err());
-        assert!(NewApiKey::parse("ci", &scopes, Some(0), 0).is_err());
+        assert!(NewApiKey::parse("ci", &scopes, Some("1970-01-01T00:01:40Z"), 100).is_err());
+        assert!(NewApiKey::parse("ci", &scopes, Some("tomorrow"), 0).is_err());
         assert!(NewApiKey::parse("ci", &[], None, 0).is_err());
     }
 }

@@ -45,12 +45,14 @@ pub fn referral_required() -> AppError {
 }
 
 /// A key given is always redeemed (in either mode, so an open signup can still track its
-/// referrals); a malformed one is refused like an unknown one.
-pub fn gate(mode: SignupMode, key: Option<&str>) -> Result<Gate, AppError> {
+/// referrals); a malformed one is refused like an unknown one. An address listed in
+/// ADMIN_EMAILS registers without a key: otherwise an invite-only deployment could never get
+/// its first administrator (and the list is the operator's, not a secret of anyone's).
+pub fn gate(mode: SignupMode, key: Option<&str>, listed_admin: bool) -> Result<Gate, AppError> {
     match key {
         Some(k) if looks_like_key(k) => Ok(Gate::Redeem(k.to_owned())),
         Some(_) => Err(referral_required()),
-        None if mode == SignupMode::InviteOnly => Err(referral_required()),
+        None if mode == SignupMode::InviteOnly && !listed_admin => Err(referral_required()),
         None => Ok(Gate::Open),
     }
 }
@@ -136,18 +138,29 @@ mod tests {
     #[test]
     fn invite_only_needs_a_well_formed_key_and_open_signup_redeems_one_when_given() {
         use SignupMode::*;
-        assert_eq!(gate(Open, None), Ok(Gate::Open));
+        assert_eq!(gate(Open, None, false), Ok(Gate::Open));
         assert_eq!(
-            gate(InviteOnly, None).unwrap_err().code(),
+            gate(InviteOnly, None, false).unwrap_err().code(),
             "referral_required"
         );
-        assert_eq!(gate(InviteOnly, Some("guess")).unwrap_err().status(), 403);
         assert_eq!(
-            gate(Open, Some("guess")).unwrap_err().code(),
+            gate(InviteOnly, Some("guess"), false).unwrap_err().status(),
+            403
+        );
+        assert_eq!(
+            gate(Open, Some("guess"), false).unwrap_err().code(),
             "referral_required"
         );
-        assert_eq!(gate(InviteOnly, Some(&a_key())), Ok(Gate::Redeem(a_key())));
-        assert_eq!(gate(Open, Some(&a_key())), Ok(Gate::Redeem(a_key())));
+        assert_eq!(
+            gate(InviteOnly, Some(&a_key()), false),
+            Ok(Gate::Redeem(a_key()))
+        );
+        assert_eq!(gate(Open, Some(&a_key()), false), Ok(Gate::Redeem(a_key())));
+    }
+
+    #[test]
+    fn an_address_in_admin_emails_registers_without_a_key_even_when_invite_only() {
+        assert_eq!(gate(SignupMode::InviteOnly, None, true), Ok(Gate::Open));
     }
 
     #[test]

@@ -45,7 +45,11 @@ pub async fn register(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError
         Some(n) => DisplayName::parse(n)?,
         None => None,
     };
-    let gate = referral::gate(ctx.cfg.signup_mode, body.referral_key.as_deref())?;
+    let gate = referral::gate(
+        ctx.cfg.signup_mode,
+        body.referral_key.as_deref(),
+        ctx.cfg.is_admin(email.as_str()),
+    )?;
     enforce(ctx, Limit::RegisterIp, Key::Client).await?;
     let key_hash = match &gate {
         Gate::Open => None,

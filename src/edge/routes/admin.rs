@@ -261,7 +261,7 @@ struct NewKeyBody {
     name: String,
     scopes: Vec<String>,
     #[serde(default)]
-    expires_in_days: Option<i64>,
+    expires_at: Option<String>,
 }
 
 fn key_view(k: &crate::core::admin::ApiKey) -> Value {
@@ -290,7 +290,12 @@ pub async fn create_api_key(req: &mut Request, ctx: &Ctx) -> Result<Response, Ap
     let principal = admin(req, ctx, Need::Person).await?;
     let me = person(&principal)?;
     let body: NewKeyBody = read_json(req).await?;
-    let new = NewApiKey::parse(&body.name, &body.scopes, body.expires_in_days, ctx.now)?;
+    let new = NewApiKey::parse(
+        &body.name,
+        &body.scopes,
+        body.expires_at.as_deref(),
+        ctx.now,
+    )?;
     let token = api_key_token(&opaque_token(rand::bytes()?));
     let id = rand::uuid()?;
     d1::api_keys::insert(
