@@ -237,10 +237,13 @@ pub enum Plan {
 }
 
 impl UserAction {
+    /// An action whose end state already holds is done (a retried request is not an error).
     pub fn decide(self, target: &User) -> Result<Plan, AppError> {
         Ok(match self {
             Self::Promote if target.role == Role::Admin => Plan::AlreadyDone,
             Self::Demote if target.role == Role::User => Plan::AlreadyDone,
+            Self::Deactivate if target.status == UserStatus::Deactivated => Plan::AlreadyDone,
+            Self::Activate if target.status == UserStatus::Active => Plan::AlreadyDone,
             Self::Promote | Self::Demote | Self::Unlock => Plan::Apply,
             Self::Deactivate => {
                 Transition::Deactivate.decide(target.status)?;
@@ -517,20 +520,24 @@ mod tests {
     fn deactivation_follows_the_status_rules_and_spares_the_last_admin() {
         let deactivated = with_role(UserStatus::Deactivated, Role::Admin);
         let active_admin = with_role(UserStatus::Active, Role::Admin);
+        let pending = with_role(UserStatus::PendingDeletion, Role::User);
+        let code = |r: Result<Plan, AppError>| r.unwrap_err().code();
         assert_eq!(
-            UserAction::Deactivate
-                .decide(&deactivated)
-                .unwrap_err()
-                .code(),
+            code(UserAction::Deactivate.decide(&pending)),
             "account_not_active"
+        );
+        assert_eq!(
+            code(UserAction::Activate.decide(&pending)),
+            "account_not_deactivated"
         );
         assert_eq!(UserAction::Activate.decide(&deactivated), Ok(Plan::Apply));
         assert_eq!(
-            UserAction::Activate
-                .decide(&active_admin)
-                .unwrap_err()
-                .code(),
-            "account_not_deactivated"
+            UserAction::Activate.decide(&active_admin),
+            Ok(Plan::AlreadyDone)
+        );
+        assert_eq!(
+            UserAction::Deactivate.decide(&deactivated),
+            Ok(Plan::AlreadyDone)
         );
         assert_eq!(
             UserAction::Deactivate
