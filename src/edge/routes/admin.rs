@@ -284,7 +284,7 @@ fn person(p: &Principal) -> Result<&User, AppError> {
     }
 }
 
-/// `POST /v1/admin/api-keys` `{name, scopes, expires_in_days?}` → 201 with the key, shown
+/// `POST /v1/admin/api-keys` `{name, scopes, expires_at?}` → 201 with the key, shown
 /// this once (only its SHA-256 is stored).
 pub async fn create_api_key(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
     let principal = admin(req, ctx, Need::Person).await?;
