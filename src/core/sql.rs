@@ -563,6 +563,24 @@ pub mod purge {
         "DELETE FROM workspace_invitations WHERE email = (SELECT email FROM users WHERE id = ?) AND ",
         still_due!()
     );
+    /// An administrator's id in others' audit events, and in the keys it made, becomes the
+    /// pseudonym; so does the account a referral key created (whose bound address goes).
+    pub const AUDIT_ACTOR: &str = concat!(
+        "UPDATE audit_events SET actor_id = ? WHERE actor_type = 'user' AND actor_id = ? AND ",
+        still_due!()
+    );
+    pub const API_KEYS_CREATED_BY: &str = concat!(
+        "UPDATE api_keys SET created_by = ? WHERE created_by = ? AND ",
+        still_due!()
+    );
+    pub const REFERRAL_KEYS_CREATED_BY: &str = concat!(
+        "UPDATE referral_keys SET created_by = ? WHERE created_by = ? AND ",
+        still_due!()
+    );
+    pub const REFERRAL_KEYS_USED_BY: &str = concat!(
+        "UPDATE referral_keys SET used_by = ?, email = NULL WHERE used_by = ? AND ",
+        still_due!()
+    );
     pub const DEAD_LETTERS: &str = concat!(
         "DELETE FROM dead_letters WHERE (CASE WHEN json_valid(body) THEN json_extract(body, '$.to') END) = \
          (SELECT email FROM users WHERE id = ?) AND ",
@@ -999,6 +1017,10 @@ mod tests {
             purge::WORKSPACE_INVITATIONS,
             purge::WORKSPACE_SUCCESSION,
             purge::SOLE_MEMBER_WORKSPACES,
+            purge::AUDIT_ACTOR,
+            purge::API_KEYS_CREATED_BY,
+            purge::REFERRAL_KEYS_CREATED_BY,
+            purge::REFERRAL_KEYS_USED_BY,
             chat_participants::INSERT,
             chat_participants::STREAMS_OF,
             queue_deliveries::COUNT_ATTEMPT,

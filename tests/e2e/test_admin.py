@@ -296,3 +296,27 @@ def test_ten_parallel_demotions_by_api_key_among_two_admins_leave_exactly_one(ap
             assert_problem(resp, 409, "last_admin")
         else:
             assert assert_json(resp, 200)["role"] == "user"
+
+
+def test_a_purged_administrator_and_a_purged_referred_account_leave_no_trace_in_admin_records(app_factory):
+    root_email = unique_email("purge-root")
+    app = app_factory(ADMIN_EMAILS=root_email, DELETION_GRACE_SECONDS=0)
+    _e, _p, root = app.create_verified_user_with_email(root_email)
+    helper_email, helper_password, helper = app.create_verified_user(name="Helper")
+    assert_json(act(app, root["access_token"], helper["user"]["id"], "promote"), 200)
+    new_api_key(app, helper["access_token"], ["admin:read"])
+    [key] = assert_json(app.post("/v1/admin/referral-keys", {"count": 1}, access=helper["access_token"]), 201)["keys"]
+    invitee_email, invitee_password = unique_email("invitee"), new_password()
+    invitee = assert_json(app.post("/v1/auth/register", {"email": invitee_email, "password": invitee_password,
+                                                          "referral_key": key["key"]}), 201)["user"]
+    _e2, _p2, bystander = app.create_verified_user()
+    assert_json(act(app, helper["access_token"], bystander["user"]["id"], "deactivate"), 200)
+    assert_json(app.delete_me(helper["access_token"], helper_password), 202)
+    time.sleep(1.5)
+    app.run_cron(at=time.time() + 30 * 86_400)  # the unverified invitee is long stale by then
+
+    left = app.stored_rows_containing(helper["user"]["id"], helper_email, invitee["id"], invitee_email)
+    assert left == [], "\n".join(left)
+    events = audit_of(app, root["access_token"], bystander["user"]["id"])
+    actor = [e["actor"] for e in events if e["type"] == "admin_deactivated"][0]
+    assert actor["type"] == "user" and actor["id"].startswith("deleted:")
