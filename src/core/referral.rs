@@ -62,18 +62,19 @@ pub fn gate(mode: SignupMode, key: Option<&str>, listed_admin: bool) -> Result<G
 pub enum Redemption {
     /// The key was used and the account created, together.
     Created,
-    /// The address has an account: nothing written, the key stays unused, and the answer is
-    /// the same as for a free address (no enumeration).
+    /// The address has an account: the key is spent all the same and nothing else written,
+    /// and the answer is the same as for a free address. Neither the answer nor what became
+    /// of the key tells whether the address has an account.
     AddressTaken,
 }
 
-/// `created`: the batch redeemed the key and inserted the account. When it did not, either the
-/// address is taken (its batch guard) or another registration redeemed the key first.
-pub fn settle(created: bool, address_taken: bool) -> Result<Redemption, AppError> {
-    match (created, address_taken) {
-        (true, _) => Ok(Redemption::Created),
-        (false, true) => Ok(Redemption::AddressTaken),
-        (false, false) => Err(referral_required()),
+/// What the batch did: `redeemed` (this registration spent the key) and `created` (it made
+/// the account). Not redeemed: another registration spent the key first.
+pub fn settle(redeemed: bool, created: bool) -> Result<Redemption, AppError> {
+    match (redeemed, created) {
+        (true, true) => Ok(Redemption::Created),
+        (true, false) => Ok(Redemption::AddressTaken),
+        (false, _) => Err(referral_required()),
     }
 }
 
@@ -164,9 +165,9 @@ mod tests {
     }
 
     #[test]
-    fn a_redemption_that_changed_nothing_is_a_taken_address_or_a_spent_key() {
+    fn a_registration_that_made_no_account_is_a_taken_address_or_a_key_spent_elsewhere() {
         assert_eq!(settle(true, true), Ok(Redemption::Created));
-        assert_eq!(settle(false, true), Ok(Redemption::AddressTaken));
+        assert_eq!(settle(true, false), Ok(Redemption::AddressTaken));
         assert_eq!(
             settle(false, false).unwrap_err().code(),
             "referral_required"

@@ -154,12 +154,17 @@ pub mod referral_keys {
     /// An unused key, and the address it is bound to.
     pub const PEEK: &str = "SELECT email FROM referral_keys WHERE key_hash = ? AND used_at IS NULL";
 
-    /// Single use, in the registration's batch: only for an unused key, bound to this address
-    /// or to none, while the address has no account. Parameters: now, new user id, hash,
-    /// email, email.
+    /// Single use, in the registration's batch: only for an unused key bound to this address
+    /// or to none. A registration at a taken address spends the key too, so what becomes of a
+    /// key never tells whether an address has an account. Parameters: now, new user id, hash,
+    /// email.
     pub const REDEEM: &str = "UPDATE referral_keys SET used_at = ?, used_by = ? \
-         WHERE key_hash = ? AND used_at IS NULL AND (email IS NULL OR email = ?) \
-         AND NOT EXISTS (SELECT 1 FROM users WHERE email = ?) RETURNING id";
+         WHERE key_hash = ? AND used_at IS NULL AND (email IS NULL OR email = ?) RETURNING id";
+
+    /// Last in the batch: a key spent on a taken address names no account. Parameters: hash,
+    /// new user id, new user id.
+    pub const FORGET_PHANTOM: &str = "UPDATE referral_keys SET used_by = NULL \
+         WHERE key_hash = ? AND used_by = ? AND NOT EXISTS (SELECT 1 FROM users WHERE id = ?)";
 
     /// Newest first below a row position, by status (`all`, `unused`, `used`).
     /// Parameters: below, status, status, status, limit.
@@ -926,6 +931,7 @@ mod tests {
             referral_keys::INSERT,
             referral_keys::PEEK,
             referral_keys::REDEEM,
+            referral_keys::FORGET_PHANTOM,
             referral_keys::LIST,
             audit::INSERT,
             audit::PAGE,
@@ -1171,22 +1177,25 @@ mod tests {
     }
 
     /// The registration batch of invite-only signup: redeem, then insert the referred user.
-    fn register_with_key(db: &Connection, user: &str, email: &str, key: &str) -> bool {
+    /// Returns (key redeemed, account created).
+    fn register_with_key(db: &Connection, user: &str, email: &str, key: &str) -> (bool, bool) {
         let redeemed = changed(
             db,
             super::referral_keys::REDEEM,
-            rusqlite::params![5, user, key, email, email],
+            rusqlite::params![5, user, key, email],
         );
         let inserted = changed(
             db,
             super::users::INSERT_REFERRED,
             rusqlite::params![user, email, "h", None::<String>, 5, 5, key, user],
         );
-        assert_eq!(
-            redeemed, inserted,
-            "the key is used exactly when the account is made"
-        );
-        inserted
+        db.execute(
+            super::referral_keys::FORGET_PHANTOM,
+            rusqlite::params![key, user, user],
+        )
+        .unwrap();
+        assert!(!inserted || redeemed, "no account without its key");
+        (redeemed, inserted)
     }
 
     #[test]
@@ -1210,24 +1219,46 @@ mod tests {
             ],
         )
         .unwrap();
-        assert!(register_with_key(&db, "u1", "one@example.test", "k1"));
-        assert!(
-            !register_with_key(&db, "u2", "two@example.test", "k1"),
+        assert_eq!(
+            register_with_key(&db, "u1", "one@example.test", "k1"),
+            (true, true)
+        );
+        assert_eq!(
+            register_with_key(&db, "u2", "two@example.test", "k1"),
+            (false, false),
             "used"
         );
-        assert!(
-            !register_with_key(&db, "u3", "one@example.test", "k2"),
+        assert_eq!(
+            register_with_key(&db, "u3", "one@example.test", "k2"),
+            (false, false),
             "another address"
         );
-        // A taken address does not spend the key.
+        assert_eq!(
+            register_with_key(&db, "u5", "bound@example.test", "k2"),
+            (true, true)
+        );
+        // A taken address spends the key (no oracle), and the key names no account.
         db.execute(
             super::referral_keys::INSERT,
             rusqlite::params!["r3", "k3", "ewr_", None::<String>, None::<String>, "a", 1],
         )
         .unwrap();
-        assert!(!register_with_key(&db, "u4", "one@example.test", "k3"));
-        assert!(register_with_key(&db, "u5", "bound@example.test", "k2"));
-        assert!(register_with_key(&db, "u6", "six@example.test", "k3"));
+        assert_eq!(
+            register_with_key(&db, "u4", "one@example.test", "k3"),
+            (true, false)
+        );
+        let (used_at, used_by): (Option<i64>, Option<String>) = db
+            .query_row(
+                "SELECT used_at, used_by FROM referral_keys WHERE id = 'r3'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((used_at, used_by), (Some(5), None));
+        assert_eq!(
+            register_with_key(&db, "u6", "six@example.test", "k3"),
+            (false, false)
+        );
     }
 
     #[test]

@@ -119,10 +119,17 @@ pub struct Referred<'a> {
     pub user: &'a super::users::NewUser<'a>,
 }
 
+/// What the registration batch did.
+pub struct Registered {
+    /// This registration spent the key (whether or not the address was free).
+    pub redeemed: bool,
+    pub created: bool,
+}
+
 /// Redeems the key and creates the account with its verification token, in one batch: the
-/// key goes to exactly one registration however many run at once, and only together with the
-/// account it made. `false`: nothing was written (key spent or address taken).
-pub async fn register(db: &D1Database, r: &Referred<'_>) -> Result<bool, AppError> {
+/// key goes to exactly one registration however many run at once, and an account is only made
+/// with a key this batch spent. At a taken address the key is spent and nothing else written.
+pub async fn register(db: &D1Database, r: &Referred<'_>) -> Result<Registered, AppError> {
     let u = r.user;
     let results = batch(
         db,
@@ -130,7 +137,7 @@ pub async fn register(db: &D1Database, r: &Referred<'_>) -> Result<bool, AppErro
             stmt(
                 db,
                 referral_keys::REDEEM,
-                &[i(u.now), s(u.id), s(r.key_hash), s(u.email), s(u.email)],
+                &[i(u.now), s(u.id), s(r.key_hash), s(u.email)],
             )?,
             stmt(
                 db,
@@ -156,6 +163,11 @@ pub async fn register(db: &D1Database, r: &Referred<'_>) -> Result<bool, AppErro
                     s(u.id),
                 ],
             )?,
+            stmt(
+                db,
+                referral_keys::FORGET_PHANTOM,
+                &[s(r.key_hash), s(u.id), s(u.id)],
+            )?,
         ],
     )
     .await?;
@@ -164,5 +176,8 @@ pub async fn register(db: &D1Database, r: &Referred<'_>) -> Result<bool, AppErro
         #[allow(dead_code)]
         id: String,
     }
-    Ok(!rows::<Id>(&results[1])?.is_empty())
+    Ok(Registered {
+        redeemed: !rows::<Id>(&results[0])?.is_empty(),
+        created: !rows::<Id>(&results[1])?.is_empty(),
+    })
 }

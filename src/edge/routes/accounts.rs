@@ -35,8 +35,8 @@ struct RegisterBody {
 /// 201 whether or not the address is taken: a taken address gets a notice by e-mail instead
 /// of a verification link, and the response looks the same (no enumeration). A referral key
 /// (required when signup is invite-only) is checked before anything about the address is
-/// looked at, and redeemed in the batch that creates the account; a taken address leaves it
-/// unused and answers like a free one.
+/// looked at, and redeemed in the batch that creates the account; at a taken address it is
+/// spent all the same and the answer is a free address's (no enumeration).
 pub async fn register(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
     let body: RegisterBody = read_json(req).await?;
     let email = Email::parse(&body.email)?;
@@ -89,9 +89,8 @@ pub async fn register(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError
                 key_hash,
                 user: &new_user,
             };
-            let created = d1::referral_keys::register(&db, &referred).await?;
-            let taken = !created && d1::users::by_email(&db, email.as_str()).await?.is_some();
-            referral::settle(created, taken)? == Redemption::Created
+            let done = d1::referral_keys::register(&db, &referred).await?;
+            referral::settle(done.redeemed, done.created)? == Redemption::Created
         }
     };
     let template = if created {
