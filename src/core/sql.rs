@@ -1057,7 +1057,16 @@ mod tests {
             workspace_invitations::PURGE_DEAD,
         ];
         for sql in all {
-            db.prepare(sql).unwrap_or_else(|e| panic!("{e}: {sql}"));
+            let st = db.prepare(sql).unwrap_or_else(|e| panic!("{e}: {sql}"));
+            // A statement that returns an account returns all of it: the role is read on
+            // every request (`edge::d1::users::UserRow`).
+            let cols = st.column_names();
+            if cols.contains(&"password_hash") && cols.contains(&"notification_prefs") {
+                assert!(
+                    cols.contains(&"role"),
+                    "returns a user without its role: {sql}"
+                );
+            }
         }
     }
 
