@@ -95,7 +95,7 @@ export interface paths {
         put?: never;
         /**
          * Register an account
-         * @description Creates an account in `pending_verification` status and sends a verification e-mail. If the address already has an account, the answer is the same 201 (no account enumeration) and the address is mailed a notice instead. A password that is commonly used, equal to the e-mail address, or found in a breach corpus is 400 `weak_password`.
+         * @description Creates an account in `pending_verification` status and sends a verification e-mail. If the address already has an account, the answer is the same 201 (no account enumeration) and the address is mailed a notice instead. A password that is commonly used, equal to the e-mail address, or found in a breach corpus is 400 `weak_password`. With `SIGNUP_MODE=invite_only` a valid, unused `referral_key` is required (else 403 `referral_required`); it is redeemed in the batch that creates the account, exactly once however many registrations use it at once. A key bound to an address works for that address only. A registration at an address that already has an account spends the key too and answers the same 201 (no enumeration).
          */
         post: operations["registerUser"];
         delete?: never;
@@ -785,7 +785,7 @@ export interface paths {
         };
         /**
          * Job statistics (administrators)
-         * @description For administrators only (users whose e-mail address is listed in ADMIN_EMAILS); anyone else gets 403 `forbidden`. Counts every user's jobs by status, the job messages dead-lettered after their last attempt, and the jobs waiting for delivery.
+         * @description For administrators only (stored role `admin`, or an API key with the scope); anyone else gets 403 `forbidden`. Counts every user's jobs by status, the job messages dead-lettered after their last attempt, and the jobs waiting for delivery.
          */
         get: operations["getJobStats"];
         put?: never;
@@ -807,7 +807,7 @@ export interface paths {
         put?: never;
         /**
          * Grant credits to a user (administrators)
-         * @description Administrators (users whose e-mail is in ADMIN_EMAILS) grant `amount` credits to `user_id`. One atomic D1 batch: the balance, a `grant` ledger entry and, with an `Idempotency-Key` header, the remembered first response (a replayed key answers it again; another body with the same key is 422 `idempotency_key_mismatch`). 403 `forbidden` for non-administrators, 404 for an unknown user.
+         * @description Administrators (stored role `admin`, or an API key with `credits:grant`) grant `amount` credits to `user_id`. One atomic D1 batch: the balance, a `grant` ledger entry and, with an `Idempotency-Key` header, the remembered first response (a replayed key answers it again; another body with the same key is 422 `idempotency_key_mismatch`). 403 `forbidden` for non-administrators, 404 for an unknown user.
          */
         post: operations["grantCredits"];
         delete?: never;
@@ -1016,6 +1016,294 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/auth/referral-keys/check": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Check a referral key
+         * @description Whether a referral key exists and is unused. Rate limited per client (`RATE_LIMIT_REFERRAL_CHECK_IP`); an unknown and a used key answer alike.
+         */
+        post: operations["checkReferralKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Search users (administrators)
+         * @description Newest first. `query` matches a substring of the e-mail or name, case-insensitively (wildcards are literal); `status` filters by status.
+         */
+        get: operations["adminListUsers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/users/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A user (administrators) */
+        get: operations["adminGetUser"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/users/{id}/deactivate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Deactivate a user (administrators)
+         * @description Deactivate the account (from `active`; its sessions are revoked). Not the last active administrator. Written to the user's audit log with the actor. Needs `admin:write` for an API key.
+         */
+        post: operations["adminUserDeactivate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/users/{id}/activate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Activate a user (administrators)
+         * @description Reactivate a deactivated account. Written to the user's audit log with the actor. Needs `admin:write` for an API key.
+         */
+        post: operations["adminUserActivate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/users/{id}/unlock": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Unlock a user (administrators)
+         * @description Clear a login lockout. Written to the user's audit log with the actor. Needs `admin:write` for an API key.
+         */
+        post: operations["adminUserUnlock"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/users/{id}/promote": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Promote a user (administrators)
+         * @description Give the account the `admin` role. Written to the user's audit log with the actor. Needs `admin:write` for an API key.
+         */
+        post: operations["adminUserPromote"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/users/{id}/demote": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Demote a user (administrators)
+         * @description Give the account the `user` role; not the last active administrator (one conditional statement, so concurrent demotions leave one). Written to the user's audit log with the actor. Needs `admin:write` for an API key.
+         */
+        post: operations["adminUserDemote"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/users/{id}/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A user's sessions (administrators) */
+        get: operations["adminListUserSessions"];
+        put?: never;
+        post?: never;
+        /**
+         * Revoke all of a user's sessions (administrators)
+         * @description Through the user's session object, like a sign-out everywhere; answered once every access token of them is refused (else 503).
+         */
+        delete: operations["adminRevokeUserSessions"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/users/{id}/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A user's audit log (administrators) */
+        get: operations["adminListUserAudit"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Statistics (administrators) */
+        get: operations["adminStats"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/keys/rotate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rotate the signing key now (administrators)
+         * @description A key made before this second and waiting starts signing; otherwise a new key is published (JWKS) to start signing at the next call or cron run.
+         */
+        post: operations["adminRotateKeys"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/api-keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Service API keys (signed-in administrators) */
+        get: operations["adminListApiKeys"];
+        put?: never;
+        /**
+         * Create a service API key (signed-in administrators)
+         * @description API keys cannot manage keys.
+         */
+        post: operations["adminCreateApiKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/api-keys/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revoke a service API key (signed-in administrators) */
+        delete: operations["adminRevokeApiKey"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/referral-keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Referral keys (administrators) */
+        get: operations["adminListReferralKeys"];
+        put?: never;
+        /** Create referral keys (administrators) */
+        post: operations["adminCreateReferralKeys"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1201,7 +1489,7 @@ export interface components {
              * @description What happened.
              * @enum {string}
              */
-            type: "register" | "email_verified" | "login_succeeded" | "login_failed" | "account_locked" | "refresh_token_reused" | "logout" | "session_revoked" | "password_reset_requested" | "password_reset" | "password_changed" | "account_deactivated" | "account_reactivated" | "deletion_requested" | "account_restored" | "email_change_requested" | "email_changed" | "workspace_created" | "workspace_joined" | "workspace_role_changed" | "workspace_member_removed" | "workspace_left" | "workspace_invitation_sent" | "workspace_invitation_revoked" | "workspace_deletion_requested";
+            type: "register" | "email_verified" | "login_succeeded" | "login_failed" | "account_locked" | "refresh_token_reused" | "logout" | "session_revoked" | "password_reset_requested" | "password_reset" | "password_changed" | "account_deactivated" | "account_reactivated" | "deletion_requested" | "account_restored" | "email_change_requested" | "email_changed" | "workspace_created" | "workspace_joined" | "workspace_role_changed" | "workspace_member_removed" | "workspace_left" | "workspace_invitation_sent" | "workspace_invitation_revoked" | "workspace_deletion_requested" | "role_demoted" | "api_key_created" | "role_promoted" | "admin_sessions_revoked" | "signing_key_rotated" | "api_key_revoked" | "admin_unlocked" | "admin_activated" | "admin_deactivated" | "credits_granted" | "referral_keys_created";
             /** @description Client IP (`CF-Connecting-IP`) of the request that caused the event, or null. */
             ip: string | null;
             /** @description `User-Agent` of that request, or null. */
@@ -1215,6 +1503,13 @@ export interface components {
              * @description RFC 3339 timestamp in UTC.
              */
             created_at: string;
+            /** @description Present only on an administrator's action on this account: who took it. */
+            actor?: {
+                /** @enum {string} */
+                type: "user" | "api_key";
+                /** Format: uuid */
+                id: string;
+            };
         };
         /** @description One page of audit events, newest first. */
         AuditEventList: {
@@ -1297,6 +1592,8 @@ export interface components {
             password: string;
             /** @description Optional display name. */
             name?: string;
+            /** @description A referral key (`ewr_…`): required with `SIGNUP_MODE=invite_only`, redeemed when given in either mode. An address listed in ADMIN_EMAILS registers without one. */
+            referral_key?: string;
         };
         /** @description E-mail verification. */
         VerifyEmailRequest: {
@@ -1912,6 +2209,209 @@ export interface components {
         AcceptInvitationRequest: {
             token: string;
         };
+        /** @description A user account as an administrator sees it: the account and its global role. */
+        AdminUser: {
+            /** Format: uuid */
+            id: string;
+            /** Format: email */
+            email: string;
+            /** @description Display name, or null when none was given. */
+            name: string | null;
+            /**
+             * @description `pending_verification` until the e-mail is verified; `deactivated` after `POST /v1/me/deactivate` (undo with `POST /v1/auth/reactivate`); `pending_deletion` after `DELETE /v1/me` until `deletion_due_at` (undo with `POST /v1/auth/restore`).
+             * @enum {string}
+             */
+            status: "pending_verification" | "active" | "deactivated" | "pending_deletion";
+            email_verified: boolean;
+            /**
+             * Format: date-time
+             * @description RFC 3339 timestamp in UTC.
+             */
+            created_at: string;
+            /**
+             * @description Preferred language as a BCP 47 language tag (e.g. `en`, `pt-BR`), or null when not set.
+             * @example en
+             * @example pt-BR
+             */
+            locale: string | null;
+            /**
+             * @description IANA time zone name (e.g. `Europe/Paris`), or null when not set.
+             * @example Europe/Paris
+             */
+            timezone: string | null;
+            /**
+             * Format: uri
+             * @description https URL of the user's avatar image (at most 2048 characters), or null when not set.
+             * @example https://cdn.example.com/avatars/ada.png
+             */
+            avatar_url: string | null;
+            /**
+             * Format: date-time
+             * @description RFC 3339 timestamp in UTC at which the account and its personal data will be deleted. Set while `status` is `pending_deletion` (see `DELETE /v1/me`), otherwise null.
+             */
+            deletion_due_at: string | null;
+            /** @description Optimistic-concurrency version of the account record, incremented by every change (pass it to `PATCH /v1/me` in `If-Match` or `version`). */
+            version: number;
+            /**
+             * @description The stored global role, read on every request.
+             * @enum {string}
+             */
+            role: "user" | "admin";
+        };
+        AdminUserList: {
+            users: components["schemas"]["AdminUser"][];
+            /** @description Pass as `cursor` for the next page; null on the last. */
+            next_cursor: string | null;
+        };
+        /** @description Counts across every account. */
+        AdminStats: {
+            users: {
+                total: number;
+                by_status: {
+                    pending_verification: number;
+                    active: number;
+                    deactivated: number;
+                    pending_deletion: number;
+                };
+                by_role: {
+                    user: number;
+                    admin: number;
+                };
+            };
+            sessions: {
+                /** @description Unrevoked, unexpired sessions. */
+                active: number;
+            };
+            jobs: {
+                by_status: {
+                    queued: number;
+                    running: number;
+                    succeeded: number;
+                    failed: number;
+                };
+                dead_letters: number;
+            };
+            credits: {
+                /** @description The sum of every balance. */
+                outstanding: number;
+                /** @description Accounts with a balance row. */
+                accounts: number;
+            };
+        };
+        KeyRotation: {
+            /** @description The kid that started signing (a key published by an earlier run). */
+            activated: string | null;
+            /** @description The kid published now (in the JWKS); the next call or cron run activates it. */
+            published: string | null;
+            /** @description Kids that stopped signing (they verify for one more access-token lifetime). */
+            retired: string[];
+        };
+        /** @description A service API key (never the key itself). */
+        ApiKey: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+            scopes: ("admin:read" | "admin:write" | "credits:grant")[];
+            /** Format: uuid */
+            created_by: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            expires_at: string | null;
+            /** Format: date-time */
+            revoked_at: string | null;
+            /** Format: date-time */
+            last_used_at: string | null;
+        };
+        /** @description A new service API key: `key` is shown this once (only its SHA-256 is stored). */
+        ApiKeyCreated: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+            scopes: ("admin:read" | "admin:write" | "credits:grant")[];
+            /** Format: uuid */
+            created_by: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            expires_at: string | null;
+            /** Format: date-time */
+            revoked_at: string | null;
+            /** Format: date-time */
+            last_used_at: string | null;
+            key: string;
+        };
+        ApiKeyList: {
+            api_keys: components["schemas"]["ApiKey"][];
+        };
+        CreateApiKeyRequest: {
+            name: string;
+            scopes: ("admin:read" | "admin:write" | "credits:grant")[];
+            /**
+             * Format: date-time
+             * @description When the key stops working (RFC 3339, in the next ten years); omit for a key that does not expire.
+             */
+            expires_at?: string;
+        };
+        ReferralKeyCreated: {
+            /** Format: uuid */
+            id: string;
+            /** @description Shown this once. */
+            key: string;
+            /** Format: email */
+            email: string | null;
+            note: string | null;
+            /** Format: date-time */
+            created_at: string;
+        };
+        ReferralKeyBatch: {
+            keys: components["schemas"]["ReferralKeyCreated"][];
+        };
+        ReferralKey: {
+            /** Format: uuid */
+            id: string;
+            /** @description The key's first characters. */
+            hint: string;
+            /**
+             * Format: email
+             * @description The only address the key registers, when bound.
+             */
+            email: string | null;
+            note: string | null;
+            /** @description The id of the administrator or API key that made it. */
+            created_by: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            used_at: string | null;
+            /**
+             * Format: uuid
+             * @description The account it created; null while unused, and for a key spent by a registration at an address that already had an account.
+             */
+            used_by: string | null;
+        };
+        ReferralKeyList: {
+            keys: components["schemas"]["ReferralKey"][];
+            next_cursor: string | null;
+        };
+        CreateReferralKeysRequest: {
+            /** @default 1 */
+            count: number;
+            /** Format: email */
+            email?: string;
+            note?: string;
+        };
+        ReferralKeyCheckRequest: {
+            key: string;
+        };
+        ReferralKeyCheck: {
+            /** @description The key exists and is unused. */
+            valid: boolean;
+        };
+        RevokedSessions: {
+            /** @description Sessions revoked now. */
+            revoked: number;
+        };
     };
     responses: {
         /** @description Malformed JSON, missing or unknown fields, or fields of the wrong type or format. */
@@ -2430,7 +2930,7 @@ export interface components {
                 "application/json": components["schemas"]["Accepted"];
             };
         };
-        /** @description The caller is not an administrator (an address listed in ADMIN_EMAILS). */
+        /** @description The caller is neither an administrator (stored role `admin`) nor an API key with the scope this route needs. */
         NotAdmin: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
@@ -2551,7 +3051,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The change would leave the workspace without an admin. */
+        /** @description This is the last active administrator (or the account is not in a status the action applies to). */
         LastAdmin: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
@@ -2563,7 +3063,7 @@ export interface components {
                  *       "type": "urn:edgeward:problem:last_admin",
                  *       "title": "Conflict",
                  *       "status": 409,
-                 *       "detail": "a workspace keeps at least one admin: promote another member first",
+                 *       "detail": "this is the last active administrator; promote another one first",
                  *       "code": "last_admin",
                  *       "request_id": "8a1f6c2e9b3d4f10-AMS"
                  *     }
@@ -2645,6 +3145,46 @@ export interface components {
                  *       "status": 403,
                  *       "detail": "this invitation was sent to another e-mail address; sign in with the account that has it verified",
                  *       "code": "forbidden",
+                 *       "request_id": "8a1f6c2e9b3d4f10-AMS"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description A referral key is required and this one is missing, unknown, used, or bound to another address. */
+        ReferralRequired: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "urn:edgeward:problem:referral_required",
+                 *       "title": "Forbidden",
+                 *       "status": 403,
+                 *       "detail": "registration needs a valid, unused referral key",
+                 *       "code": "referral_required",
+                 *       "request_id": "8a1f6c2e9b3d4f10-AMS"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description Rotation needs the KEY_ENCRYPTION_KEY secret. */
+        RotationNotConfigured: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "urn:edgeward:problem:rotation_not_configured",
+                 *       "title": "Conflict",
+                 *       "status": 409,
+                 *       "detail": "signing-key rotation needs the KEY_ENCRYPTION_KEY secret",
+                 *       "code": "rotation_not_configured",
                  *       "request_id": "8a1f6c2e9b3d4f10-AMS"
                  *     }
                  */
@@ -2854,6 +3394,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequestOrWeakPassword"];
+            403: components["responses"]["ReferralRequired"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["RateLimited"];
@@ -5500,6 +6041,538 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["InvitationForAnotherAccount"];
             409: components["responses"]["AlreadyMember"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    checkReferralKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReferralKeyCheckRequest"];
+            };
+        };
+        responses: {
+            /** @description The answer. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "valid": true
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ReferralKeyCheck"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    adminListUsers: {
+        parameters: {
+            query?: {
+                query?: string;
+                status?: "pending_verification" | "active" | "deactivated" | "pending_deletion";
+                limit?: number;
+                /** @description `next_cursor` of the previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of users. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminUserList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["NotAdmin"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    adminGetUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description User id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The user. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminUser"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["NotAdmin"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    adminUserDeactivate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description User id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The user after the action (unchanged when it was already done). */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminUser"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["NotAdmin"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["LastAdmin"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    adminUserActivate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description User id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The user after the action (unchanged when it was already done). */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminUser"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["NotAdmin"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["LastAdmin"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    adminUserUnlock: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description User id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The user after the action (unchanged when it was already done). */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminUser"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["NotAdmin"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    adminUserPromote: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description User id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The user after the action (unchanged when it was already done). */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminUser"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["NotAdmin"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    adminUserDemote: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description User id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The user after the action (unchanged when it was already done). */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminUser"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["NotAdmin"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["LastAdmin"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    adminListUserSessions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description User id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The active sessions (`current` is always false). */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionList"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["NotAdmin"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    adminRevokeUserSessions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description User id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Revoked. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "revoked": 2
+                     *     }
+                     */
+                    "application/json": components["schemas"]["RevokedSessions"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["NotAdmin"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    adminListUserAudit: {
+        parameters: {
+            query?: {
+                limit?: number;
+                /** @description `next_cursor` of the previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                /** @description User id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of events, newest first. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditEventList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["NotAdmin"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    adminStats: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The counts. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminStats"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["NotAdmin"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    adminRotateKeys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description What changed. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KeyRotation"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["NotAdmin"];
+            409: components["responses"]["RotationNotConfigured"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    adminListApiKeys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every key, newest first. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiKeyList"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["NotAdmin"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    adminCreateApiKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateApiKeyRequest"];
+            };
+        };
+        responses: {
+            /** @description The key, shown once. */
+            201: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiKeyCreated"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["NotAdmin"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    adminRevokeApiKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["NoContent"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["NotAdmin"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    adminListReferralKeys: {
+        parameters: {
+            query?: {
+                status?: "unused" | "used";
+                limit?: number;
+                /** @description `next_cursor` of the previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of keys, newest first. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReferralKeyList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["NotAdmin"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    adminCreateReferralKeys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateReferralKeysRequest"];
+            };
+        };
+        responses: {
+            /** @description The keys, shown once. */
+            201: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReferralKeyBatch"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["NotAdmin"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["RateLimited"];
