@@ -1,6 +1,9 @@
 //! Every D1 statement, as named constants grouped per table. A native test applies the
 //! migrations to an in-memory SQLite and prepares each of them (`sql::tests`).
 
+/// The Durable Objects' own SQLite statements and schemas.
+pub mod objects;
+
 pub mod users {
     /// Creates the account unless the e-mail is taken; RETURNING tells which happened.
     pub const INSERT: &str = "INSERT INTO users (id, email, password_hash, name, status, email_verified, created_at, updated_at, version) \
