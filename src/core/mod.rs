@@ -5,6 +5,7 @@ pub mod account;
 pub mod admin;
 pub mod api;
 pub mod audit;
+pub mod bindings;
 pub mod browser;
 pub mod caps;
 pub mod config;

@@ -17,7 +17,7 @@ const DAY: i64 = 86_400;
 /// second of the clock in production; a test may ask for a run "as of" a later day).
 pub async fn run(cron: &str, scheduled_ms: f64, env: &Env) {
     let now = (scheduled_ms / 1000.0) as i64;
-    let db = match env.d1("DB") {
+    let db = match env.d1(crate::core::bindings::DB) {
         Ok(db) => db,
         Err(e) => {
             worker::console_error!("cron: no DB binding: {e}");
@@ -101,7 +101,7 @@ async fn purge_accounts(env: &Env, db: &D1Database, now: i64) -> Result<usize, A
     let mut purged = 0;
     for id in due {
         let alias = pseudonym(&id);
-        Client::for_user(env, &id)?.purge(&id).await?;
+        Client::for_user(env, &id)?.purge().await?;
         let rooms = maintenance::rooms_of(db, &id).await?;
         crate::edge::realtime::forget_user(env, &id, &alias, &rooms).await?;
         if maintenance::purge_account(db, &id, &alias, now, unverified_cutoff).await? {

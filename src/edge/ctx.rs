@@ -92,6 +92,6 @@ impl Ctx {
     }
 
     pub fn db(&self) -> Result<worker::D1Database, AppError> {
-        self.env.d1("DB").fault("ctx.db")
+        self.env.d1(crate::core::bindings::DB).fault("ctx.db")
     }
 }

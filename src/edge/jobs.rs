@@ -6,6 +6,7 @@ use crate::core::error::{AppError, Faulty};
 use crate::core::jobs::{after_failure, AfterFailure, JobMessage, JobSpec};
 use crate::core::jobs::{Job, JobStatus};
 use crate::core::mail::QueueOutcome;
+use crate::core::realtime::{payload, Event};
 use crate::edge::ctx::{config, now_s};
 use crate::edge::d1::{self, jobs::Claim};
 use crate::edge::realtime;
@@ -18,7 +19,9 @@ pub async fn announce(env: &Env, db: &worker::D1Database, job_id: &str) {
         realtime::to_user(
             env,
             &job.user_id,
-            json!({"type": "job.updated", "job": job.view()}),
+            Event::JobUpdated {
+                job: payload(&job.view()),
+            },
             None,
         )
         .await;
@@ -44,7 +47,7 @@ pub async fn process(msg: &Message<serde_json::Value>, env: &Env) -> QueueOutcom
 
 async fn step(job_id: &str, env: &Env) -> Result<QueueOutcome, AppError> {
     let cfg = config(env)?;
-    let db = env.d1("DB").fault("jobs.step")?;
+    let db = env.d1(crate::core::bindings::DB).fault("jobs.step")?;
     let Some(job) = d1::jobs::by_id(&db, job_id).await? else {
         return Ok(QueueOutcome::Ack);
     };
@@ -93,7 +96,7 @@ pub async fn fail(
         }
         AfterFailure::GiveUp => {
             if d1::jobs::give_up(db, job, attempt, error, now).await? {
-                env.queue("JOBS_DLQ")
+                env.queue(crate::core::bindings::JOBS_DLQ)
                     .fault("jobs.fail")?
                     .send(&json!({"job_id": job.id, "error": error, "attempts": attempt}))
                     .await

@@ -94,7 +94,7 @@ pub async fn current(env: &Env, cfg: &Config) -> Result<Rc<KeySet>, AppError> {
 }
 
 async fn reload(env: &Env, cfg: &Config) -> Result<Rc<KeySet>, AppError> {
-    let db = env.d1("DB").fault("keys.reload")?;
+    let db = env.d1(crate::core::bindings::DB).fault("keys.reload")?;
     let ks = Rc::new(assemble(
         cfg,
         &signing_keys::all_keys(&db).await?,

@@ -29,7 +29,7 @@ use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestIni
 pub async fn check(ctx: &Ctx, user: &User, password: &Password) -> Result<(), AppError> {
     let permit = hash_gate::admit(ctx.cfg.hash_gate).await?;
     let client = Client::for_user(&ctx.env, &user.id)?;
-    let attempt = client.login_attempt(&user.id).await?;
+    let attempt = client.login_attempt().await?;
     let ok = if attempt.proceed {
         password::verify(password, &user.password_hash)
     } else {
@@ -38,7 +38,7 @@ pub async fn check(ctx: &Ctx, user: &User, password: &Password) -> Result<(), Ap
     };
     drop(permit);
     if ok {
-        client.login_succeeded(&user.id).await?;
+        client.login_succeeded().await?;
         return Ok(());
     }
     let c = ctx.clone();

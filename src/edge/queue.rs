@@ -54,7 +54,9 @@ pub async fn consume(batch: MessageBatch<serde_json::Value>, env: Env) {
 }
 
 async fn count_attempt(env: &Env, id: &str) -> Result<u32, AppError> {
-    let db = env.d1("DB").fault("queue.count_attempt")?;
+    let db = env
+        .d1(crate::core::bindings::DB)
+        .fault("queue.count_attempt")?;
     d1::deliveries::count_attempt(&db, id, now_s()).await
 }
 
@@ -105,7 +107,9 @@ async fn deliver_if_wanted(
 ) -> Result<QueueOutcome, AppError> {
     let kind = job.template.kind();
     if kind != MailKind::Security {
-        let db = env.d1("DB").fault("queue.deliver_if_wanted")?;
+        let db = env
+            .d1(crate::core::bindings::DB)
+            .fault("queue.deliver_if_wanted")?;
         let prefs = d1::users::by_email(&db, &job.to)
             .await?
             .map(|u| Preferences::from_stored(u.notification_prefs.as_deref()));
@@ -141,7 +145,9 @@ async fn deliver_to_mailbox(
     mail: &Rendered,
 ) -> Result<QueueOutcome, AppError> {
     if cfg.is_development() {
-        let db = env.d1("DB").fault("queue.deliver_to_mailbox")?;
+        let db = env
+            .d1(crate::core::bindings::DB)
+            .fault("queue.deliver_to_mailbox")?;
         d1::mailbox::insert(&db, &job.id, &job.to, mail, now_s()).await?;
     }
     Ok(QueueOutcome::Ack)
@@ -189,7 +195,9 @@ async fn keep_dead_letter(
     env: &Env,
 ) -> QueueOutcome {
     let stored = async {
-        let db = env.d1("DB").fault("queue.keep_dead_letter")?;
+        let db = env
+            .d1(crate::core::bindings::DB)
+            .fault("queue.keep_dead_letter")?;
         // Kept for inspection, but never with a usable link token in it.
         let body = redact_secrets(msg.body()).to_string();
         d1::deliveries::keep_dead_letter(&db, &msg.id(), queue, &body, now_s()).await

@@ -2,11 +2,10 @@
 
 use crate::core::config::Limit;
 use crate::core::domain::Email;
-use crate::core::error::{AppError, Faulty};
+use crate::core::error::AppError;
 use crate::core::ratelimit::{client_buckets, email_bucket, Rule};
 use crate::edge::ctx::Ctx;
-use crate::edge::objects::rate_limiter::{CheckReq, CheckResp};
-use worker::{Method, Request, RequestInit};
+use crate::edge::objects::rate_limiter::{CheckReq, CheckResp, Client};
 
 /// What a limit is keyed by.
 pub enum Key<'a> {
@@ -54,19 +53,7 @@ pub async fn enforce(ctx: &Ctx, limit: Limit, key: Key<'_>) -> Result<(), AppErr
 }
 
 async fn ask(ctx: &Ctx, name: &str, limit: u32, period_s: u32) -> Result<CheckResp, AppError> {
-    let ns = ctx
-        .env
-        .durable_object("RATE_LIMITER")
-        .fault("ratelimit.ask")?;
-    let stub = ns
-        .id_from_name(name)
-        .and_then(|id| id.get_stub())
-        .fault("ratelimit.ask")?;
-    let body = serde_json::to_string(&CheckReq { limit, period_s }).fault("ratelimit.ask")?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_body(Some(wasm_bindgen::JsValue::from_str(&body)));
-    let req = Request::new_with_init("https://rate-limiter/check", &init).fault("ratelimit.ask")?;
-    let mut resp = stub.fetch_with_request(req).await.fault("ratelimit.ask")?;
-    resp.json().await.fault("ratelimit.ask")
+    Client::named(&ctx.env, name)?
+        .check(&CheckReq { limit, period_s })
+        .await
 }

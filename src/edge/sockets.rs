@@ -4,20 +4,29 @@
 //! A socket can vanish without a close event (an object reset): when a user is at the cap, the
 //! holders of their rows are asked which sockets they still have, and the other rows go.
 
+use crate::core::bindings;
 use crate::core::caps::{vanished, Cap, SocketHolder};
 use crate::core::error::AppError;
 use crate::edge::ctx::Ctx;
 use crate::edge::d1;
+use crate::edge::objects::rpc::Call;
+use crate::edge::objects::{room, user_channel};
 use crate::edge::rand;
 use serde::{Deserialize, Serialize};
-use worker::{Env, Method, Request, RequestInit};
+use worker::Env;
 
 /// Header carrying the socket's id to the holding object.
 pub const SOCKET_HEADER: &str = "x-edgeward-socket";
 
+/// Which of these sockets does the holder (a `Room`, a `UserChannel`) still have open?
 #[derive(Serialize, Deserialize)]
 pub struct AliveReq {
     pub ids: Vec<String>,
+}
+
+impl Call for AliveReq {
+    const PATH: &'static str = "/alive";
+    type Reply = AliveResp;
 }
 
 #[derive(Serialize, Deserialize)]
@@ -46,7 +55,7 @@ pub async fn open(ctx: &Ctx, user_id: &str, holder: &SocketHolder) -> Result<Str
 
 /// The socket closed (or never opened): its slot is free.
 pub async fn release(env: &Env, id: &str) {
-    let result = match env.d1("DB") {
+    let result = match env.d1(bindings::DB) {
         Ok(db) => d1::sockets::close(&db, id).await,
         Err(e) => Err(AppError::fault("sockets.release", e)),
     };
@@ -95,20 +104,16 @@ async fn forget_vanished(ctx: &Ctx, user_id: &str) -> Result<usize, AppError> {
 }
 
 async fn ask_alive(env: &Env, holder: &str, ids: Vec<String>) -> Option<Vec<String>> {
-    let (binding, object) = match SocketHolder::parse(holder)? {
-        SocketHolder::Room(id) => ("ROOM", id),
-        SocketHolder::Channel(id) => ("USER_CHANNEL", id),
+    let asked = AliveReq { ids };
+    let answer = match SocketHolder::parse(holder)? {
+        SocketHolder::Room(id) => match room::Client::for_stream(env, &id) {
+            Ok(room) => room.alive(&asked).await,
+            Err(e) => Err(e),
+        },
+        SocketHolder::Channel(id) => match user_channel::Client::for_user(env, &id) {
+            Ok(channel) => channel.alive(&asked).await,
+            Err(e) => Err(e),
+        },
     };
-    let ns = env.durable_object(binding).ok()?;
-    let stub = ns.id_from_name(&object).and_then(|id| id.get_stub()).ok()?;
-    let body = serde_json::to_string(&AliveReq { ids }).ok()?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_body(Some(wasm_bindgen::JsValue::from_str(&body)));
-    let req = Request::new_with_init("https://holder/alive", &init).ok()?;
-    let mut resp = stub.fetch_with_request(req).await.ok()?;
-    if resp.status_code() != 200 {
-        return None;
-    }
-    resp.json::<AliveResp>().await.ok().map(|r| r.alive)
+    answer.ok().map(|r| r.alive)
 }

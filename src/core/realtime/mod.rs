@@ -1,7 +1,9 @@
-//! Realtime rules: the chat room state machine and the event shapes pushed to clients.
+//! Realtime rules: the chat room state machine and the events pushed to clients.
 
+pub mod event;
 pub mod room;
 
+pub use event::{payload, Event, Person};
 pub use room::{
     apply, apply_binary, may_post, ChatMessage, Effect, Participant, RoomPolicy, RoomView,
 };

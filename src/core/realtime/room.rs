@@ -12,8 +12,8 @@
 //! `stream.updated`, `stream.ended`, `tip.received`, `moderation.muted`, `pong`, `error`.
 
 use crate::core::ratelimit::{check, Decision, Rule};
+use crate::core::realtime::event::{Event, Person};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RoomPolicy {
@@ -72,23 +72,25 @@ pub struct ChatMessage {
 }
 
 impl ChatMessage {
-    pub fn event(&self) -> Value {
-        json!({
-            "type": "chat.message",
-            "id": self.id,
-            "author": {"id": self.author_id, "name": self.author_name},
-            "text": self.text,
-            "time": crate::core::api::rfc3339_ms(self.time_ms),
-        })
+    pub fn event(&self) -> Event {
+        Event::ChatMessage {
+            id: self.id.clone(),
+            author: Person {
+                id: self.author_id.clone(),
+                name: self.author_name.clone(),
+            },
+            text: self.text.clone(),
+            time: crate::core::api::rfc3339_ms(self.time_ms),
+        }
     }
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     /// To every connection of the room, the sender's included.
-    Broadcast(Value),
+    Broadcast(Event),
     /// To the sender only.
-    Reply(Value),
+    Reply(Event),
     Store(ChatMessage),
     Mute {
         user_id: String,
@@ -112,7 +114,7 @@ pub const CLOSE_POLICY: u16 = 1008;
 pub const CLOSE_REMOVED: u16 = 4003;
 
 fn error(code: &str, message: &str) -> Effect {
-    Effect::Reply(json!({"type": "error", "code": code, "message": message}))
+    Effect::Reply(Event::error(code, message))
 }
 
 #[derive(Deserialize)]
@@ -146,10 +148,11 @@ fn flood_check(sender: &mut Participant, now_ms: i64, policy: &RoomPolicy) -> Op
                     reason: "flooding",
                 }]);
             }
-            Some(vec![Effect::Reply(json!({
-                "type": "error", "code": "rate_limited",
-                "message": "slow down", "retry_after_s": retry_after_s,
-            }))])
+            Some(vec![Effect::Reply(Event::Error {
+                code: "rate_limited".into(),
+                message: "slow down".into(),
+                retry_after_s: Some(retry_after_s),
+            })])
         }
     }
 }
@@ -189,7 +192,7 @@ pub fn apply(
         }
     };
     match frame {
-        Frame::Ping => vec![Effect::Reply(json!({"type": "pong"}))],
+        Frame::Ping => vec![Effect::Reply(Event::Pong)],
         Frame::Send { text } => {
             let text = text.trim();
             if room.ended {
@@ -227,10 +230,10 @@ pub fn apply(
                     user_id: user_id.clone(),
                     until_ms,
                 },
-                Effect::Broadcast(json!({
-                    "type": "moderation.muted", "user_id": user_id,
-                    "until": crate::core::api::rfc3339_ms(until_ms),
-                })),
+                Effect::Broadcast(Event::ModerationMuted {
+                    user_id,
+                    until: crate::core::api::rfc3339_ms(until_ms),
+                }),
             ]
         }
         Frame::Unmute { user_id } => vec![Effect::Unmute { user_id }],
@@ -238,7 +241,9 @@ pub fn apply(
             vec![error("invalid_frame", "the owner cannot remove themselves")]
         }
         Frame::Remove { user_id } => vec![
-            Effect::Broadcast(json!({"type": "moderation.removed", "user_id": user_id})),
+            Effect::Broadcast(Event::ModerationRemoved {
+                user_id: user_id.clone(),
+            }),
             Effect::Remove { user_id },
         ],
     }
@@ -247,6 +252,12 @@ pub fn apply(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{json, Value};
+
+    /// An event as clients receive it.
+    fn j(e: &Event) -> Value {
+        serde_json::to_value(e).unwrap()
+    }
 
     fn viewer() -> Participant {
         Participant {
@@ -282,9 +293,9 @@ mod tests {
         let Effect::Broadcast(ev) = &fx[0] else {
             panic!()
         };
-        assert_eq!(ev["type"], "chat.message");
-        assert_eq!(ev["text"], "hello");
-        assert_eq!(ev["author"]["id"], "u1");
+        assert_eq!(j(ev)["type"], "chat.message");
+        assert_eq!(j(ev)["text"], "hello");
+        assert_eq!(j(ev)["author"]["id"], "u1");
         assert!(matches!(&fx[1], Effect::Store(m) if m.text == "hello"));
     }
 
@@ -293,7 +304,7 @@ mod tests {
         for text in ["", "   ", &"x".repeat(501)] {
             let fx = send(&mut viewer(), OPEN, text, 0);
             assert!(
-                matches!(&fx[..], [Effect::Reply(v)] if v["type"] == "error"),
+                matches!(&fx[..], [Effect::Reply(v)] if j(v)["type"] == "error"),
                 "{text:?}"
             );
         }
@@ -305,7 +316,7 @@ mod tests {
             "m",
             &RoomPolicy::default(),
         );
-        assert!(matches!(&fx[..], [Effect::Reply(v)] if v["code"] == "invalid_frame"));
+        assert!(matches!(&fx[..], [Effect::Reply(v)] if j(v)["code"] == "invalid_frame"));
     }
 
     #[test]
@@ -315,7 +326,7 @@ mod tests {
             ..OPEN
         };
         let fx = send(&mut viewer(), ended, "hi", 0);
-        assert!(matches!(&fx[..], [Effect::Reply(v)] if v["code"] == "stream_ended"));
+        assert!(matches!(&fx[..], [Effect::Reply(v)] if j(v)["code"] == "stream_ended"));
     }
 
     #[test]
@@ -325,7 +336,7 @@ mod tests {
             ..OPEN
         };
         assert!(
-            matches!(&send(&mut viewer(), muted, "hi", 4_999)[..], [Effect::Reply(v)] if v["code"] == "muted")
+            matches!(&send(&mut viewer(), muted, "hi", 4_999)[..], [Effect::Reply(v)] if j(v)["code"] == "muted")
         );
         assert!(matches!(
             &send(&mut viewer(), muted, "hi", 5_000)[0],
@@ -354,7 +365,7 @@ mod tests {
         apply_binary(&mut binary_then_ping, 1_000, &policy);
         assert_eq!(
             ping(&mut binary_then_ping),
-            vec![Effect::Reply(json!({"type": "pong"}))]
+            vec![Effect::Reply(Event::Pong)]
         );
         assert!(
             binary_then_ping.flood_tat_ms > only_ping.flood_tat_ms,
@@ -382,7 +393,7 @@ mod tests {
                     assert_eq!(*code, CLOSE_POLICY);
                     closes += 1
                 }
-                [Effect::Reply(v)] if v["code"] == "rate_limited" => errors += 1,
+                [Effect::Reply(v)] if j(v)["code"] == "rate_limited" => errors += 1,
                 _ => {}
             }
         }
@@ -394,7 +405,7 @@ mod tests {
     fn only_the_owner_moderates() {
         let mute = json!({"type": "moderation.mute", "user_id": "u2", "seconds": 60}).to_string();
         let fx = apply(&mut viewer(), OPEN, &mute, 0, "m", &RoomPolicy::default());
-        assert!(matches!(&fx[..], [Effect::Reply(v)] if v["code"] == "forbidden"));
+        assert!(matches!(&fx[..], [Effect::Reply(v)] if j(v)["code"] == "forbidden"));
         let mut owner = Participant {
             is_owner: true,
             ..viewer()
@@ -409,7 +420,7 @@ mod tests {
         );
         let remove = json!({"type": "moderation.remove", "user_id": "u2"}).to_string();
         let fx = apply(&mut owner, OPEN, &remove, 0, "m", &RoomPolicy::default());
-        assert!(matches!(&fx[0], Effect::Broadcast(v) if v["type"] == "moderation.removed"));
+        assert!(matches!(&fx[0], Effect::Broadcast(v) if j(v)["type"] == "moderation.removed"));
         assert_eq!(
             fx[1],
             Effect::Remove {

@@ -37,6 +37,15 @@ CREATE TABLE IF NOT EXISTS password_stamp (
     k INTEGER PRIMARY KEY CHECK (k = 1),
     fp TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS login_keys (
+    key TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    iat INTEGER NOT NULL,
+    jti TEXT NOT NULL,
+    kid TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
 ";
 
     pub const INSERT_SESSION: &str =
@@ -106,7 +115,23 @@ CREATE TABLE IF NOT EXISTS password_stamp (
     pub const SET_PASSWORD_STAMP: &str =
         "INSERT INTO password_stamp (k, fp) VALUES (1, ?) ON CONFLICT (k) DO UPDATE SET fp = excluded.fp";
 
+    /// An idempotent login's key, the session it opened and that session's first access
+    /// stamp (a replay hands both over again). A key reused after its lifetime starts over.
+    /// Parameters: key, fingerprint, session id, iat, jti, kid, now.
+    pub const REMEMBER_LOGIN_KEY: &str = "INSERT INTO login_keys (key, fingerprint, session_id, iat, jti, kid, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) \
+         ON CONFLICT (key) DO UPDATE SET fingerprint = excluded.fingerprint, session_id = excluded.session_id, \
+         iat = excluded.iat, jti = excluded.jti, kid = excluded.kid, created_at = excluded.created_at";
+
+    /// A login key remembered after the parameter (its lifetime's start), with the state of its
+    /// session (NULLs once the session is forgotten). Parameters: key, lifetime start.
+    pub const LOGIN_KEY: &str = "SELECT k.fingerprint, k.session_id, k.iat, k.jti, k.kid, s.secret, s.expires_at, s.revoked_at \
+         FROM login_keys k LEFT JOIN sessions s ON s.id = k.session_id WHERE k.key = ? AND k.created_at > ?";
+
+    /// Forgets login keys remembered at or before the parameter.
+    pub const PRUNE_LOGIN_KEYS: &str = "DELETE FROM login_keys WHERE created_at <= ?";
+
     /// Every statement above, for the test that prepares them.
+    #[cfg(test)]
     pub const ALL: &[&str] = &[
         INSERT_SESSION,
         INSERT_TOKEN,
@@ -132,6 +157,9 @@ CREATE TABLE IF NOT EXISTS password_stamp (
         CLEAR_LOCKOUT,
         PASSWORD_STAMP,
         SET_PASSWORD_STAMP,
+        REMEMBER_LOGIN_KEY,
+        LOGIN_KEY,
+        PRUNE_LOGIN_KEYS,
     ];
 }
 
@@ -192,6 +220,7 @@ CREATE TABLE IF NOT EXISTS revoked_sessions (session_id TEXT PRIMARY KEY, at_ms 
 
     pub const IS_REVOKED: &str = "SELECT session_id FROM revoked_sessions WHERE session_id = ?";
 
+    #[cfg(test)]
     pub const ALL: &[&str] = &[
         INSERT_MESSAGE,
         TRIM_MESSAGES,
@@ -226,6 +255,7 @@ pub mod user_channel {
 
     pub const FORGET_ALL: &str = "DELETE FROM rooms";
 
+    #[cfg(test)]
     pub const ALL: &[&str] = &[JOINED, TRIM, ROOMS, FORGET_ALL];
 }
 
@@ -239,6 +269,7 @@ pub mod rate_limiter {
     pub const SET_TAT: &str =
         "INSERT INTO bucket (k, tat) VALUES (1, ?) ON CONFLICT (k) DO UPDATE SET tat = excluded.tat";
 
+    #[cfg(test)]
     pub const ALL: &[&str] = &[TAT, SET_TAT];
 }
 
@@ -460,6 +491,41 @@ mod tests {
         assert!(db
             .query_row(user_sessions::LOCKOUT, [], |_| Ok(()))
             .is_err());
+    }
+
+    #[test]
+    fn a_login_key_is_found_only_within_its_lifetime_and_with_its_sessions_state() {
+        let db = with_schema(user_sessions::SCHEMA);
+        session(&db, "a");
+        let remember = |created_at: i64| {
+            db.execute(
+                user_sessions::REMEMBER_LOGIN_KEY,
+                params!["k", "fp", "a", 1, "j", "kid", created_at],
+            )
+            .unwrap();
+        };
+        remember(10);
+        remember(20); // the same key again: one row, the newer
+        let found = |since: i64| -> Option<(String, Option<String>)> {
+            db.query_row(user_sessions::LOGIN_KEY, params!["k", since], |r| {
+                Ok((r.get(1)?, r.get(5)?))
+            })
+            .ok()
+        };
+        assert_eq!(found(19), Some(("a".into(), Some("s".into()))));
+        assert_eq!(
+            found(20),
+            None,
+            "a key remembered at the lifetime's start is over"
+        );
+        db.execute(user_sessions::FORGET_SESSION, ["a"]).unwrap();
+        assert_eq!(
+            found(0),
+            Some(("a".into(), None)),
+            "a forgotten session reads as NULLs"
+        );
+        db.execute(user_sessions::PRUNE_LOGIN_KEYS, [20]).unwrap();
+        assert_eq!(found(0), None);
     }
 
     #[test]

@@ -8,16 +8,26 @@
 //! a fresh one (`core::ratelimit::forget_at_ms`), and the alarm deletes the object's storage, so
 //! the millions of addresses seen once leave nothing behind.
 
-use crate::core::ratelimit::{check, forget_at_ms, Decision, Rule};
-use serde::{Deserialize, Serialize};
-use worker::{
-    durable_object, DurableObject, Env, Request, Response, Result, ScheduledTime, SqlStorage, State,
-};
+mod storage;
 
+use crate::core::bindings;
+use crate::core::error::AppError;
+use crate::core::ratelimit::{check, forget_at_ms, Decision, Rule};
+use crate::edge::objects::rpc::{self, Call, Stub};
+use serde::{Deserialize, Serialize};
+use storage::Storage;
+use worker::{durable_object, DurableObject, Env, Request, Response, Result, ScheduledTime, State};
+
+/// Counts one request against `limit` per `period_s`.
 #[derive(Serialize, Deserialize)]
 pub struct CheckReq {
     pub limit: u32,
     pub period_s: u32,
+}
+
+impl Call for CheckReq {
+    const PATH: &'static str = "/check";
+    type Reply = CheckResp;
 }
 
 #[derive(Serialize, Deserialize)]
@@ -26,14 +36,27 @@ pub struct CheckResp {
     pub retry_after_s: u64,
 }
 
+/// The worker's handle on one limiter.
+pub struct Client {
+    stub: Stub,
+}
+
+impl Client {
+    /// The limiter of one (rule, key), e.g. `login:ip:<digest>`.
+    pub fn named(env: &Env, name: &str) -> std::result::Result<Self, AppError> {
+        Ok(Self {
+            stub: Stub::named(env, bindings::RATE_LIMITER, name)?,
+        })
+    }
+
+    pub async fn check(&self, req: &CheckReq) -> std::result::Result<CheckResp, AppError> {
+        self.stub.call(req).await
+    }
+}
+
 #[durable_object(alarm)]
 pub struct RateLimiter {
     state: State,
-}
-
-#[derive(Deserialize)]
-struct TatRow {
-    tat: i64,
 }
 
 /// An alarm time as an instant: worker's `From<i64>` for `ScheduledTime` means an offset.
@@ -44,18 +67,8 @@ fn at(epoch_ms: i64) -> ScheduledTime {
 }
 
 impl RateLimiter {
-    /// The stored arrival time; the table is made on demand, since expiry deletes it.
-    fn tat(&self, sql: &SqlStorage) -> Result<Option<i64>> {
-        sql.exec(
-            "CREATE TABLE IF NOT EXISTS bucket (k INTEGER PRIMARY KEY CHECK (k = 1), tat INTEGER NOT NULL)",
-            None,
-        )?;
-        Ok(sql
-            .exec("SELECT tat FROM bucket WHERE k = 1", None)?
-            .to_array::<TatRow>()?
-            .into_iter()
-            .next()
-            .map(|r| r.tat))
+    fn storage(&self) -> Storage {
+        Storage(self.state.storage().sql())
     }
 }
 
@@ -65,20 +78,20 @@ impl DurableObject for RateLimiter {
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let body: CheckReq = req.json().await?;
+        if req.path() != CheckReq::PATH {
+            return Response::error("not found", 404);
+        }
+        let body: CheckReq = rpc::decode(&mut req).await?;
         let rule = Rule {
             limit: body.limit.max(1),
             period_s: body.period_s.max(1),
         };
         let now_ms = worker::Date::now().as_millis() as i64;
-        let sql = self.state.storage().sql();
-        let tat = self.tat(&sql)?;
+        let storage = self.storage();
+        let tat = storage.tat()?;
         let resp = match check(tat, now_ms, rule) {
             Decision::Allow { tat_ms } => {
-                sql.exec(
-                    "INSERT INTO bucket (k, tat) VALUES (1, ?) ON CONFLICT (k) DO UPDATE SET tat = excluded.tat",
-                    vec![tat_ms.into()],
-                )?;
+                storage.set_tat(tat_ms)?;
                 self.state
                     .storage()
                     .set_alarm(at(forget_at_ms(tat_ms)))
@@ -93,14 +106,14 @@ impl DurableObject for RateLimiter {
                 retry_after_s,
             },
         };
-        Response::from_json(&resp)
+        rpc::reply::<CheckReq>(&resp)
     }
 
     /// Forgets the key once it is as good as fresh; a later request re-armed it otherwise.
     async fn alarm(&self) -> Result<Response> {
         let now_ms = worker::Date::now().as_millis() as i64;
         let storage = self.state.storage();
-        match self.tat(&storage.sql())? {
+        match self.storage().tat()? {
             Some(tat) if now_ms < forget_at_ms(tat) => {
                 storage.set_alarm(at(forget_at_ms(tat))).await?
             }

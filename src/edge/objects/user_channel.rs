@@ -11,26 +11,108 @@
 //! reaches that session's chat sockets too: the publish that closes the session's sockets here
 //! tells each of those rooms to close theirs (`Room` `/kick`).
 
+mod storage;
+
+use crate::core::bindings;
+use crate::core::error::AppError;
+use crate::core::realtime::Event;
+use crate::edge::objects::room;
+use crate::edge::objects::rpc::{self, Call, Done, Stub};
 use crate::edge::sockets::{AliveReq, AliveResp, SOCKET_HEADER};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::cell::RefCell;
 use std::rc::Rc;
+use storage::Storage;
 use worker::{
     durable_object, DurableObject, Env, Request, Response, Result, State, WebSocket, WebSocketPair,
     WebsocketEvent,
 };
 
-pub const SESSION_HEADER: &str = "x-edgeward-session";
+const SESSION_HEADER: &str = "x-edgeward-session";
+const CONNECT_PATH: &str = "/connect";
 /// Close code for the socket of a revoked session.
 pub const CLOSE_SESSION_REVOKED: u16 = 4001;
 
+/// Pushes an event to the user's sockets.
 #[derive(Serialize, Deserialize)]
 pub struct Publish {
-    pub event: Value,
+    pub event: Event,
     /// Deliver only to this session's sockets, then close them (a revoked session).
     pub close_session: Option<String>,
+}
+
+impl Call for Publish {
+    const PATH: &'static str = "/publish";
+    type Reply = Done;
+}
+
+/// The user joined a stream's chat room (remembered for revocations).
+#[derive(Serialize, Deserialize)]
+pub struct Joined {
+    pub stream_id: String,
+}
+
+impl Call for Joined {
+    const PATH: &'static str = "/rooms";
+    type Reply = Done;
+}
+
+/// A purged account: the rooms it joined are no one's business any more.
+#[derive(Serialize, Deserialize)]
+pub struct Forget {}
+
+impl Call for Forget {
+    const PATH: &'static str = "/forget";
+    type Reply = Done;
+}
+
+/// The worker's handle on one user's channel.
+pub struct Client {
+    stub: Stub,
+}
+
+impl Client {
+    pub fn for_user(env: &Env, user_id: &str) -> std::result::Result<Self, AppError> {
+        Ok(Self {
+            stub: Stub::named(env, bindings::USER_CHANNEL, user_id)?,
+        })
+    }
+
+    pub async fn publish(&self, p: &Publish) -> std::result::Result<(), AppError> {
+        self.stub.call(p).await.map(|_| ())
+    }
+
+    pub async fn joined(&self, stream_id: &str) -> std::result::Result<(), AppError> {
+        let joined = Joined {
+            stream_id: stream_id.to_owned(),
+        };
+        self.stub.call(&joined).await.map(|_| ())
+    }
+
+    pub async fn forget(&self) -> std::result::Result<(), AppError> {
+        self.stub.call(&Forget {}).await.map(|_| ())
+    }
+
+    pub async fn alive(&self, asked: &AliveReq) -> std::result::Result<AliveResp, AppError> {
+        self.stub.call(asked).await
+    }
+
+    /// Opens a socket of `session_id` holding the slot `socket_id`: the object's 101 (or its
+    /// refusal).
+    pub async fn connect(
+        &self,
+        session_id: &str,
+        socket_id: &str,
+    ) -> std::result::Result<Response, AppError> {
+        self.stub
+            .upgrade(
+                CONNECT_PATH,
+                &[(SESSION_HEADER, session_id), (SOCKET_HEADER, socket_id)],
+            )
+            .await
+    }
 }
 
 type Sockets = Rc<RefCell<Vec<(u64, String, WebSocket)>>>;
@@ -39,14 +121,6 @@ type Slots = Rc<RefCell<Vec<(u64, String)>>>;
 
 /// Rooms remembered per user: the most recent ones, for as long as a session may live.
 const MAX_ROOMS: i64 = 100;
-
-const SCHEMA: &str =
-    "CREATE TABLE IF NOT EXISTS rooms (stream_id TEXT PRIMARY KEY, joined_at_ms INTEGER NOT NULL);";
-
-#[derive(Serialize, Deserialize)]
-pub struct Joined {
-    pub stream_id: String,
-}
 
 #[durable_object(fetch)]
 pub struct UserChannel {
@@ -59,7 +133,7 @@ pub struct UserChannel {
 
 impl DurableObject for UserChannel {
     fn new(state: State, env: Env) -> Self {
-        if let Err(e) = state.storage().sql().exec(SCHEMA, None) {
+        if let Err(e) = Storage(state.storage().sql()).create() {
             worker::console_error!("user-channel schema: {e}");
         }
         Self {
@@ -73,7 +147,7 @@ impl DurableObject for UserChannel {
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         match req.path().as_str() {
-            "/connect" => {
+            CONNECT_PATH => {
                 let session = req
                     .headers()
                     .get(SESSION_HEADER)?
@@ -97,9 +171,9 @@ impl DurableObject for UserChannel {
                 serve(id, pair.server, self.sockets.clone(), slots);
                 Response::from_websocket(pair.client)
             }
-            "/publish" => {
-                let p: Publish = req.json().await?;
-                let text = p.event.to_string();
+            Publish::PATH => {
+                let p: Publish = rpc::decode(&mut req).await?;
+                let text = p.event.to_json();
                 let sockets = self.sockets.borrow().clone();
                 let targets = sockets
                     .iter()
@@ -114,33 +188,21 @@ impl DurableObject for UserChannel {
                     self.sockets.borrow_mut().retain(|(_, s, _)| s != session);
                     self.kick_from_rooms(session).await;
                 }
-                Response::ok("{}")
+                rpc::reply::<Publish>(&Done {})
             }
-            // A purged account: the rooms it joined are no one's business any more.
-            "/forget" => {
-                self.state.storage().sql().exec("DELETE FROM rooms", None)?;
-                Response::ok("{}")
+            Forget::PATH => {
+                let _: Forget = rpc::decode(&mut req).await?;
+                self.storage().forget_all()?;
+                rpc::reply::<Forget>(&Done {})
             }
-            "/rooms" => {
-                let j: Joined = req.json().await?;
-                let sql = self.state.storage().sql();
-                sql.exec(
-                    "INSERT INTO rooms (stream_id, joined_at_ms) VALUES (?, ?) \
-                     ON CONFLICT (stream_id) DO UPDATE SET joined_at_ms = excluded.joined_at_ms",
-                    vec![
-                        j.stream_id.as_str().into(),
-                        (worker::Date::now().as_millis() as i64).into(),
-                    ],
-                )?;
-                sql.exec(
-                    "DELETE FROM rooms WHERE stream_id NOT IN \
-                     (SELECT stream_id FROM rooms ORDER BY joined_at_ms DESC LIMIT ?)",
-                    vec![MAX_ROOMS.into()],
-                )?;
-                Response::ok("{}")
+            Joined::PATH => {
+                let j: Joined = rpc::decode(&mut req).await?;
+                let now_ms = worker::Date::now().as_millis() as i64;
+                self.storage().joined(&j.stream_id, now_ms, MAX_ROOMS)?;
+                rpc::reply::<Joined>(&Done {})
             }
-            "/alive" => {
-                let asked: AliveReq = req.json().await?;
+            AliveReq::PATH => {
+                let asked: AliveReq = rpc::decode(&mut req).await?;
                 let alive = self
                     .slots
                     .borrow()
@@ -148,7 +210,7 @@ impl DurableObject for UserChannel {
                     .map(|(_, slot)| slot.clone())
                     .filter(|slot| asked.ids.contains(slot))
                     .collect();
-                Response::from_json(&AliveResp { alive })
+                rpc::reply::<AliveReq>(&AliveResp { alive })
             }
             _ => Response::error("not found", 404),
         }
@@ -156,23 +218,24 @@ impl DurableObject for UserChannel {
 }
 
 impl UserChannel {
+    fn storage(&self) -> Storage {
+        Storage(self.state.storage().sql())
+    }
+
     /// Tells every room the user joined to close the revoked session's sockets, in parallel.
     async fn kick_from_rooms(&self, session_id: &str) {
-        #[derive(Deserialize)]
-        struct Room {
-            stream_id: String,
-        }
-        let rooms: Vec<Room> = self
-            .state
-            .storage()
-            .sql()
-            .exec("SELECT stream_id FROM rooms", None)
-            .and_then(|c| c.to_array())
-            .unwrap_or_default();
-        let body = json!({ "session_id": session_id });
-        let kicks = rooms
-            .iter()
-            .map(|r| crate::edge::realtime::call_room(&self.env, &r.stream_id, "kick", &body));
+        let rooms = match self.storage().rooms() {
+            Ok(rooms) => rooms,
+            Err(e) => {
+                worker::console_error!("user-channel rooms: {e}");
+                return;
+            }
+        };
+        let kicks = rooms.iter().map(|stream_id| async move {
+            room::Client::for_stream(&self.env, stream_id)?
+                .kick(session_id)
+                .await
+        });
         for result in futures_util::future::join_all(kicks).await {
             if let Err(e) = result {
                 worker::console_error!("user-channel kick: {e}");
@@ -194,7 +257,7 @@ fn serve(id: u64, ws: WebSocket, sockets: Sockets, (slots, env): (Slots, Env)) {
                         .and_then(|t| serde_json::from_str::<Value>(&t).ok())
                         .is_some_and(|v| v["type"] == "ping");
                     if ping {
-                        let _ = ws.send_with_str(json!({"type": "pong"}).to_string());
+                        let _ = ws.send_with_str(Event::Pong.to_json());
                     }
                 }
                 Ok(WebsocketEvent::Close(_)) | Err(_) => break,

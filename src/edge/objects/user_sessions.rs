@@ -18,63 +18,25 @@
 //! reaches `create` after that step carries the old digest and is refused, so no session opened
 //! with the old password outlives the change.
 
+mod storage;
+
+use crate::core::bindings;
 use crate::core::config::Config;
 use crate::core::crypto::{b64url, b64url_decode, derive_token, token_hash};
 use crate::core::domain::{SessionId, UserId};
 use crate::core::error::{AppError, Faulty};
 use crate::core::lockout::{self, Attempt};
 use crate::core::login_key;
+use crate::core::realtime::Event;
 use crate::core::session::{
-    rotate, slide_expiry, AccessStamp, RevokeReason, Rotation, RotationPolicy, SessionState,
-    TokenState,
+    rotate, slide_expiry, AccessStamp, RevokeReason, Rotation, RotationPolicy,
 };
 use crate::edge::ctx::{config, now_s};
+use crate::edge::objects::rpc::{self, Call, Done, Stub};
 use crate::edge::{d1, rand};
 use serde::{Deserialize, Serialize};
-use worker::{
-    durable_object, DurableObject, Env, Method, Request, RequestInit, Response, Result, SqlStorage,
-    SqlStorageValue, State,
-};
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS sessions (
-    id TEXT PRIMARY KEY,
-    secret TEXT NOT NULL,
-    created_at INTEGER NOT NULL,
-    expires_at INTEGER NOT NULL,
-    revoked_at INTEGER,
-    revoked_reason TEXT,
-    mirrored INTEGER NOT NULL DEFAULT 1
-);
-CREATE TABLE IF NOT EXISTS refresh_tokens (
-    hash TEXT PRIMARY KEY,
-    session_id TEXT NOT NULL,
-    issued_at INTEGER NOT NULL,
-    used_at INTEGER,
-    next_iat INTEGER,
-    next_jti TEXT,
-    next_kid TEXT
-);
-CREATE INDEX IF NOT EXISTS refresh_tokens_session ON refresh_tokens (session_id);
-CREATE TABLE IF NOT EXISTS lockout (
-    k INTEGER PRIMARY KEY CHECK (k = 1),
-    failures INTEGER NOT NULL,
-    locked_until INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS password_stamp (
-    k INTEGER PRIMARY KEY CHECK (k = 1),
-    fp TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS login_keys (
-    key TEXT PRIMARY KEY,
-    fingerprint TEXT NOT NULL,
-    session_id TEXT NOT NULL,
-    iat INTEGER NOT NULL,
-    jti TEXT NOT NULL,
-    kid TEXT NOT NULL,
-    created_at INTEGER NOT NULL
-);
-";
+use storage::{SessionRow, Storage};
+use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
 /// What an earlier login with the same key left.
 enum Replay {
@@ -94,6 +56,7 @@ const MIRROR_RETRY_MS: u64 = 30_000;
 
 // ---- the internal protocol (worker <-> object) ----
 
+/// Opens a session.
 #[derive(Serialize, Deserialize)]
 pub struct CreateReq {
     pub device_name: Option<String>,
@@ -113,6 +76,11 @@ pub struct LoginKey {
     pub fingerprint: String,
 }
 
+impl Call for CreateReq {
+    const PATH: &'static str = "/create";
+    type Reply = CreateResp;
+}
+
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum CreateResp {
@@ -129,6 +97,7 @@ pub fn password_fp(password_hash: &str) -> String {
     crate::core::crypto::token_hash(password_hash)
 }
 
+/// Stamps a new password, lifts any lock and revokes the sessions (all but `except`).
 #[derive(Serialize, Deserialize)]
 pub struct PasswordChangedReq {
     /// `password_fp` of the new hash.
@@ -136,6 +105,11 @@ pub struct PasswordChangedReq {
     /// The session that changed it keeps going (a change); `None` for a reset.
     pub except: Option<String>,
     pub reason: RevokeReason,
+}
+
+impl Call for PasswordChangedReq {
+    const PATH: &'static str = "/password";
+    type Reply = RevokeResp;
 }
 
 #[derive(Serialize, Deserialize)]
@@ -153,6 +127,11 @@ pub struct RotateReq {
     pub refresh_token: String,
 }
 
+impl Call for RotateReq {
+    const PATH: &'static str = "/rotate";
+    type Reply = RotateResp;
+}
+
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum RotateResp {
@@ -163,11 +142,37 @@ pub enum RotateResp {
 
 /// The start of a login attempt, counted before the password is checked.
 #[derive(Serialize, Deserialize)]
+pub struct AttemptReq {}
+
+impl Call for AttemptReq {
+    const PATH: &'static str = "/attempt";
+    type Reply = AttemptResp;
+}
+
+#[derive(Serialize, Deserialize)]
 pub struct AttemptResp {
     /// Check the password; `false`: locked, answer as a wrong password.
     pub proceed: bool,
     /// A failure of this attempt locks the account.
     pub locks: bool,
+}
+
+/// A correct password: the failure count starts over.
+#[derive(Serialize, Deserialize)]
+pub struct AttemptOkReq {}
+
+impl Call for AttemptOkReq {
+    const PATH: &'static str = "/attempt_ok";
+    type Reply = Done;
+}
+
+/// The read of `AttemptReq` without its write: what an unknown address costs.
+#[derive(Serialize, Deserialize)]
+pub struct ProbeReq {}
+
+impl Call for ProbeReq {
+    const PATH: &'static str = "/probe";
+    type Reply = AttemptResp;
 }
 
 #[derive(Serialize, Deserialize)]
@@ -176,6 +181,11 @@ pub struct RevokeReq {
     pub session_id: Option<String>,
     pub except: Option<String>,
     pub reason: RevokeReason,
+}
+
+impl Call for RevokeReq {
+    const PATH: &'static str = "/revoke";
+    type Reply = RevokeResp;
 }
 
 #[derive(Serialize, Deserialize)]
@@ -187,112 +197,67 @@ pub struct RevokeResp {
     pub mirrored: bool,
 }
 
+/// Forgets everything of a purged user (sessions, tokens, lockout).
+#[derive(Serialize, Deserialize)]
+pub struct PurgeReq {}
+
+impl Call for PurgeReq {
+    const PATH: &'static str = "/purge";
+    type Reply = Done;
+}
+
 /// The worker's handle on one user's object.
 pub struct Client {
-    stub: worker::Stub,
+    stub: Stub,
 }
 
 impl Client {
     pub fn for_user(env: &Env, user_id: &str) -> std::result::Result<Self, AppError> {
-        let ns = env
-            .durable_object("USER_SESSIONS")
-            .fault("objects.user_sessions.for_user")?;
-        let stub = ns
-            .id_from_name(user_id)
-            .and_then(|id| id.get_stub())
-            .fault("objects.user_sessions.for_user")?;
-        Ok(Self { stub })
+        Ok(Self {
+            stub: Stub::named(env, bindings::USER_SESSIONS, user_id)?,
+        })
     }
 
-    async fn call<Q: Serialize, R: for<'de> Deserialize<'de>>(
-        &self,
-        op: &str,
-        user_id: &str,
-        body: &Q,
-    ) -> std::result::Result<R, AppError> {
-        let text = serde_json::to_string(body).fault("objects.user_sessions.call")?;
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post)
-            .with_body(Some(wasm_bindgen::JsValue::from_str(&text)));
-        let req =
-            Request::new_with_init(&format!("https://user-sessions/{op}?user={user_id}"), &init)
-                .fault("objects.user_sessions.call")?;
-        let mut resp = self
-            .stub
-            .fetch_with_request(req)
-            .await
-            .fault("objects.user_sessions.call")?;
-        if resp.status_code() != 200 {
-            let detail = resp.text().await.unwrap_or_default();
-            return Err(AppError::fault(
-                "objects.user_sessions.call",
-                format!("user-sessions {op}: {detail}"),
-            ));
-        }
-        resp.json::<R>().await.fault("objects.user_sessions.call")
-    }
-
-    pub async fn create(
-        &self,
-        user_id: &str,
-        req: &CreateReq,
-    ) -> std::result::Result<CreateResp, AppError> {
-        self.call("create", user_id, req).await
+    pub async fn create(&self, req: &CreateReq) -> std::result::Result<CreateResp, AppError> {
+        self.stub.call(req).await
     }
 
     /// Stamps a new password, lifts any lock and revokes the sessions (all but `except`).
     pub async fn password_changed(
         &self,
-        user_id: &str,
         req: &PasswordChangedReq,
     ) -> std::result::Result<RevokeResp, AppError> {
-        self.call("password", user_id, req).await
+        self.stub.call(req).await
     }
 
     /// A correct password: the failure count starts over.
-    pub async fn login_succeeded(&self, user_id: &str) -> std::result::Result<(), AppError> {
-        self.call::<(), serde_json::Value>("attempt_ok", user_id, &())
-            .await
-            .map(|_| ())
+    pub async fn login_succeeded(&self) -> std::result::Result<(), AppError> {
+        self.stub.call(&AttemptOkReq {}).await.map(|_| ())
     }
 
-    pub async fn rotate(
-        &self,
-        user_id: &str,
-        refresh_token: &str,
-    ) -> std::result::Result<RotateResp, AppError> {
-        self.call(
-            "rotate",
-            user_id,
-            &RotateReq {
-                refresh_token: refresh_token.to_owned(),
-            },
-        )
-        .await
+    pub async fn rotate(&self, refresh_token: &str) -> std::result::Result<RotateResp, AppError> {
+        let req = RotateReq {
+            refresh_token: refresh_token.to_owned(),
+        };
+        self.stub.call(&req).await
     }
 
-    pub async fn revoke(
-        &self,
-        user_id: &str,
-        req: &RevokeReq,
-    ) -> std::result::Result<RevokeResp, AppError> {
-        self.call("revoke", user_id, req).await
+    pub async fn revoke(&self, req: &RevokeReq) -> std::result::Result<RevokeResp, AppError> {
+        self.stub.call(req).await
     }
 
-    pub async fn login_attempt(&self, user_id: &str) -> std::result::Result<AttemptResp, AppError> {
-        self.call("attempt", user_id, &()).await
+    pub async fn login_attempt(&self) -> std::result::Result<AttemptResp, AppError> {
+        self.stub.call(&AttemptReq {}).await
     }
 
     /// The read of `login_attempt` without its write: what an unknown address costs.
     pub async fn probe(&self) -> std::result::Result<AttemptResp, AppError> {
-        self.call("probe", "probe", &()).await
+        self.stub.call(&ProbeReq {}).await
     }
 
     /// Forgets everything of a purged user (sessions, tokens, lockout).
-    pub async fn purge(&self, user_id: &str) -> std::result::Result<(), AppError> {
-        self.call::<(), serde_json::Value>("purge", user_id, &())
-            .await
-            .map(|_| ())
+    pub async fn purge(&self) -> std::result::Result<(), AppError> {
+        self.stub.call(&PurgeReq {}).await.map(|_| ())
     }
 }
 
@@ -314,70 +279,53 @@ pub struct UserSessions {
     env: Env,
 }
 
-#[derive(Deserialize)]
-struct SessionRow {
-    id: String,
-    secret: String,
-    created_at: i64,
-    expires_at: i64,
-    revoked_at: Option<i64>,
-}
-
-#[derive(Deserialize)]
-struct TokenRow {
-    session_id: String,
-    issued_at: i64,
-    used_at: Option<i64>,
-    next_iat: Option<i64>,
-    next_jti: Option<String>,
-    next_kid: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct PendingRow {
-    id: String,
-    expires_at: i64,
-    revoked_at: Option<i64>,
-    revoked_reason: Option<String>,
-}
-
-fn opt_val(v: Option<&str>) -> SqlStorageValue {
-    v.map(SqlStorageValue::from)
-        .unwrap_or(SqlStorageValue::Null)
-}
-
 impl DurableObject for UserSessions {
     fn new(state: State, env: Env) -> Self {
-        if let Err(e) = state.storage().sql().exec(SCHEMA, None) {
+        if let Err(e) = Storage(state.storage().sql()).create() {
             worker::console_error!("user-sessions schema: {e}");
         }
         Self { state, env }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let url = req.url()?;
-        let op = url.path().trim_start_matches('/').to_owned();
-        let user_id = url
-            .query_pairs()
-            .find(|(k, _)| k == "user")
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or_default();
-        let body = req.text().await?;
-        let result = match op.as_str() {
-            "create" => self.create(&user_id, &body).await,
-            "rotate" => self.rotate(&user_id, &body).await,
-            "revoke" => self.revoke(&user_id, &body).await,
-            "attempt" => self.attempt(),
-            "attempt_ok" => self.attempt_ok(),
-            "probe" => self.probe(),
-            "password" => self.password_changed(&user_id, &body).await,
-            "purge" => self.purge().await,
+        // The object's name is the user id (`Client::for_user`).
+        let user_id = rpc::name(&req)?;
+        let path = req.path();
+        let result = match path.as_str() {
+            CreateReq::PATH => {
+                let r = rpc::decode(&mut req).await?;
+                self.create(&user_id, r)
+                    .await
+                    .map(|v| rpc::reply::<CreateReq>(&v))
+            }
+            RotateReq::PATH => {
+                let r = rpc::decode(&mut req).await?;
+                self.rotate(&user_id, r)
+                    .await
+                    .map(|v| rpc::reply::<RotateReq>(&v))
+            }
+            RevokeReq::PATH => {
+                let r = rpc::decode(&mut req).await?;
+                self.revoke(&user_id, r)
+                    .await
+                    .map(|v| rpc::reply::<RevokeReq>(&v))
+            }
+            AttemptReq::PATH => self.attempt().map(|v| rpc::reply::<AttemptReq>(&v)),
+            AttemptOkReq::PATH => self.attempt_ok().map(|v| rpc::reply::<AttemptOkReq>(&v)),
+            ProbeReq::PATH => self.probe().map(|v| rpc::reply::<ProbeReq>(&v)),
+            PasswordChangedReq::PATH => {
+                let r = rpc::decode(&mut req).await?;
+                self.password_changed(&user_id, r)
+                    .await
+                    .map(|v| rpc::reply::<PasswordChangedReq>(&v))
+            }
+            PurgeReq::PATH => self.purge().await.map(|v| rpc::reply::<PurgeReq>(&v)),
             _ => Err(AppError::NotFound),
         };
         match result {
-            Ok(json) => Response::ok(json),
+            Ok(resp) => resp,
             Err(e) => {
-                worker::console_error!("user-sessions {op}: {e}");
+                worker::console_error!("user-sessions {path}: {}", e.log_json());
                 Response::error(e.to_string(), 500)
             }
         }
@@ -393,12 +341,16 @@ impl DurableObject for UserSessions {
 }
 
 impl UserSessions {
-    fn sql(&self) -> SqlStorage {
-        self.state.storage().sql()
+    fn storage(&self) -> Storage {
+        Storage(self.state.storage().sql())
     }
 
     fn cfg(&self) -> std::result::Result<std::rc::Rc<Config>, AppError> {
         config(&self.env)
+    }
+
+    fn db(&self) -> std::result::Result<worker::D1Database, AppError> {
+        self.env.d1(bindings::DB).fault("objects.user_sessions.db")
     }
 
     /// The kid new access tokens are signed with (stamped so a replay re-signs alike).
@@ -410,8 +362,11 @@ impl UserSessions {
             .clone())
     }
 
-    async fn create(&self, user_id: &str, body: &str) -> std::result::Result<String, AppError> {
-        let req: CreateReq = serde_json::from_str(body).fault("objects.user_sessions.create")?;
+    async fn create(
+        &self,
+        user_id: &str,
+        req: CreateReq,
+    ) -> std::result::Result<CreateResp, AppError> {
         let cfg = self.cfg()?;
         let active_kid = self.active_kid(&cfg).await?;
         let now = now_s();
@@ -422,55 +377,29 @@ impl UserSessions {
         let token = first_refresh_token(user_id, &secret_key);
         let jti = rand::uuid()?;
         let expires_at = slide_expiry(now, now, now, cfg.refresh_ttl_s, cfg.session_absolute_s);
-        let refused =
-            || serde_json::to_string(&CreateResp::Refused).fault("objects.user_sessions.create");
 
         // ---- decision and local write: synchronous, no await ----
-        if self
+        let storage = self.storage();
+        if storage
             .password_stamp()?
             .is_some_and(|fp| fp != req.password_fp)
         {
-            return refused();
+            return Ok(CreateResp::Refused);
         }
         if let Some(key) = &req.login_key {
             match self.replay_login(user_id, key, now)? {
-                Replay::Granted(grant) => {
-                    return serde_json::to_string(&CreateResp::Granted(grant))
-                        .fault("objects.user_sessions.create");
-                }
-                Replay::Mismatch => {
-                    return serde_json::to_string(&CreateResp::KeyMismatch)
-                        .fault("objects.user_sessions.create");
-                }
+                Replay::Granted(grant) => return Ok(CreateResp::Granted(grant)),
+                Replay::Mismatch => return Ok(CreateResp::KeyMismatch),
                 Replay::Fresh => {}
             }
         }
-        let sql = self.sql();
-        sql.exec(
-            "INSERT INTO sessions (id, secret, created_at, expires_at) VALUES (?, ?, ?, ?)",
-            vec![
-                session_id.as_str().into(),
-                secret.into(),
-                now.into(),
-                expires_at.into(),
-            ],
-        )
-        .fault("objects.user_sessions.create")?;
-        sql.exec(
-            "INSERT INTO refresh_tokens (hash, session_id, issued_at) VALUES (?, ?, ?)",
-            vec![
-                token_hash(&token).into(),
-                session_id.as_str().into(),
-                now.into(),
-            ],
-        )
-        .fault("objects.user_sessions.create")?;
-        self.prune(now);
+        storage.insert_session(&session_id, &secret, &token_hash(&token), now, expires_at)?;
+        // Bounded housekeeping; a failure leaves the rows for the next session to prune.
+        let _ = storage.prune(now - login_key::LOGIN_KEY_TTL_S, now - 86_400);
 
         // ---- the mirror row, before any token leaves: the per-request check reads it ----
-        let db = self.env.d1("DB").fault("objects.user_sessions.create")?;
         let inserted = d1::sessions::insert(
-            &db,
+            &self.db()?,
             &d1::sessions::NewSession {
                 id: &session_id,
                 user_id,
@@ -483,55 +412,38 @@ impl UserSessions {
         )
         .await;
         if let Err(e) = inserted {
-            self.forget(&session_id);
+            let _ = self.storage().forget(&session_id);
             return Err(e);
         }
         // Other events ran during that await. A revocation of all sessions (a password change,
         // a deactivation) may have marked this one; its D1 update then found no row yet, so
         // the row just inserted must be revoked too, and no token handed out.
-        if self.revoked_at(&session_id)?.is_some() {
-            sql.exec(
-                "UPDATE sessions SET mirrored = 0 WHERE id = ?",
-                vec![session_id.as_str().into()],
-            )
-            .fault("objects.user_sessions.create")?;
+        let storage = self.storage();
+        if storage.revoked_at(&session_id)?.is_some() {
+            storage.mark_unmirrored(&session_id)?;
             if self.flush_mirror().await.is_err() {
                 self.schedule_retry().await;
             }
-            return refused();
+            return Ok(CreateResp::Refused);
         }
+        let stamp = AccessStamp {
+            iat: now,
+            jti,
+            kid: active_kid.clone(),
+        };
         // Remembered only once the session is in D1: a replay never hands over a session the
         // per-request check does not know yet. (Two identical logins in flight at the same
         // moment may still open two sessions; a retry after an answer, or a lost one, cannot.)
         if let Some(key) = &req.login_key {
-            sql.exec(
-                "INSERT INTO login_keys (key, fingerprint, session_id, iat, jti, kid, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) \
-                 ON CONFLICT (key) DO UPDATE SET fingerprint = excluded.fingerprint, session_id = excluded.session_id, \
-                 iat = excluded.iat, jti = excluded.jti, kid = excluded.kid, created_at = excluded.created_at",
-                vec![
-                    key.key.as_str().into(),
-                    key.fingerprint.as_str().into(),
-                    session_id.as_str().into(),
-                    now.into(),
-                    jti.as_str().into(),
-                    active_kid.as_str().into(),
-                    now.into(),
-                ],
-            )
-            .fault("objects.user_sessions.create")?;
+            storage.remember_login_key(&key.key, &key.fingerprint, &session_id, &stamp, now)?;
         }
 
-        let grant = Grant {
+        Ok(CreateResp::Granted(Grant {
             session_id,
             refresh_token: token,
-            stamp: AccessStamp {
-                iat: now,
-                jti,
-                kid: active_kid.clone(),
-            },
+            stamp,
             replayed: false,
-        };
-        serde_json::to_string(&CreateResp::Granted(grant)).fault("objects.user_sessions.create")
+        }))
     }
 
     /// A login key seen within its lifetime: the same request gets the session it opened while
@@ -543,32 +455,8 @@ impl UserSessions {
         key: &LoginKey,
         now: i64,
     ) -> std::result::Result<Replay, AppError> {
-        #[derive(Deserialize)]
-        struct Row {
-            fingerprint: String,
-            session_id: String,
-            iat: i64,
-            jti: String,
-            kid: String,
-            secret: Option<String>,
-            expires_at: Option<i64>,
-            revoked_at: Option<i64>,
-        }
-        let row: Option<Row> = self
-            .sql()
-            .exec(
-                "SELECT k.fingerprint, k.session_id, k.iat, k.jti, k.kid, s.secret, s.expires_at, s.revoked_at \
-                 FROM login_keys k LEFT JOIN sessions s ON s.id = k.session_id WHERE k.key = ? AND k.created_at > ?",
-                vec![
-                    key.key.as_str().into(),
-                    (now - login_key::LOGIN_KEY_TTL_S).into(),
-                ],
-            )
-            .and_then(|c| c.to_array())
-            .fault("objects.user_sessions.replay_login")?
-            .into_iter()
-            .next();
-        let Some(row) = row else {
+        let since = now - login_key::LOGIN_KEY_TTL_S;
+        let Some(row) = self.storage().login_key(&key.key, since)? else {
             return Ok(Replay::Fresh);
         };
         if row.fingerprint != key.fingerprint {
@@ -591,80 +479,32 @@ impl UserSessions {
         }
     }
 
-    /// The digest of the password set by the last change or reset, if any.
-    fn password_stamp(&self) -> std::result::Result<Option<String>, AppError> {
-        #[derive(Deserialize)]
-        struct Fp {
-            fp: String,
-        }
-        Ok(self
-            .sql()
-            .exec("SELECT fp FROM password_stamp WHERE k = 1", None)
-            .and_then(|c| c.to_array::<Fp>())
-            .fault("objects.user_sessions.password_stamp")?
-            .into_iter()
-            .next()
-            .map(|r| r.fp))
-    }
-
-    fn revoked_at(&self, session_id: &str) -> std::result::Result<Option<i64>, AppError> {
-        #[derive(Deserialize)]
-        struct R {
-            revoked_at: Option<i64>,
-        }
-        Ok(self
-            .sql()
-            .exec(
-                "SELECT revoked_at FROM sessions WHERE id = ?",
-                vec![session_id.into()],
-            )
-            .and_then(|c| c.to_array::<R>())
-            .fault("objects.user_sessions.revoked_at")?
-            .into_iter()
-            .next()
-            .and_then(|r| r.revoked_at))
-    }
-
-    /// Drops a session that never reached D1 (its token was never handed out).
-    fn forget(&self, session_id: &str) {
-        let sql = self.sql();
-        let _ = sql.exec(
-            "DELETE FROM refresh_tokens WHERE session_id = ?",
-            vec![session_id.into()],
-        );
-        let _ = sql.exec("DELETE FROM sessions WHERE id = ?", vec![session_id.into()]);
-    }
-
     /// A new password: stamped, any lock lifted and the sessions revoked in one synchronous
     /// step (see the module docs), then mirrored and announced.
     async fn password_changed(
         &self,
         user_id: &str,
-        body: &str,
-    ) -> std::result::Result<String, AppError> {
-        let req: PasswordChangedReq =
-            serde_json::from_str(body).fault("objects.user_sessions.password_changed")?;
+        req: PasswordChangedReq,
+    ) -> std::result::Result<RevokeResp, AppError> {
         let now = now_s();
-        let sql = self.sql();
-        sql.exec(
-            "INSERT INTO password_stamp (k, fp) VALUES (1, ?) ON CONFLICT (k) DO UPDATE SET fp = excluded.fp",
-            vec![req.password_fp.as_str().into()],
-        )
-        .fault("objects.user_sessions.password_changed")?;
-        self.write_lockout(lockout::succeed())?;
-        let revoked = self.mark_revoked(None, req.except.as_deref(), req.reason, now)?;
+        let storage = self.storage();
+        storage.set_password_stamp(&req.password_fp)?;
+        storage.save_lockout(lockout::succeed())?;
+        let revoked = storage.revoke(None, req.except.as_deref(), req.reason, now)?;
         let mirrored = self.flush_or_schedule().await;
         self.announce(user_id, &revoked).await;
-        serde_json::to_string(&RevokeResp {
+        Ok(RevokeResp {
             revoked: revoked.len(),
             found: true,
             mirrored,
         })
-        .fault("objects.user_sessions.password_changed")
     }
 
-    async fn rotate(&self, user_id: &str, body: &str) -> std::result::Result<String, AppError> {
-        let req: RotateReq = serde_json::from_str(body).fault("objects.user_sessions.rotate")?;
+    async fn rotate(
+        &self,
+        user_id: &str,
+        req: RotateReq,
+    ) -> std::result::Result<RotateResp, AppError> {
         let cfg = self.cfg()?;
         // Looked up before the decision block, which must not await.
         let active_kid = self.active_kid(&cfg).await?;
@@ -675,46 +515,13 @@ impl UserSessions {
         let next_jti = rand::uuid()?;
 
         // ---- decision and write: synchronous, no await (see module docs) ----
-        let sql = self.sql();
-        let token: Option<TokenRow> = sql
-            .exec(
-                "SELECT session_id, issued_at, used_at, next_iat, next_jti, next_kid FROM refresh_tokens WHERE hash = ?",
-                vec![hash.as_str().into()],
-            )
-            .and_then(|c| c.to_array())
-            .fault("objects.user_sessions.rotate")?
-            .into_iter()
-            .next();
+        let storage = self.storage();
+        let token = storage.token(&hash)?;
         let session: Option<SessionRow> = match &token {
-            Some(t) => sql
-                .exec(
-                    "SELECT id, secret, created_at, expires_at, revoked_at FROM sessions WHERE id = ?",
-                    vec![t.session_id.as_str().into()],
-                )
-                .and_then(|c| c.to_array())
-                .fault("objects.user_sessions.rotate")?
-                .into_iter()
-                .next(),
+            Some(t) => storage.session(&t.session_id)?,
             None => None,
         };
-        let token_state = token.as_ref().map(|t| TokenState {
-            session_id: t.session_id.clone(),
-            issued_at: t.issued_at,
-            used_at: t.used_at,
-            successor: match (t.next_iat, &t.next_jti, &t.next_kid) {
-                (Some(iat), Some(jti), Some(kid)) => Some(AccessStamp {
-                    iat,
-                    jti: jti.clone(),
-                    kid: kid.clone(),
-                }),
-                _ => None,
-            },
-        });
-        let session_state = session.as_ref().map(|s| SessionState {
-            id: s.id.clone(),
-            expires_at: s.expires_at,
-            revoked_at: s.revoked_at,
-        });
+        let session_state = session.as_ref().map(SessionRow::state);
         let policy = RotationPolicy {
             reuse_window_s: cfg.refresh_reuse_window_s,
         };
@@ -724,7 +531,7 @@ impl UserSessions {
             Ok(format!("{user_id}.{}", derive_token(&key, &presented)))
         };
         let mut extended_to = None;
-        let response = match rotate(session_state.as_ref(), token_state.as_ref(), now, policy) {
+        let response = match rotate(session_state.as_ref(), token.as_ref(), now, policy) {
             Rotation::Rotate => {
                 let s = session.as_ref().expect("rotate implies a session");
                 let next = successor(s)?;
@@ -737,11 +544,7 @@ impl UserSessions {
                     cfg.session_absolute_s,
                 );
                 if expires_at != s.expires_at {
-                    sql.exec(
-                        "UPDATE sessions SET expires_at = ? WHERE id = ?",
-                        vec![expires_at.into(), s.id.as_str().into()],
-                    )
-                    .fault("objects.user_sessions.rotate")?;
+                    storage.extend(&s.id, expires_at)?;
                 }
                 extended_to = Some(expires_at);
                 let stamp = AccessStamp {
@@ -749,16 +552,8 @@ impl UserSessions {
                     jti: next_jti,
                     kid: active_kid.clone(),
                 };
-                sql.exec(
-                    "UPDATE refresh_tokens SET used_at = ?, next_iat = ?, next_jti = ?, next_kid = ? WHERE hash = ? AND used_at IS NULL",
-                    vec![now.into(), stamp.iat.into(), stamp.jti.as_str().into(), stamp.kid.as_str().into(), hash.as_str().into()],
-                )
-                .fault("objects.user_sessions.rotate")?;
-                sql.exec(
-                    "INSERT INTO refresh_tokens (hash, session_id, issued_at) VALUES (?, ?, ?)",
-                    vec![token_hash(&next).into(), s.id.as_str().into(), now.into()],
-                )
-                .fault("objects.user_sessions.rotate")?;
+                storage.use_token(&hash, now, &stamp)?;
+                storage.insert_token(&token_hash(&next), &s.id, now)?;
                 RotateResp::Granted(Grant {
                     session_id: s.id.clone(),
                     refresh_token: next,
@@ -777,7 +572,7 @@ impl UserSessions {
             }
             Rotation::Reused => {
                 let s = session.as_ref().expect("reuse implies a session");
-                self.mark_revoked(Some(&s.id), None, RevokeReason::RefreshReuse, now)?;
+                storage.revoke(Some(&s.id), None, RevokeReason::RefreshReuse, now)?;
                 RotateResp::Reused {
                     session_id: s.id.clone(),
                 }
@@ -788,18 +583,13 @@ impl UserSessions {
         match &response {
             RotateResp::Granted(g) => {
                 if let Some(expires_at) = extended_to {
-                    let db = self.env.d1("DB").fault("objects.user_sessions.rotate")?;
                     let touched =
-                        d1::sessions::touch_and_extend(&db, &g.session_id, now, expires_at).await;
+                        d1::sessions::touch_and_extend(&self.db()?, &g.session_id, now, expires_at)
+                            .await;
                     if let Err(e) = touched {
                         // The rotation is committed; the mirror catches up on the extension.
                         worker::console_warn!("user-sessions touch: {e}");
-                        self.sql()
-                            .exec(
-                                "UPDATE sessions SET mirrored = 0 WHERE id = ?",
-                                vec![g.session_id.as_str().into()],
-                            )
-                            .fault("objects.user_sessions.rotate")?;
+                        self.storage().mark_unmirrored(&g.session_id)?;
                         self.schedule_retry().await;
                     }
                 }
@@ -811,17 +601,21 @@ impl UserSessions {
             }
             RotateResp::Invalid => {}
         }
-        serde_json::to_string(&response).fault("objects.user_sessions.rotate")
+        Ok(response)
     }
 
-    async fn revoke(&self, user_id: &str, body: &str) -> std::result::Result<String, AppError> {
-        let req: RevokeReq = serde_json::from_str(body).fault("objects.user_sessions.revoke")?;
+    async fn revoke(
+        &self,
+        user_id: &str,
+        req: RevokeReq,
+    ) -> std::result::Result<RevokeResp, AppError> {
         let now = now_s();
+        let storage = self.storage();
         let found = match &req.session_id {
-            Some(id) => self.exists(id)?,
+            Some(id) => storage.exists(id)?,
             None => true,
         };
-        let revoked = self.mark_revoked(
+        let revoked = storage.revoke(
             req.session_id.as_deref(),
             req.except.as_deref(),
             req.reason,
@@ -829,24 +623,25 @@ impl UserSessions {
         )?;
         let mirrored = self.flush_or_schedule().await;
         self.announce(user_id, &revoked).await;
-        serde_json::to_string(&RevokeResp {
+        Ok(RevokeResp {
             revoked: revoked.len(),
             found,
             mirrored,
         })
-        .fault("objects.user_sessions.revoke")
     }
 
-    /// Counts a login attempt before the password is checked (see `core::lockout`): read and
-    /// write without an await, so N parallel attempts count exactly N.
-    fn attempt(&self) -> std::result::Result<String, AppError> {
+    /// Counts a login attempt before the password is checked: `core::lockout::begin` decides,
+    /// storage keeps its state. Read and write without an await, so N parallel attempts count
+    /// exactly N.
+    fn attempt(&self) -> std::result::Result<AttemptResp, AppError> {
         let cfg = self.cfg()?;
-        let state = self.lockout_state()?;
+        let storage = self.storage();
+        let state = storage.lockout()?;
         let (next, attempt) = lockout::begin(state, now_s(), cfg.lockout);
         if next != state {
-            self.write_lockout(next)?;
+            storage.save_lockout(next)?;
         }
-        let resp = match attempt {
+        Ok(match attempt {
             Attempt::Proceed { locks } => AttemptResp {
                 proceed: true,
                 locks,
@@ -855,127 +650,39 @@ impl UserSessions {
                 proceed: false,
                 locks: false,
             },
-        };
-        serde_json::to_string(&resp).fault("objects.user_sessions.attempt")
+        })
     }
 
-    fn probe(&self) -> std::result::Result<String, AppError> {
-        let _ = self.lockout_state()?;
-        serde_json::to_string(&AttemptResp {
+    /// The same storage read as `attempt` (an unknown address costs alike), nothing written.
+    fn probe(&self) -> std::result::Result<AttemptResp, AppError> {
+        let _ = self.storage().lockout()?;
+        Ok(AttemptResp {
             proceed: true,
             locks: false,
         })
-        .fault("objects.user_sessions.probe")
     }
 
-    /// A correct password: `core::lockout::succeed`.
-    fn attempt_ok(&self) -> std::result::Result<String, AppError> {
-        self.write_lockout(lockout::succeed())?;
-        Ok("{}".into())
+    /// A correct password: `core::lockout::succeed` decides the new state.
+    fn attempt_ok(&self) -> std::result::Result<Done, AppError> {
+        self.storage().save_lockout(lockout::succeed())?;
+        Ok(Done {})
     }
 
-    fn lockout_state(&self) -> std::result::Result<lockout::State, AppError> {
-        #[derive(Deserialize)]
-        struct Row {
-            failures: u32,
-            locked_until: i64,
-        }
-        Ok(self
-            .sql()
-            .exec(
-                "SELECT failures, locked_until FROM lockout WHERE k = 1",
-                None,
-            )
-            .and_then(|c| c.to_array::<Row>())
-            .fault("objects.user_sessions.lockout_state")?
-            .into_iter()
-            .next()
-            .map(|r| lockout::State {
-                failures: r.failures,
-                locked_until: r.locked_until,
-            })
-            .unwrap_or_default())
-    }
-
-    fn write_lockout(&self, state: lockout::State) -> std::result::Result<(), AppError> {
-        if state == lockout::State::default() {
-            self.sql()
-                .exec("DELETE FROM lockout", None)
-                .fault("objects.user_sessions.write_lockout")?;
-            return Ok(());
-        }
-        self.sql()
-            .exec(
-                "INSERT INTO lockout (k, failures, locked_until) VALUES (1, ?, ?) \
-                 ON CONFLICT (k) DO UPDATE SET failures = excluded.failures, locked_until = excluded.locked_until",
-                vec![i64::from(state.failures).into(), state.locked_until.into()],
-            )
-            .fault("objects.user_sessions.write_lockout")?;
-        Ok(())
-    }
-
-    async fn purge(&self) -> std::result::Result<String, AppError> {
+    async fn purge(&self) -> std::result::Result<Done, AppError> {
         self.state
             .storage()
             .delete_all()
             .await
             .fault("objects.user_sessions.purge")?;
-        Ok("{}".into())
-    }
-
-    fn exists(&self, session_id: &str) -> std::result::Result<bool, AppError> {
-        #[derive(Deserialize)]
-        struct One {
-            #[allow(dead_code)]
-            id: String,
-        }
-        let rows: Vec<One> = self
-            .sql()
-            .exec(
-                "SELECT id FROM sessions WHERE id = ?",
-                vec![session_id.into()],
-            )
-            .and_then(|c| c.to_array())
-            .fault("objects.user_sessions.exists")?;
-        Ok(!rows.is_empty())
-    }
-
-    /// Revokes one session (`only`) or all but `except`; returns how many were active.
-    fn mark_revoked(
-        &self,
-        only: Option<&str>,
-        except: Option<&str>,
-        reason: RevokeReason,
-        now: i64,
-    ) -> std::result::Result<Vec<String>, AppError> {
-        #[derive(Deserialize)]
-        struct Id {
-            id: String,
-        }
-        let sql = self.sql();
-        let (filter, arg) = match only {
-            Some(id) => ("id = ?", SqlStorageValue::from(id)),
-            None => ("id IS NOT ?", opt_val(except)),
-        };
-        let ids: Vec<Id> = sql
-            .exec(
-                &format!("SELECT id FROM sessions WHERE revoked_at IS NULL AND {filter}"),
-                vec![arg.clone()],
-            )
-            .and_then(|c| c.to_array())
-            .fault("objects.user_sessions.mark_revoked")?;
-        sql.exec(
-            &format!("UPDATE sessions SET revoked_at = ?, revoked_reason = ?, mirrored = 0 WHERE revoked_at IS NULL AND {filter}"),
-            vec![now.into(), reason.as_str().into(), arg],
-        )
-        .fault("objects.user_sessions.mark_revoked")?;
-        Ok(ids.into_iter().map(|r| r.id).collect())
+        Ok(Done {})
     }
 
     /// Tells the user's devices, and closes the revoked sessions' sockets.
     async fn announce(&self, user_id: &str, revoked: &[String]) {
         for sid in revoked {
-            let event = serde_json::json!({"type": "session.revoked", "session_id": sid});
+            let event = Event::SessionRevoked {
+                session_id: sid.clone(),
+            };
             crate::edge::realtime::to_user(&self.env, user_id, event, Some(sid)).await;
         }
     }
@@ -992,14 +699,7 @@ impl UserSessions {
 
     /// Pushes every revocation and extension D1 has not seen yet, in one batch.
     async fn flush_mirror(&self) -> std::result::Result<(), AppError> {
-        let pending: Vec<PendingRow> = self
-            .sql()
-            .exec(
-                "SELECT id, expires_at, revoked_at, revoked_reason FROM sessions WHERE mirrored = 0",
-                None,
-            )
-            .and_then(|c| c.to_array())
-            .fault("objects.user_sessions.flush_mirror")?;
+        let pending = self.storage().unmirrored()?;
         if pending.is_empty() {
             return Ok(());
         }
@@ -1009,10 +709,7 @@ impl UserSessions {
                 "injected fault: session_mirror",
             ));
         }
-        let db = self
-            .env
-            .d1("DB")
-            .fault("objects.user_sessions.flush_mirror")?;
+        let db = self.db()?;
         let statements = pending
             .iter()
             .map(|p| match p.revoked_at {
@@ -1026,13 +723,9 @@ impl UserSessions {
             })
             .collect::<std::result::Result<Vec<_>, _>>()?;
         d1::batch(&db, statements).await?;
+        let storage = self.storage();
         for p in &pending {
-            self.sql()
-                .exec(
-                    "UPDATE sessions SET mirrored = 1 WHERE id = ?",
-                    vec![p.id.as_str().into()],
-                )
-                .fault("objects.user_sessions.flush_mirror")?;
+            storage.mark_mirrored(&p.id)?;
         }
         Ok(())
     }
@@ -1043,23 +736,5 @@ impl UserSessions {
         if let Err(e) = self.state.storage().set_alarm(after).await {
             worker::console_error!("user-sessions set_alarm: {e}");
         }
-    }
-
-    /// Forgets sessions that ended more than a day ago, and their tokens (bounded).
-    fn prune(&self, now: i64) {
-        let horizon = now - 86_400;
-        let sql = self.sql();
-        let _ = sql.exec(
-            "DELETE FROM login_keys WHERE created_at <= ?",
-            vec![(now - login_key::LOGIN_KEY_TTL_S).into()],
-        );
-        let _ = sql.exec(
-            "DELETE FROM refresh_tokens WHERE session_id IN (SELECT id FROM sessions WHERE mirrored = 1 AND (expires_at < ? OR revoked_at < ?) LIMIT 50)",
-            vec![horizon.into(), horizon.into()],
-        );
-        let _ = sql.exec(
-            "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE mirrored = 1 AND (expires_at < ? OR revoked_at < ?) LIMIT 50)",
-            vec![horizon.into(), horizon.into()],
-        );
     }
 }

@@ -11,7 +11,7 @@ pub fn health() -> Result<Response, AppError> {
 /// Readiness: configuration parses and D1 answers a query.
 pub async fn ready(env: &Env) -> Result<Response, AppError> {
     let config_ok = crate::edge::ctx::config(env).is_ok();
-    let d1_ok = match env.d1("DB") {
+    let d1_ok = match env.d1(crate::core::bindings::DB) {
         Ok(db) => crate::edge::d1::ping(&db).await,
         Err(_) => false,
     };

@@ -27,7 +27,7 @@ struct SubmitBody {
 }
 
 pub async fn enqueue(env: &Env, job_id: &str) -> Result<(), AppError> {
-    env.queue("JOBS")
+    env.queue(crate::core::bindings::JOBS_QUEUE)
         .fault("routes.jobs.enqueue")?
         .send(&JobMessage {
             job_id: job_id.to_owned(),

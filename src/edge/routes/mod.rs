@@ -30,7 +30,7 @@ pub async fn send_mail(ctx: &Ctx, to: &str, template: Template) -> Result<(), Ap
         created_at: ctx.now,
     };
     ctx.env
-        .queue("EMAIL")
+        .queue(crate::core::bindings::EMAIL_QUEUE)
         .fault("routes.send_mail")?
         .send(&job)
         .await

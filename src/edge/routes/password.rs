@@ -130,14 +130,11 @@ async fn stamp_password(
     reason: RevokeReason,
 ) -> Result<(), AppError> {
     let done = Client::for_user(&ctx.env, user_id)?
-        .password_changed(
-            user_id,
-            &PasswordChangedReq {
-                password_fp: password_fp(phc),
-                except: except.map(str::to_owned),
-                reason,
-            },
-        )
+        .password_changed(&PasswordChangedReq {
+            password_fp: password_fp(phc),
+            except: except.map(str::to_owned),
+            reason,
+        })
         .await?;
     require_mirrored(&done)
 }

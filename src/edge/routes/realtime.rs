@@ -10,12 +10,12 @@ use crate::edge::auth::authenticate;
 use crate::edge::ctx::Ctx;
 use crate::edge::d1;
 use crate::edge::http::json;
-use crate::edge::objects::user_channel::SESSION_HEADER;
+use crate::edge::objects::user_channel;
 use crate::edge::rand;
 use crate::edge::ratelimit::{enforce, Key};
-use crate::edge::sockets::{self, SOCKET_HEADER};
+use crate::edge::sockets;
 use serde_json::json;
-use worker::{Headers, Method, Request, RequestInit, Response};
+use worker::{Request, Response};
 
 pub const TICKET_TTL_S: i64 = 30;
 
@@ -95,19 +95,6 @@ pub async fn redeem_ticket(req: &Request, ctx: &Ctx) -> Result<Holder, AppError>
     })
 }
 
-/// A request to a Durable Object that will answer with a WebSocket.
-pub fn websocket_request(url: &str, headers: &[(&str, &str)]) -> Result<Request, AppError> {
-    let h = Headers::new();
-    h.set("upgrade", "websocket")
-        .fault("routes.realtime.websocket_request")?;
-    for (k, v) in headers {
-        h.set(k, v).fault("routes.realtime.websocket_request")?;
-    }
-    let mut init = RequestInit::new();
-    init.with_method(Method::Get).with_headers(h);
-    Request::new_with_init(url, &init).fault("routes.realtime.websocket_request")
-}
-
 /// `GET /v1/realtime/me?ticket=…`: the caller's own event channel.
 pub async fn me(req: &Request, ctx: &Ctx) -> Result<Response, AppError> {
     let holder = redeem_ticket(req, ctx).await?;
@@ -126,22 +113,7 @@ async fn connect_channel(
     holder: &Holder,
     socket_id: &str,
 ) -> Result<Response, AppError> {
-    let forward = websocket_request(
-        "https://user-channel/connect",
-        &[
-            (SESSION_HEADER, holder.session_id.as_str()),
-            (SOCKET_HEADER, socket_id),
-        ],
-    )?;
-    let ns = ctx
-        .env
-        .durable_object("USER_CHANNEL")
-        .fault("routes.realtime.connect_channel")?;
-    let stub = ns
-        .id_from_name(&holder.user.id)
-        .and_then(|i| i.get_stub())
-        .fault("routes.realtime.connect_channel")?;
-    stub.fetch_with_request(forward)
+    user_channel::Client::for_user(&ctx.env, &holder.user.id)?
+        .connect(&holder.session_id, socket_id)
         .await
-        .fault("routes.realtime.connect_channel")
 }

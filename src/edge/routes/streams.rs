@@ -3,19 +3,19 @@
 use crate::core::caps::{Cap, SocketHolder};
 use crate::core::config::Limit;
 use crate::core::domain::StreamId;
-use crate::core::error::{AppError, Faulty};
-use crate::core::realtime::Participant;
+use crate::core::error::AppError;
+use crate::core::realtime::{payload, Event, Participant};
 use crate::core::streams::{self, Stream};
 use crate::edge::auth::authenticate;
 use crate::edge::ctx::Ctx;
 use crate::edge::d1;
 use crate::edge::http::{bad_cursor, json, page, read_json};
-use crate::edge::objects::room::{ENDED_HEADER, PARTICIPANT_HEADER};
+use crate::edge::objects::room;
+use crate::edge::rand;
 use crate::edge::ratelimit::{enforce, Key};
 use crate::edge::realtime;
 use crate::edge::routes::realtime::{redeem_ticket, Holder};
 use crate::edge::sockets;
-use crate::edge::{rand, routes::realtime::websocket_request};
 use serde::Deserialize;
 use serde_json::json;
 use worker::{Request, Response};
@@ -132,7 +132,9 @@ pub async fn patch(req: &mut Request, ctx: &Ctx, id: &str) -> Result<Response, A
     realtime::to_room(
         &ctx.env,
         &row.id,
-        json!({"type": "stream.updated", "stream": row.view()}),
+        Event::StreamUpdated {
+            stream: payload(&row.view()),
+        },
         false,
         None,
     )
@@ -152,7 +154,9 @@ pub async fn end(req: &Request, ctx: &Ctx, id: &str) -> Result<Response, AppErro
     realtime::to_room(
         &ctx.env,
         &row.id,
-        json!({"type": "stream.ended", "stream": row.view()}),
+        Event::StreamEnded {
+            stream: payload(&row.view()),
+        },
         true,
         None,
     )
@@ -196,29 +200,12 @@ async fn join_room(
     };
     // Remembered so that a purge of the account can find the rooms it wrote in.
     d1::streams::remember_participant(&ctx.db()?, &holder.user.id, &stream.id, ctx.now).await?;
-    let participant = serde_json::to_string(&who).fault("routes.streams.join_room")?;
     // Remembered before the socket exists, so a revocation of this session from now on
     // reaches the room and closes it.
     realtime::joined_room(&ctx.env, &who.user_id, &stream.id).await?;
-    let forward = websocket_request(
-        "https://room/connect",
-        &[
-            (PARTICIPANT_HEADER, participant.as_str()),
-            (ENDED_HEADER, if stream.is_live() { "0" } else { "1" }),
-        ],
-    )?;
-    let ns = ctx
-        .env
-        .durable_object("ROOM")
-        .fault("routes.streams.join_room")?;
-    let stub = ns
-        .id_from_name(&stream.id)
-        .and_then(|i| i.get_stub())
-        .fault("routes.streams.join_room")?;
-    let resp = stub
-        .fetch_with_request(forward)
-        .await
-        .fault("routes.streams.join_room")?;
+    let resp = room::Client::for_stream(&ctx.env, &stream.id)?
+        .join(&who, !stream.is_live())
+        .await?;
     match resp.status_code() {
         101 => Ok(resp),
         401 => Err(AppError::InvalidTicket),

@@ -103,16 +103,13 @@ pub async fn start_session(
         None => None,
     };
     let created = Client::for_user(&ctx.env, &user.id)?
-        .create(
-            &user.id,
-            &CreateReq {
-                device_name: device_name.map(|d| d.as_str().to_owned()),
-                ip: ctx.ip.clone(),
-                user_agent: ctx.user_agent.clone(),
-                password_fp: password_fp(&user.password_hash),
-                login_key,
-            },
-        )
+        .create(&CreateReq {
+            device_name: device_name.map(|d| d.as_str().to_owned()),
+            ip: ctx.ip.clone(),
+            user_agent: ctx.user_agent.clone(),
+            password_fp: password_fp(&user.password_hash),
+            login_key,
+        })
         .await?;
     let grant = match created {
         CreateResp::Granted(g) => g,
@@ -193,7 +190,7 @@ pub async fn refresh(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError>
         .ok_or(AppError::InvalidRefreshToken)?
         .to_string();
     let outcome = Client::for_user(&ctx.env, &user_id)?
-        .rotate(&user_id, &refresh_token)
+        .rotate(&refresh_token)
         .await?;
     let grant = match outcome {
         RotateResp::Granted(g) => g,
@@ -261,14 +258,11 @@ pub async fn revoke_sessions(
     reason: RevokeReason,
 ) -> Result<RevokeResp, AppError> {
     let resp = Client::for_user(&ctx.env, user_id)?
-        .revoke(
-            user_id,
-            &RevokeReq {
-                session_id: only.map(str::to_owned),
-                except: except.map(str::to_owned),
-                reason,
-            },
-        )
+        .revoke(&RevokeReq {
+            session_id: only.map(str::to_owned),
+            except: except.map(str::to_owned),
+            reason,
+        })
         .await?;
     Ok(resp)
 }
