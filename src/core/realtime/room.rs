@@ -8,8 +8,9 @@
 //! - owner only: `{"type":"moderation.mute","user_id":"…","seconds":60}`,
 //!   `{"type":"moderation.unmute","user_id":"…"}`, `{"type":"moderation.remove","user_id":"…"}`.
 //!
-//! Server events: `chat.history`, `chat.message`, `presence.joined`, `presence.left`,
-//! `stream.updated`, `stream.ended`, `tip.received`, `moderation.muted`, `pong`, `error`.
+//! Server events (`super::Event`): `chat.history`, `chat.message`, `presence.joined`,
+//! `presence.left`, `stream.updated`, `stream.ended`, `tip.received`, `moderation.muted`,
+//! `moderation.removed`, `session.revoked`, `pong`, `error`.
 
 use crate::core::ratelimit::{check, Decision, Rule};
 use crate::core::realtime::event::{Event, Person};
