@@ -117,7 +117,7 @@ pub async fn act(
         UserAction::Unlock => {
             // The lockout lives in the user's object: a success there clears it.
             Client::for_user(&ctx.env, &user.id)?
-                .login_succeeded(&user.id)
+                .login_succeeded()
                 .await?;
             Some(user.clone())
         }

@@ -6,7 +6,7 @@ use crate::core::audit::Event;
 use crate::core::config::Limit;
 use crate::core::credits::{fingerprint, Amount, IdempotencyKey, Tip, TipRequest};
 use crate::core::error::{AppError, Faulty};
-use crate::core::realtime::{payload, Event};
+use crate::core::realtime::{payload, Event as RealtimeEvent};
 use crate::core::streams::decide_tip;
 use crate::edge::auth::{admin, authenticate};
 use crate::edge::ctx::Ctx;
@@ -215,7 +215,7 @@ pub async fn tip(req: &mut Request, ctx: &Ctx, stream_id: &str) -> Result<Respon
     };
     let (resp, fresh) = once(ctx, &idem, &Movement::Tip(&tip)).await?;
     if fresh {
-        let event = Event::TipReceived { tip: payload(&tip) };
+        let event = RealtimeEvent::TipReceived { tip: payload(&tip) };
         realtime::to_room(
             &ctx.env,
             &tip.stream_id,
