@@ -1,5 +1,7 @@
 //! D1 adapters: small named functions per table over the SQL constants of `core::sql`.
-//! Rows that must change together go in one `batch()` (D1's transaction).
+//! Rows that must change together go in one `batch()` (D1's transaction). The helpers that
+//! prepare and run statements are private to this module and its children: no other code can
+//! run D1 SQL.
 
 pub mod admin;
 pub mod api_keys;
@@ -46,15 +48,15 @@ pub fn split_page<T>(
     (rows, next)
 }
 
-pub fn s(v: &str) -> JsValue {
+fn s(v: &str) -> JsValue {
     JsValue::from_str(v)
 }
 
-pub fn i(v: i64) -> JsValue {
+fn i(v: i64) -> JsValue {
     JsValue::from_f64(v as f64)
 }
 
-pub fn opt(v: Option<&str>) -> JsValue {
+fn opt(v: Option<&str>) -> JsValue {
     v.map(s).unwrap_or(JsValue::NULL)
 }
 
@@ -67,14 +69,14 @@ fn in_statement(sql: &str) -> impl Fn(worker::Error) -> String + '_ {
     }
 }
 
-pub fn stmt(db: &D1Database, sql: &str, args: &[JsValue]) -> Result<D1PreparedStatement, AppError> {
+fn stmt(db: &D1Database, sql: &str, args: &[JsValue]) -> Result<D1PreparedStatement, AppError> {
     db.prepare(sql)
         .bind(args)
         .map_err(in_statement(sql))
         .fault("d1.stmt")
 }
 
-pub async fn first<T: DeserializeOwned>(
+async fn first<T: DeserializeOwned>(
     db: &D1Database,
     sql: &str,
     args: &[JsValue],
@@ -86,7 +88,7 @@ pub async fn first<T: DeserializeOwned>(
         .fault("d1.first")
 }
 
-pub async fn all<T: DeserializeOwned>(
+async fn all<T: DeserializeOwned>(
     db: &D1Database,
     sql: &str,
     args: &[JsValue],
@@ -102,7 +104,7 @@ pub async fn all<T: DeserializeOwned>(
 }
 
 /// Runs a statement; returns the number of rows it changed.
-pub async fn run(db: &D1Database, sql: &str, args: &[JsValue]) -> Result<usize, AppError> {
+async fn run(db: &D1Database, sql: &str, args: &[JsValue]) -> Result<usize, AppError> {
     let result = stmt(db, sql, args)?
         .run()
         .await
@@ -111,7 +113,7 @@ pub async fn run(db: &D1Database, sql: &str, args: &[JsValue]) -> Result<usize, 
     Ok(changes(&result))
 }
 
-pub async fn batch(
+async fn batch(
     db: &D1Database,
     statements: Vec<D1PreparedStatement>,
 ) -> Result<Vec<D1Result>, AppError> {
@@ -125,7 +127,7 @@ pub async fn ping(db: &D1Database) -> bool {
         .is_ok_and(|r| r.is_some())
 }
 
-pub fn changes(result: &D1Result) -> usize {
+fn changes(result: &D1Result) -> usize {
     result
         .meta()
         .ok()
@@ -134,6 +136,6 @@ pub fn changes(result: &D1Result) -> usize {
         .unwrap_or(0)
 }
 
-pub fn rows<T: DeserializeOwned>(result: &D1Result) -> Result<Vec<T>, AppError> {
+fn rows<T: DeserializeOwned>(result: &D1Result) -> Result<Vec<T>, AppError> {
     result.results::<T>().fault("d1.rows")
 }

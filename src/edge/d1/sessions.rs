@@ -4,7 +4,7 @@ use crate::core::error::{AppError, Within};
 use crate::core::session::SessionState;
 use crate::core::sql::sessions;
 use serde::Deserialize;
-use worker::{D1Database, D1PreparedStatement};
+use worker::D1Database;
 
 pub struct NewSession<'a> {
     pub id: &'a str,
@@ -106,14 +106,6 @@ pub async fn touch_and_extend(
     Ok(())
 }
 
-pub fn extend_stmt(
-    db: &D1Database,
-    session_id: &str,
-    expires_at: i64,
-) -> Result<D1PreparedStatement, AppError> {
-    stmt(db, sessions::EXTEND, &[i(expires_at), s(session_id)])
-}
-
 /// Renames one of `user_id`'s active sessions; `None` when there is no such session.
 pub async fn rename(
     db: &D1Database,
@@ -130,11 +122,35 @@ pub async fn rename(
     .await
 }
 
-pub fn revoke_stmt(
-    db: &D1Database,
-    session_id: &str,
-    reason: &str,
-    at: i64,
-) -> Result<D1PreparedStatement, AppError> {
-    stmt(db, sessions::REVOKE, &[i(at), s(reason), s(session_id)])
+/// A change to a session that its `UserSessions` object made and D1 must learn.
+pub enum Mirrored<'a> {
+    Revoked {
+        id: &'a str,
+        reason: &'a str,
+        at: i64,
+    },
+    Extended {
+        id: &'a str,
+        expires_at: i64,
+    },
+}
+
+/// Writes the object's pending session changes to D1 in one batch (the per-request check reads
+/// them there). Each is idempotent, so a retry after a partial failure changes nothing twice.
+pub async fn mirror(db: &D1Database, changes: &[Mirrored<'_>]) -> Result<(), AppError> {
+    let statements = changes
+        .iter()
+        .map(|c| match c {
+            Mirrored::Revoked { id, reason, at } => {
+                stmt(db, sessions::REVOKE, &[i(*at), s(reason), s(id)])
+            }
+            Mirrored::Extended { id, expires_at } => {
+                stmt(db, sessions::EXTEND, &[i(*expires_at), s(id)])
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    super::batch(db, statements)
+        .await
+        .within("d1.sessions.mirror")?;
+    Ok(())
 }

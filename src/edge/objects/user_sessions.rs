@@ -709,20 +709,21 @@ impl UserSessions {
                 "injected fault: session_mirror",
             ));
         }
-        let db = self.db()?;
-        let statements = pending
+        let changes: Vec<_> = pending
             .iter()
             .map(|p| match p.revoked_at {
-                Some(at) => d1::sessions::revoke_stmt(
-                    &db,
-                    &p.id,
-                    p.revoked_reason.as_deref().unwrap_or("revoked"),
+                Some(at) => d1::sessions::Mirrored::Revoked {
+                    id: &p.id,
+                    reason: p.revoked_reason.as_deref().unwrap_or("revoked"),
                     at,
-                ),
-                None => d1::sessions::extend_stmt(&db, &p.id, p.expires_at),
+                },
+                None => d1::sessions::Mirrored::Extended {
+                    id: &p.id,
+                    expires_at: p.expires_at,
+                },
             })
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        d1::batch(&db, statements).await?;
+            .collect();
+        d1::sessions::mirror(&self.db()?, &changes).await?;
         let storage = self.storage();
         for p in &pending {
             storage.mark_mirrored(&p.id)?;
