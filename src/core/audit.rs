@@ -43,6 +43,8 @@ pub enum Event {
     ApiKeyRevoked,
     ReferralKeysCreated,
     SigningKeyRotated,
+    IdentityLinked,
+    IdentityUnlinked,
 }
 
 impl Event {
@@ -84,6 +86,8 @@ impl Event {
             Self::ApiKeyRevoked => "api_key_revoked",
             Self::ReferralKeysCreated => "referral_keys_created",
             Self::SigningKeyRotated => "signing_key_rotated",
+            Self::IdentityLinked => "identity_linked",
+            Self::IdentityUnlinked => "identity_unlinked",
         }
     }
 }

@@ -108,6 +108,8 @@ pub struct Config {
     /// Password operations admitted at once per isolate, and how many more may wait.
     pub hash_gate: hash_gate::Policy,
     pub caps: Caps,
+    /// External identity providers (`AUTH_PROVIDERS`, with their secrets).
+    pub auth_providers: Vec<crate::core::idp::providers::Provider>,
 }
 
 /// The rate-limited actions and what they are keyed by.
@@ -271,6 +273,7 @@ pub mod vars {
     pub const MAX_QUEUED_JOBS_PER_USER: &str = "MAX_QUEUED_JOBS_PER_USER";
     pub const MAX_LIVE_STREAMS_PER_USER: &str = "MAX_LIVE_STREAMS_PER_USER";
     pub const MAX_SOCKETS_PER_USER: &str = "MAX_SOCKETS_PER_USER";
+    pub const AUTH_PROVIDERS: &str = "AUTH_PROVIDERS";
 
     /// Every name the Worker reads, for documentation tests.
     #[cfg(test)]
@@ -321,6 +324,7 @@ pub mod vars {
         MAX_QUEUED_JOBS_PER_USER,
         MAX_LIVE_STREAMS_PER_USER,
         MAX_SOCKETS_PER_USER,
+        AUTH_PROVIDERS,
     ];
 }
 
@@ -457,6 +461,16 @@ impl Config {
         {
             return Err(ConfigError::Missing(KEY_ENCRYPTION_KEY));
         }
+        // Secrets named after each provider (`AUTH_PROVIDER_<ID>_SECRET`).
+        let auth_providers = crate::core::idp::providers::parse(
+            get(AUTH_PROVIDERS).as_deref(),
+            |name| lookup(name),
+            environment == Environment::Production,
+        )
+        .map_err(|why| ConfigError::Invalid {
+            var: AUTH_PROVIDERS,
+            why,
+        })?;
         Ok(Self {
             environment,
             issuer,
@@ -575,6 +589,7 @@ impl Config {
                 live_streams: count(MAX_LIVE_STREAMS_PER_USER, default_caps.live_streams)?,
                 sockets: count(MAX_SOCKETS_PER_USER, default_caps.sockets)?,
             },
+            auth_providers,
         })
     }
 
@@ -591,6 +606,10 @@ impl Config {
                 list.contains(&o)
             }
         }
+    }
+
+    pub fn auth_provider(&self, id: &str) -> Option<&crate::core::idp::providers::Provider> {
+        self.auth_providers.iter().find(|p| p.id == id)
     }
 
     pub fn is_admin(&self, email: &str) -> bool {

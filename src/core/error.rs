@@ -10,6 +10,11 @@ const UNAVAILABLE_RETRY_AFTER_S: u64 = 5;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AppError {
     InvalidRequest(String),
+    /// A 400 with its own code (an OAuth redirect URI, state or grant that is not acceptable).
+    BadRequest {
+        code: &'static str,
+        detail: String,
+    },
     UnsupportedMediaType,
     PayloadTooLarge,
     NotFound,
@@ -63,7 +68,10 @@ pub enum AppError {
 impl AppError {
     pub fn status(&self) -> u16 {
         match self {
-            Self::InvalidRequest(_) | Self::WeakPassword(_) | Self::InvalidInvitation => 400,
+            Self::InvalidRequest(_)
+            | Self::WeakPassword(_)
+            | Self::InvalidInvitation
+            | Self::BadRequest { .. } => 400,
             Self::PreconditionRequired => 428,
             Self::InvalidTicket => 401,
             Self::InsufficientCredits => 402,
@@ -95,6 +103,7 @@ impl AppError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::InvalidRequest(_) => "invalid_request",
+            Self::BadRequest { code, .. } => code,
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::PayloadTooLarge => "payload_too_large",
             Self::NotFound => "not_found",
@@ -127,7 +136,7 @@ impl AppError {
 
     pub fn title(&self) -> &'static str {
         match self {
-            Self::InvalidRequest(_) => "Invalid request",
+            Self::InvalidRequest(_) | Self::BadRequest { .. } => "Invalid request",
             Self::UnsupportedMediaType => "Unsupported media type",
             Self::PayloadTooLarge => "Payload too large",
             Self::NotFound => "Not found",
@@ -172,7 +181,8 @@ impl AppError {
             }
             Self::Conflict { detail, .. }
             | Self::Unprocessable { detail, .. }
-            | Self::Denied { detail, .. } => detail.clone(),
+            | Self::Denied { detail, .. }
+            | Self::BadRequest { detail, .. } => detail.clone(),
             Self::InvalidTicket => {
                 "the ticket is missing, unknown, expired or already used; get a new one".into()
             }

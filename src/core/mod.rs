@@ -14,6 +14,7 @@ pub mod crypto;
 pub mod domain;
 pub mod error;
 pub mod hash_gate;
+pub mod idp;
 pub mod jobs;
 pub mod keyseal;
 pub mod lockout;

@@ -110,6 +110,13 @@ pub enum Route {
     AdminRevokeApiKey,
     AdminCreateReferralKeys,
     AdminListReferralKeys,
+    AuthProviders,
+    OAuthStart,
+    OAuthCallback,
+    OAuthToken,
+    ListIdentities,
+    UnlinkIdentity,
+    Exchange,
 }
 
 use Method::*;
@@ -251,6 +258,17 @@ pub const ROUTES: &[(Method, &str, Route)] = &[
         Route::AdminCreateReferralKeys,
     ),
     (Get, "/v1/admin/referral-keys", Route::AdminListReferralKeys),
+    (Get, "/v1/auth/providers", Route::AuthProviders),
+    (Get, "/v1/auth/oauth/{provider}/start", Route::OAuthStart),
+    (
+        Get,
+        "/v1/auth/oauth/{provider}/callback",
+        Route::OAuthCallback,
+    ),
+    (Post, "/v1/auth/oauth/token", Route::OAuthToken),
+    (Get, "/v1/me/identities", Route::ListIdentities),
+    (Delete, "/v1/me/identities/{id}", Route::UnlinkIdentity),
+    (Post, "/v1/auth/exchange", Route::Exchange),
 ];
 
 #[derive(Debug, PartialEq, Eq)]
@@ -354,6 +372,20 @@ mod tests {
                 sub: Some("u2")
             }
         );
+    }
+
+    #[test]
+    fn a_named_parameter_matches_one_segment_like_id() {
+        assert_eq!(
+            resolve("GET", "/v1/auth/oauth/corp/callback"),
+            Match::Found {
+                route: Route::OAuthCallback,
+                template: "/v1/auth/oauth/{provider}/callback",
+                param: Some("corp"),
+                sub: None
+            }
+        );
+        assert_eq!(resolve("GET", "/v1/auth/oauth//callback"), Match::NotFound);
     }
 
     #[test]

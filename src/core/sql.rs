@@ -760,6 +760,60 @@ pub mod workspace_invitations {
          WHERE expires_at < ? OR accepted_at < ? OR revoked_at < ? LIMIT ?)";
 }
 
+pub mod external_identities {
+    /// Creates a verified, active account without a password (the provider proved the address)
+    /// unless the e-mail is taken; RETURNING tells which happened. An empty password hash
+    /// matches no password; the reset flow can set one.
+    pub const INSERT_USER: &str = "INSERT INTO users (id, email, password_hash, name, status, email_verified, created_at, updated_at, version) \
+         VALUES (?, ?, '', ?, 'active', 1, ?, ?, 1) ON CONFLICT (email) DO NOTHING RETURNING id";
+
+    /// Links an identity; nothing when (provider, subject) is linked already (RETURNING tells).
+    pub const INSERT: &str = "INSERT INTO external_identities (id, user_id, provider, subject, email, created_at, last_used_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (provider, subject) DO NOTHING RETURNING id";
+
+    /// The identity's row, only if the user row was created by the same batch.
+    pub const INSERT_FOR_NEW_USER: &str = "INSERT INTO external_identities (id, user_id, provider, subject, email, created_at, last_used_at) \
+         SELECT ?, id, ?, ?, ?, ?, ? FROM users WHERE id = ?";
+
+    pub const OWNER: &str =
+        "SELECT user_id FROM external_identities WHERE provider = ? AND subject = ?";
+
+    pub const TOUCH: &str = "UPDATE external_identities SET last_used_at = ?, email = ? WHERE provider = ? AND subject = ?";
+
+    pub const OF_USER: &str =
+        "SELECT id, provider, subject, email, created_at FROM external_identities \
+         WHERE user_id = ? ORDER BY created_at, id";
+
+    /// Unlinks one identity only while another way to sign in remains (a password, or another
+    /// identity): the check and the delete are one statement, so two parallel unlinks cannot
+    /// remove the last two. Parameters: id, user, user, user.
+    pub const DELETE_IF_NOT_LAST: &str =
+        "DELETE FROM external_identities WHERE id = ? AND user_id = ? AND \
+         ((SELECT password_hash FROM users WHERE id = ?) <> '' \
+          OR (SELECT COUNT(*) FROM external_identities WHERE user_id = ?) > 1) RETURNING id";
+}
+
+pub mod oauth_states {
+    pub const INSERT: &str = "INSERT INTO oauth_states (state_hash, provider, redirect_uri, mode, nonce, code_verifier, app_code_challenge, browser_hash, link_user_id, created_at, expires_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+    /// Single use: the state is deleted as it is read, and only an unexpired one is returned.
+    pub const TAKE: &str = "DELETE FROM oauth_states WHERE state_hash = ? AND provider = ? \
+         RETURNING redirect_uri, mode, nonce, code_verifier, app_code_challenge, browser_hash, link_user_id, expires_at";
+
+    pub const PURGE_DEAD: &str = "DELETE FROM oauth_states WHERE state_hash IN (SELECT state_hash FROM oauth_states WHERE expires_at < ? LIMIT ?)";
+}
+
+pub mod oauth_codes {
+    pub const INSERT: &str = "INSERT INTO oauth_codes (code_hash, user_id, code_challenge, created_at, expires_at) VALUES (?, ?, ?, ?, ?)";
+
+    /// Single use, like the state.
+    pub const TAKE: &str =
+        "DELETE FROM oauth_codes WHERE code_hash = ? RETURNING user_id, code_challenge, expires_at";
+
+    pub const PURGE_DEAD: &str = "DELETE FROM oauth_codes WHERE code_hash IN (SELECT code_hash FROM oauth_codes WHERE expires_at < ? LIMIT ?)";
+}
+
 pub mod health {
     pub const PING: &str = "SELECT 1 AS ok";
 }
@@ -901,6 +955,19 @@ mod tests {
         let db = migrated();
         let all = [
             users::INSERT,
+            external_identities::INSERT_USER,
+            external_identities::INSERT,
+            external_identities::INSERT_FOR_NEW_USER,
+            external_identities::OWNER,
+            external_identities::TOUCH,
+            external_identities::OF_USER,
+            external_identities::DELETE_IF_NOT_LAST,
+            oauth_states::INSERT,
+            oauth_states::TAKE,
+            oauth_states::PURGE_DEAD,
+            oauth_codes::INSERT,
+            oauth_codes::TAKE,
+            oauth_codes::PURGE_DEAD,
             users::BY_EMAIL,
             users::BY_ID,
             users::VERIFY_BY_USED_TOKEN,
@@ -1286,6 +1353,79 @@ mod tests {
         };
         assert_eq!(insert("u1").as_deref(), Some("u1"));
         assert_eq!(insert("u2"), None);
+    }
+
+    #[test]
+    fn an_identity_links_once_and_the_last_way_to_sign_in_is_never_unlinked() {
+        use super::external_identities as x;
+        let db = migrated();
+        let new_user = |id: &str, email: &str| -> Option<String> {
+            db.query_row(
+                x::INSERT_USER,
+                rusqlite::params![id, email, None::<String>, 1, 1],
+                |r| r.get(0),
+            )
+            .ok()
+        };
+        assert_eq!(new_user("u1", "a@example.test").as_deref(), Some("u1"));
+        assert_eq!(new_user("u2", "a@example.test"), None);
+        let link = |id: &str, subject: &str| -> Option<String> {
+            db.query_row(
+                x::INSERT,
+                rusqlite::params![id, "u1", "corp", subject, None::<String>, 1, 1],
+                |r| r.get(0),
+            )
+            .ok()
+        };
+        assert_eq!(link("i1", "s1").as_deref(), Some("i1"));
+        assert_eq!(link("i2", "s1"), None, "(provider, subject) is unique");
+        assert_eq!(link("i2", "s2").as_deref(), Some("i2"));
+        let unlink = |id: &str| -> Option<String> {
+            db.query_row(
+                x::DELETE_IF_NOT_LAST,
+                rusqlite::params![id, "u1", "u1", "u1"],
+                |r| r.get(0),
+            )
+            .ok()
+        };
+        assert_eq!(unlink("i1").as_deref(), Some("i1"));
+        assert_eq!(unlink("i2"), None, "no password: the last identity stays");
+        db.execute("UPDATE users SET password_hash = 'h' WHERE id = 'u1'", [])
+            .unwrap();
+        assert_eq!(unlink("i2").as_deref(), Some("i2"));
+    }
+
+    #[test]
+    fn an_oauth_state_is_taken_once() {
+        let db = migrated();
+        db.execute(
+            super::oauth_states::INSERT,
+            rusqlite::params![
+                "h",
+                "corp",
+                "https://a/cb",
+                "bearer",
+                "n",
+                "v",
+                None::<String>,
+                None::<String>,
+                None::<String>,
+                1,
+                600
+            ],
+        )
+        .unwrap();
+        let take = |provider: &str| -> Option<String> {
+            db.query_row(
+                super::oauth_states::TAKE,
+                rusqlite::params!["h", provider],
+                |r| r.get(0),
+            )
+            .ok()
+        };
+        assert_eq!(take("other"), None, "bound to its provider");
+        assert_eq!(take("corp").as_deref(), Some("https://a/cb"));
+        assert_eq!(take("corp"), None);
     }
 
     #[test]

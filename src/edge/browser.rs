@@ -133,6 +133,15 @@ pub fn session_response(
         csrf_token: csrf::mint(&ctx.cfg.csrf_key, &tokens.session_id, rand::bytes()?),
     };
     let mut response = json(200, &body)?;
+    set_session_cookies(ctx, &mut response, tokens)?;
+    Ok(response)
+}
+
+fn set_session_cookies(
+    ctx: &Ctx,
+    response: &mut Response,
+    tokens: &TokenResponse,
+) -> Result<(), AppError> {
     let refresh_max_age = ctx.cfg.refresh_ttl_s.min(ctx.cfg.session_absolute_s);
     let out = response.headers_mut();
     let set = |value: String| out.append("set-cookie", &value).fault("browser.set_cookie");
@@ -144,6 +153,30 @@ pub fn session_response(
         &tokens.refresh_token,
         refresh_max_age,
     )?)?;
+    Ok(())
+}
+
+/// A redirect-based sign-in in cookie mode: a 302 to the app with the session in the two
+/// cookies. No token travels in the URL; the app gets its CSRF token from a refresh.
+pub fn session_redirect(
+    ctx: &Ctx,
+    tokens: &TokenResponse,
+    location: &str,
+) -> Result<Response, AppError> {
+    let mut response = redirect(location)?;
+    set_session_cookies(ctx, &mut response, tokens)?;
+    Ok(response)
+}
+
+/// A 302 to `location`.
+pub fn redirect(location: &str) -> Result<Response, AppError> {
+    let mut response = Response::empty()
+        .fault("browser.redirect")?
+        .with_status(302);
+    response
+        .headers_mut()
+        .set("location", location)
+        .fault("browser.redirect")?;
     Ok(response)
 }
 

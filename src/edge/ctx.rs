@@ -17,7 +17,11 @@ pub fn config(env: &Env) -> Result<Rc<Config>, AppError> {
         return Ok(c);
     }
     let lookup = |k: &str| -> Option<String> {
-        if k == vars::JWT_SIGNING_KEYS || k == vars::EMAIL_API_KEY || k == vars::KEY_ENCRYPTION_KEY
+        let provider_secret = k.starts_with("AUTH_PROVIDER_") && k.ends_with("_SECRET");
+        if k == vars::JWT_SIGNING_KEYS
+            || k == vars::EMAIL_API_KEY
+            || k == vars::KEY_ENCRYPTION_KEY
+            || provider_secret
         {
             env.secret(k).ok().map(|s| s.to_string())
         } else {

@@ -8,6 +8,7 @@ mod ctx;
 mod d1;
 mod hash_gate;
 mod http;
+mod idp;
 mod jobs;
 mod keys;
 mod objects;

@@ -8,7 +8,8 @@ use crate::edge::ctx::Ctx;
 use crate::edge::http::problem;
 use crate::edge::rand;
 use crate::edge::routes::{
-    accounts, admin, credits, dev, email, health, jobs, lifecycle, password, profile, realtime,
+    accounts, admin, credits, dev, email, health, jobs, lifecycle, oauth, password, profile,
+    realtime,
     sessions, streams, tokens, workspaces,
 };
 use std::rc::Rc;
@@ -207,5 +208,12 @@ async fn dispatch(
         Route::AdminRevokeApiKey => admin::revoke_api_key(req, &ctx, id).await,
         Route::AdminCreateReferralKeys => admin::create_referral_keys(req, &ctx).await,
         Route::AdminListReferralKeys => admin::list_referral_keys(req, &ctx).await,
+        Route::AuthProviders => oauth::providers(req, &ctx).await,
+        Route::OAuthStart => oauth::start(req, &ctx, id).await,
+        Route::OAuthCallback => oauth::callback(req, &ctx, id).await,
+        Route::OAuthToken => oauth::token(req, &ctx).await,
+        Route::ListIdentities => oauth::list(req, &ctx).await,
+        Route::UnlinkIdentity => oauth::unlink(req, &ctx, id).await,
+        Route::Exchange => oauth::exchange(req, &ctx).await,
     }
 }

@@ -1304,6 +1304,146 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/auth/providers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the external identity providers
+         * @description The providers configured in `AUTH_PROVIDERS`.
+         */
+        get: operations["listAuthProviders"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/oauth/{provider}/start": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Start a sign-in with a provider
+         * @description Records the sign-in (a single-use `state`, 10 minutes) and redirects the browser to the provider's authorization endpoint with `response_type=code`, `state`, a PKCE `code_challenge` (`S256`, Edgeward's own verifier, kept server-side) and, for OpenID Connect, a `nonce`. The state is bound to this browser by the `ew_oauth` cookie, unless a bearer-mode app binds it to its own PKCE (`code_challenge`), which it then proves at `POST /v1/auth/oauth/token`. With `link=true` and a signed-in session (Bearer header or access cookie), the identity is linked to that account at the callback instead of signing in.
+         */
+        get: operations["startOAuth"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/oauth/{provider}/callback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The provider's redirect back
+         * @description Takes the `state` (single use), redeems the provider's `code` (with Edgeward's PKCE verifier), verifies the ID token (signature by the provider's JWKS, RS256 or ES256 only; `iss`, `aud`, `azp`, `exp`/`iat` with leeway, `nonce`) or, for GitHub, reads `/user` and the verified addresses of `/user/emails`. Then the linking rules: a known identity signs in to its account; an unknown one joins the account of its e-mail only when the provider asserts the address verified and the account's address is verified; otherwise a new account is opened for a verified address. Redirects to the app's `redirect_uri` with a one-time `code` (60 s, single use; bearer mode), with the session cookies (cookie mode; no token in the URL, the app gets its `csrf_token` from `POST /v1/auth/refresh`), with `linked=<provider>` after a link, or with `error=`: the provider's own error (e.g. `access_denied`), `provider_error`, `invalid_id_token`, `account_exists` (the address belongs to an account and one side has not verified it: sign in and link explicitly), `email_not_verified` (no verified address to open an account with), `identity_taken`, `account_deactivated`, `account_pending_deletion`.
+         */
+        get: operations["oauthCallback"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/oauth/token": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Redeem a one-time code for a session
+         * @description Exchanges the one-time `code` the app received on its redirect URI for a session (`TokenResponse`). Single use, 60 s; the app's `code_verifier` is required when the start had a `code_challenge`.
+         */
+        post: operations["redeemOAuthCode"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/identities": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the linked identities
+         * @description The external identities linked to the caller's account, oldest first.
+         */
+        get: operations["listIdentities"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/identities/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Unlink an identity
+         * @description Unlinks one of the caller's identities, unless it is the last way to sign in (no password, no other identity): 409 `last_login_method`. Checked and deleted in one statement, so two parallel unlinks cannot remove the last two.
+         */
+        delete: operations["unlinkIdentity"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/exchange": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Exchange an external JWT for a session
+         * @description Token exchange: a JWT issued by a configured `jwt` provider (`issuer`, `jwks_uri`, `audience`, `algorithms` in `AUTH_PROVIDERS`) is verified against the provider's JWKS (cached; fetched again once for an unknown `kid`), its `iss`, `aud`, `exp`/`iat` (with `TOKEN_LEEWAY_SECONDS`) and algorithm, and becomes a session of the user linked to (provider, `sub`). The linking rules of the redirect flow apply; a first use without a verified `email` claim creates an account under a placeholder address (`<provider>.<digest>@external_identity.invalid`) that cannot be registered or mailed.
+         */
+        post: operations["exchangeToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1489,7 +1629,7 @@ export interface components {
              * @description What happened.
              * @enum {string}
              */
-            type: "register" | "email_verified" | "login_succeeded" | "login_failed" | "account_locked" | "refresh_token_reused" | "logout" | "session_revoked" | "password_reset_requested" | "password_reset" | "password_changed" | "account_deactivated" | "account_reactivated" | "deletion_requested" | "account_restored" | "email_change_requested" | "email_changed" | "workspace_created" | "workspace_joined" | "workspace_role_changed" | "workspace_member_removed" | "workspace_left" | "workspace_invitation_sent" | "workspace_invitation_revoked" | "workspace_deletion_requested" | "role_demoted" | "api_key_created" | "role_promoted" | "admin_sessions_revoked" | "signing_key_rotated" | "api_key_revoked" | "admin_unlocked" | "admin_activated" | "admin_deactivated" | "credits_granted" | "referral_keys_created";
+            type: "register" | "email_verified" | "login_succeeded" | "login_failed" | "account_locked" | "refresh_token_reused" | "logout" | "session_revoked" | "password_reset_requested" | "password_reset" | "password_changed" | "account_deactivated" | "account_reactivated" | "deletion_requested" | "account_restored" | "email_change_requested" | "email_changed" | "workspace_created" | "workspace_joined" | "workspace_role_changed" | "workspace_member_removed" | "workspace_left" | "workspace_invitation_sent" | "workspace_invitation_revoked" | "workspace_deletion_requested" | "role_demoted" | "api_key_created" | "role_promoted" | "admin_sessions_revoked" | "signing_key_rotated" | "api_key_revoked" | "admin_unlocked" | "admin_activated" | "admin_deactivated" | "credits_granted" | "referral_keys_created" | "identity_linked" | "identity_unlinked";
             /** @description Client IP (`CF-Connecting-IP`) of the request that caused the event, or null. */
             ip: string | null;
             /** @description `User-Agent` of that request, or null. */
@@ -2412,6 +2552,56 @@ export interface components {
             /** @description Sessions revoked now. */
             revoked: number;
         };
+        AuthProvider: {
+            /** @description The provider id (key of `AUTH_PROVIDERS`), used in `/v1/auth/oauth/{provider}/…`. */
+            id: string;
+            /**
+             * @description `oidc`, `google` and `github` sign in through `/v1/auth/oauth/{provider}/start`; `jwt` is for token exchange.
+             * @enum {string}
+             */
+            type: "oidc" | "google" | "github" | "jwt";
+            /** @description Display name. */
+            name: string;
+        };
+        AuthProviderList: {
+            providers: components["schemas"]["AuthProvider"][];
+        };
+        OAuthTokenRequest: {
+            /** @description The one-time code from the `code` query parameter of the app's redirect URI. */
+            code: string;
+            /** @description The app's PKCE verifier: required exactly when the start had a `code_challenge`. */
+            code_verifier?: string;
+            /** @description Optional label of the new session. */
+            device_name?: string;
+        };
+        Identity: {
+            /** Format: uuid */
+            id: string;
+            /** @description Provider id. */
+            provider: string;
+            /** @description The provider's stable user id (`sub`; GitHub's numeric user id). */
+            subject: string;
+            /** @description The address the provider gave at the last sign-in, or null. */
+            email: string | null;
+            /** Format: date-time */
+            created_at: string;
+        };
+        IdentityList: {
+            identities: components["schemas"]["Identity"][];
+        };
+        ExchangeRequest: {
+            /** @description Id of a `jwt` provider in `AUTH_PROVIDERS`. */
+            provider: string;
+            /** @description A JWT issued by that provider (compact JWS, RS256 or ES256 as configured). */
+            token: string;
+            /** @description Optional label of the new session. */
+            device_name?: string;
+            /**
+             * @description `bearer` (default) or `cookie`.
+             * @enum {string}
+             */
+            mode?: "bearer" | "cookie";
+        };
     };
     responses: {
         /** @description Malformed JSON, missing or unknown fields, or fields of the wrong type or format. */
@@ -3185,6 +3375,107 @@ export interface components {
                  *       "status": 409,
                  *       "detail": "signing-key rotation needs the KEY_ENCRYPTION_KEY secret",
                  *       "code": "rotation_not_configured",
+                 *       "request_id": "8a1f6c2e9b3d4f10-AMS"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description `redirect_uri` is missing or not exactly one of the provider's configured app URLs (`redirect_uris` in `AUTH_PROVIDERS`); or another parameter is malformed (`invalid_request`). */
+        InvalidRedirectUri: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "urn:edgeward:problem:invalid_redirect_uri",
+                 *       "title": "Invalid request",
+                 *       "status": 400,
+                 *       "detail": "redirect_uri is missing or not one of this provider's configured app URLs",
+                 *       "code": "invalid_redirect_uri",
+                 *       "request_id": "8a1f6c2e9b3d4f10-AMS"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The `state` is missing, unknown, already used, expired (10 minutes), of another provider, or was brought by another browser than the one that started the sign-in (the `ew_oauth` binding cookie). Nothing was signed in; start again. */
+        InvalidState: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "urn:edgeward:problem:invalid_state",
+                 *       "title": "Invalid request",
+                 *       "status": 400,
+                 *       "detail": "the state is unknown, used, expired or from another browser; start again",
+                 *       "code": "invalid_state",
+                 *       "request_id": "8a1f6c2e9b3d4f10-AMS"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The one-time code is unknown, already used or expired (60 s), or `code_verifier` is missing, wrong, or sent for a code started without `code_challenge`. The code is spent either way; malformed bodies answer `invalid_request`. */
+        InvalidGrant: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "urn:edgeward:problem:invalid_grant",
+                 *       "title": "Invalid request",
+                 *       "status": 400,
+                 *       "detail": "the code is unknown, used or expired, or the code_verifier does not match",
+                 *       "code": "invalid_grant",
+                 *       "request_id": "8a1f6c2e9b3d4f10-AMS"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description This identity is the only way left to sign in (the account has no password and no other identity). Set a password through the reset flow (`POST /v1/auth/password/forgot`) or link another identity first. */
+        LastLoginMethod: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "urn:edgeward:problem:last_login_method",
+                 *       "title": "Conflict",
+                 *       "status": 409,
+                 *       "detail": "this is the only way left to sign in; set a password (reset flow) or link another identity first",
+                 *       "code": "last_login_method",
+                 *       "request_id": "8a1f6c2e9b3d4f10-AMS"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The token is not a valid JWT of the named `jwt` provider: unknown provider, malformed, `alg` not among the configured ones (never `none` or HMAC), no key of its JWKS verifies it, foreign `iss`, wrong `aud`, expired, or the identity cannot be signed in (its verified address belongs to an account that never verified it, or vice versa). */
+        InvalidExchangeToken: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "urn:edgeward:problem:invalid_token",
+                 *       "title": "Invalid access token",
+                 *       "status": 401,
+                 *       "detail": "the access token is missing, malformed, expired or not ours",
+                 *       "code": "invalid_token",
                  *       "request_id": "8a1f6c2e9b3d4f10-AMS"
                  *     }
                  */
@@ -6577,6 +6868,222 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
+        };
+    };
+    listAuthProviders: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The providers. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuthProviderList"];
+                };
+            };
+            500: components["responses"]["InternalError"];
+        };
+    };
+    startOAuth: {
+        parameters: {
+            query: {
+                /** @description The app URL to return to: exactly one of the provider's configured `redirect_uris`. */
+                redirect_uri: string;
+                /** @description `bearer` (default: a one-time `code` on the redirect) or `cookie` (the session in cookies). */
+                mode?: "bearer" | "cookie";
+                /** @description The app's own PKCE S256 challenge (43 base64url characters). */
+                code_challenge?: string;
+                /** @description `S256`, required with `code_challenge`. */
+                code_challenge_method?: "S256";
+                /** @description `true`: link the identity to the signed-in caller. */
+                link?: "true" | "false";
+            };
+            header?: never;
+            path: {
+                /** @description Provider id (key of `AUTH_PROVIDERS`). */
+                provider: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description To the provider's authorization endpoint. */
+            302: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    /** @description Where the browser goes next. */
+                    Location?: string;
+                    /** @description `ew_oauth` (the browser binding of the state, `Path=/v1/auth/oauth; Secure; HttpOnly; SameSite=Lax`), and in cookie mode at the callback the two session cookies (see `SetCookie`). */
+                    "Set-Cookie"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["InvalidRedirectUri"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["CsrfFailed"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    oauthCallback: {
+        parameters: {
+            query: {
+                state: string;
+                code?: string;
+                error?: string;
+            };
+            header?: never;
+            path: {
+                /** @description Provider id (key of `AUTH_PROVIDERS`). */
+                provider: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description To the app's redirect URI, with `code`, `linked` or `error`. */
+            302: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    /** @description Where the browser goes next. */
+                    Location?: string;
+                    /** @description `ew_oauth` (the browser binding of the state, `Path=/v1/auth/oauth; Secure; HttpOnly; SameSite=Lax`), and in cookie mode at the callback the two session cookies (see `SetCookie`). */
+                    "Set-Cookie"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["InvalidState"];
+            404: components["responses"]["NotFound"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    redeemOAuthCode: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OAuthTokenRequest"];
+            };
+        };
+        responses: {
+            /** @description Signed in; a new session was created. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenResponse"];
+                };
+            };
+            400: components["responses"]["InvalidGrant"];
+            403: components["responses"]["LoginForbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listIdentities: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The identities. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdentityList"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    unlinkIdentity: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Cookie mode: the session's `csrf_token` (required when authenticated by the access cookie). */
+                "X-CSRF-Token"?: string;
+            };
+            path: {
+                /** @description Identity id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["NoContent"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["CsrfFailed"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["LastLoginMethod"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    exchangeToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ExchangeRequest"];
+            };
+        };
+        responses: {
+            /** @description Signed in (the user is created on first use); a new session was created. In cookie mode: the tokens are set as cookies and the body is a `CookieSessionResponse`. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    "Set-Cookie": components["headers"]["SetCookie"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenResponse"] | components["schemas"]["CookieSessionResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["InvalidExchangeToken"];
+            403: components["responses"]["LoginForbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
 }

@@ -5,7 +5,8 @@ use super::{all, batch, changes, i, run, s, stmt};
 use crate::core::error::{AppError, Within};
 use crate::core::sql::{
     audit, chat_participants, credits, dead_letters, dev_mailbox, email_changes, email_tokens,
-    purge, queue_deliveries, sessions, tickets, users, workspace_invitations, workspaces,
+    oauth_codes, oauth_states, purge, queue_deliveries, sessions, tickets, users,
+    workspace_invitations, workspaces,
 };
 use serde::Deserialize;
 use wasm_bindgen::JsValue;
@@ -28,11 +29,22 @@ pub async fn sweep(
     batch: i64,
     keep: &Retention,
 ) -> Vec<(&'static str, Result<usize, AppError>)> {
-    let steps: [(&str, &str, Vec<JsValue>); 11] = [
+    let steps: [(&str, &str, Vec<JsValue>); 13] = [
         // Realtime tickets live 30 s; used ones are kept no longer than expired ones.
         (
             "dead_realtime_tickets",
             tickets::PURGE_DEAD,
+            vec![i(now), i(batch)],
+        ),
+        // OAuth sign-ins in flight live 10 min, one-time codes 60 s.
+        (
+            "dead_oauth_states",
+            oauth_states::PURGE_DEAD,
+            vec![i(now), i(batch)],
+        ),
+        (
+            "dead_oauth_codes",
+            oauth_codes::PURGE_DEAD,
             vec![i(now), i(batch)],
         ),
         // Idempotency keys answer replays for a week.

@@ -89,15 +89,14 @@ async fn token_response(ctx: &Ctx, user: &User, grant: Grant) -> Result<TokenRes
     })
 }
 
-/// Opens a session for an authenticated, usable user and answers with its tokens (or, in
-/// cookie mode, sets them as cookies).
-pub async fn start_session(
+/// Opens a session for an authenticated, usable user: its tokens, and whether an earlier
+/// login with the same `Idempotency-Key` opened it.
+pub async fn open_session(
     ctx: &Ctx,
     user: &User,
     device_name: Option<&str>,
-    mode: Mode,
     login_key: Option<LoginKey>,
-) -> Result<Response, AppError> {
+) -> Result<(TokenResponse, bool), AppError> {
     let device_name = match device_name {
         Some(d) => DeviceName::parse(d)?,
         None => None,
@@ -132,8 +131,20 @@ pub async fn start_session(
         )
         .await;
     }
-    let mut response =
-        browser::session_response(ctx, mode, &token_response(ctx, user, grant).await?)?;
+    Ok((token_response(ctx, user, grant).await?, replayed))
+}
+
+/// Opens a session for an authenticated, usable user and answers with its tokens (or, in
+/// cookie mode, sets them as cookies).
+pub async fn start_session(
+    ctx: &Ctx,
+    user: &User,
+    device_name: Option<&str>,
+    mode: Mode,
+    login_key: Option<LoginKey>,
+) -> Result<Response, AppError> {
+    let (tokens, replayed) = open_session(ctx, user, device_name, login_key).await?;
+    let mut response = browser::session_response(ctx, mode, &tokens)?;
     if replayed {
         let _ = response.headers_mut().set("idempotent-replayed", "true");
     }
