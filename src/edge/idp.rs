@@ -3,7 +3,9 @@
 //! exchange, and GitHub's user API. Every call has a timeout; a failure is an `Upstream`
 //! reason, which the callback turns into an `error=` on the app's redirect URI.
 
-use crate::core::idp::id_token::{self, Expect, IdClaims, IdTokenError, Jwks, ID_TOKEN_ALGORITHMS};
+use crate::core::idp::id_token::{
+    self, Alg, Expect, IdClaims, IdTokenError, Jwks, Key, ID_TOKEN_ALGORITHMS,
+};
 use crate::core::idp::link::External;
 use crate::core::idp::oauth::{encode, query};
 use crate::core::idp::providers::{Kind, Provider, GOOGLE_ISSUER};
@@ -15,6 +17,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
+use wasm_bindgen::{JsCast, JsValue};
 use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit};
 
 /// How long discovery documents and key sets are reused.
@@ -180,21 +183,104 @@ async fn jwks(uri: &str, now: i64, refetch: bool) -> Result<Rc<Jwks>, Upstream> 
     Ok(keys)
 }
 
-/// Verifies an ID token against the provider's keys, fetching them again once when the token
-/// names a key the cached set lacks (the provider rotated).
+/// Verifies an ID token (or an exchanged JWT) against the issuer's keys, fetching them again
+/// once when the token names a key the cached set lacks (the issuer rotated).
 pub async fn verify_id_token(
     jwks_uri: &str,
     token: &str,
     expect: &Expect<'_>,
 ) -> Result<IdClaims, Upstream> {
     let keys = jwks(jwks_uri, expect.now, false).await?;
-    match id_token::verify(token, &keys, expect) {
+    let signed = match id_token::prepare(token, &keys, expect) {
         Err(IdTokenError::UnknownKey) => {
             let fresh = jwks(jwks_uri, expect.now, true).await?;
-            id_token::verify(token, &fresh, expect).map_err(Upstream::IdToken)
+            id_token::prepare(token, &fresh, expect)
         }
-        other => other.map_err(Upstream::IdToken),
+        other => other,
     }
+    .map_err(Upstream::IdToken)?;
+    let mut valid = false;
+    for key in &signed.keys {
+        if webcrypto_verify(key, signed.input.as_bytes(), &signed.signature)
+            .await
+            .map_err(provider_err)?
+        {
+            valid = true;
+            break;
+        }
+    }
+    if !valid {
+        return Err(Upstream::IdToken(IdTokenError::BadSignature));
+    }
+    id_token::claims(token, expect).map_err(Upstream::IdToken)
+}
+
+fn js_object(pairs: &[(&str, &str)]) -> Result<js_sys::Object, JsValue> {
+    let o = js_sys::Object::new();
+    for (k, v) in pairs {
+        js_sys::Reflect::set(&o, &JsValue::from_str(k), &JsValue::from_str(v))?;
+    }
+    Ok(o)
+}
+
+/// Calls `crypto.subtle.<method>(...args)` and awaits its promise.
+async fn subtle(method: &str, args: &[JsValue]) -> Result<JsValue, JsValue> {
+    let crypto = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("crypto"))?;
+    let subtle = js_sys::Reflect::get(&crypto, &JsValue::from_str("subtle"))?;
+    let f: js_sys::Function =
+        js_sys::Reflect::get(&subtle, &JsValue::from_str(method))?.dyn_into()?;
+    let array = js_sys::Array::new();
+    for a in args {
+        array.push(a);
+    }
+    let promise: js_sys::Promise = f.apply(&subtle, &array)?.dyn_into()?;
+    worker::wasm_bindgen_futures::JsFuture::from(promise).await
+}
+
+/// RS256 (RSASSA-PKCS1-v1_5, SHA-256) or ES256 (ECDSA P-256, SHA-256, r || s) verification by
+/// the runtime's WebCrypto: no RSA or elliptic-curve code in the Worker. A key WebCrypto will
+/// not import (a point off the curve, say) verifies nothing.
+async fn webcrypto_verify(key: &Key, message: &[u8], signature: &[u8]) -> Result<bool, String> {
+    let js = |e: JsValue| format!("webcrypto: {e:?}");
+    let (import_alg, verify_alg) = match key.alg {
+        Alg::Rs256 => (
+            js_object(&[("name", "RSASSA-PKCS1-v1_5"), ("hash", "SHA-256")]).map_err(js)?,
+            js_object(&[("name", "RSASSA-PKCS1-v1_5")]).map_err(js)?,
+        ),
+        Alg::Es256 => (
+            js_object(&[("name", "ECDSA"), ("namedCurve", "P-256")]).map_err(js)?,
+            js_object(&[("name", "ECDSA"), ("hash", "SHA-256")]).map_err(js)?,
+        ),
+    };
+    let jwk = js_sys::JSON::parse(&key.jwk.to_string()).map_err(js)?;
+    let usages = js_sys::Array::of1(&JsValue::from_str("verify"));
+    let imported = match subtle(
+        "importKey",
+        &[
+            JsValue::from_str("jwk"),
+            jwk,
+            import_alg.into(),
+            JsValue::FALSE,
+            usages.into(),
+        ],
+    )
+    .await
+    {
+        Ok(k) => k,
+        Err(_) => return Ok(false),
+    };
+    let ok = subtle(
+        "verify",
+        &[
+            verify_alg.into(),
+            imported,
+            js_sys::Uint8Array::from(signature).into(),
+            js_sys::Uint8Array::from(message).into(),
+        ],
+    )
+    .await
+    .map_err(js)?;
+    Ok(ok.as_bool() == Some(true))
 }
 
 /// Where the provider's authorization page is.
