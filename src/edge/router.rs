@@ -9,8 +9,7 @@ use crate::edge::http::problem;
 use crate::edge::rand;
 use crate::edge::routes::{
     accounts, admin, credits, dev, email, health, jobs, lifecycle, oauth, password, profile,
-    realtime,
-    sessions, streams, tokens, workspaces,
+    realtime, sessions, streams, tokens, workspaces,
 };
 use std::rc::Rc;
 use worker::{Context, Date, Env, Request, Response};
