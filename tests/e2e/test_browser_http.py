@@ -8,6 +8,7 @@ cookie jar (nothing leaks between tests sharing the server).
 from __future__ import annotations
 
 import requests
+from concurrent.futures import ThreadPoolExecutor
 
 from e2e_support import assert_json, assert_problem, client_ip
 from realtime_support import Sockets, run
@@ -450,3 +451,20 @@ def test_reactivation_takes_the_cookie_mode_like_login(app):
     assert set(cookies) == {ACCESS, REFRESH}
     me = assert_json(call(app, "GET", "/v1/me", cookies={ACCESS: cookies[ACCESS]["value"]}), 200)
     assert me["email"] == email and me["status"] == "active"
+
+
+def test_identical_keyed_logins_in_flight_together_open_one_session(app):
+    email, password, first_login = app.verified_user()
+    before = session_ids(app, first_login["access_token"])
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        answers = list(pool.map(lambda _: keyed_login(app, email, password, "login-race-1"), range(10)))
+
+    opened = {assert_json(r, 200)["session_id"] for r in answers if r.status_code == 200}
+    for r in answers:
+        if r.status_code != 200:
+            assert_problem(r, 409, "idempotency_key_in_use")
+    assert len(opened) == 1, [r.status_code for r in answers]
+    assert session_ids(app, first_login["access_token"]) == before | opened
+    # a retry after the race gets the one session it opened
+    assert assert_json(keyed_login(app, email, password, "login-race-1"), 200)["session_id"] in opened

@@ -3482,6 +3482,26 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /** @description A login with this `Idempotency-Key` is still opening its session. Nothing was done; retry the same request to get that login's answer. */
+        IdempotencyKeyInUse: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "urn:edgeward:problem:idempotency_key_in_use",
+                 *       "title": "Conflict",
+                 *       "status": 409,
+                 *       "detail": "a login with this Idempotency-Key is still being processed; retry it",
+                 *       "code": "idempotency_key_in_use",
+                 *       "request_id": "8a1f6c2e9b3d4f10-AMS"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
     };
     parameters: never;
     requestBodies: never;
@@ -3843,6 +3863,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["InvalidCredentials"];
             403: components["responses"]["LoginForbidden"];
+            409: components["responses"]["IdempotencyKeyInUse"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["IdempotencyKeyMismatch"];

@@ -35,6 +35,8 @@ use crate::edge::ctx::{config, now_s};
 use crate::edge::objects::rpc::{self, Call, Done, Stub};
 use crate::edge::{d1, rand};
 use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
+use std::collections::HashSet;
 use storage::{SessionRow, Storage};
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
@@ -90,6 +92,8 @@ pub enum CreateResp {
     /// The password was changed after the caller checked it, or the user's sessions were all
     /// revoked while this one was being opened.
     Refused,
+    /// A login with the same key is opening its session right now: retry and get its answer.
+    KeyInUse,
 }
 
 /// A digest of a stored password hash: what a login proves it checked.
@@ -277,6 +281,31 @@ pub fn split_refresh_token(token: &str) -> Option<UserId> {
 pub struct UserSessions {
     state: State,
     env: Env,
+    /// Login keys whose session is being opened (between the local write and the D1 mirror,
+    /// where other events run). In memory: it only has to outlive one `create`.
+    logins_in_flight: RefCell<HashSet<String>>,
+}
+
+/// Holds a login key in `logins_in_flight` until dropped, on every way out of `create`.
+struct InFlight<'a> {
+    set: &'a RefCell<HashSet<String>>,
+    key: String,
+}
+
+impl<'a> InFlight<'a> {
+    /// `None` when the key is already held by a concurrent login.
+    fn take(set: &'a RefCell<HashSet<String>>, key: &str) -> Option<Self> {
+        set.borrow_mut().insert(key.to_owned()).then(|| Self {
+            set,
+            key: key.to_owned(),
+        })
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.set.borrow_mut().remove(&self.key);
+    }
 }
 
 impl DurableObject for UserSessions {
@@ -284,7 +313,11 @@ impl DurableObject for UserSessions {
         if let Err(e) = Storage(state.storage().sql()).create() {
             worker::console_error!("user-sessions schema: {e}");
         }
-        Self { state, env }
+        Self {
+            state,
+            env,
+            logins_in_flight: RefCell::default(),
+        }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -386,11 +419,18 @@ impl UserSessions {
         {
             return Ok(CreateResp::Refused);
         }
+        // A key's first login holds it until its session is in D1 and the key remembered; an
+        // identical login arriving meanwhile is told to retry rather than open a second one.
+        let mut _in_flight = None;
         if let Some(key) = &req.login_key {
             match self.replay_login(user_id, key, now)? {
                 Replay::Granted(grant) => return Ok(CreateResp::Granted(grant)),
                 Replay::Mismatch => return Ok(CreateResp::KeyMismatch),
                 Replay::Fresh => {}
+            }
+            match InFlight::take(&self.logins_in_flight, &key.key) {
+                Some(held) => _in_flight = Some(held),
+                None => return Ok(CreateResp::KeyInUse),
             }
         }
         storage.insert_session(&session_id, &secret, &token_hash(&token), now, expires_at)?;
@@ -432,8 +472,7 @@ impl UserSessions {
             kid: active_kid.clone(),
         };
         // Remembered only once the session is in D1: a replay never hands over a session the
-        // per-request check does not know yet. (Two identical logins in flight at the same
-        // moment may still open two sessions; a retry after an answer, or a lost one, cannot.)
+        // per-request check does not know yet (until then the key is held in flight).
         if let Some(key) = &req.login_key {
             storage.remember_login_key(&key.key, &key.fingerprint, &session_id, &stamp, now)?;
         }

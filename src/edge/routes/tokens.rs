@@ -120,6 +120,13 @@ pub async fn open_session(
                 detail: "this Idempotency-Key was used with another request body".into(),
             })
         }
+        CreateResp::KeyInUse => {
+            return Err(AppError::Conflict {
+                code: "idempotency_key_in_use",
+                detail: "a login with this Idempotency-Key is still being processed; retry it"
+                    .into(),
+            })
+        }
     };
     let replayed = grant.replayed;
     if !replayed {
