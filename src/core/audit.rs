@@ -19,6 +19,13 @@ pub enum Event {
     AccountRestored,
     EmailChangeRequested,
     EmailChanged,
+    /// Second factors: a TOTP enrolment started (pending), confirmed (now required at
+    /// sign-in), removed; a recovery code spent; a wrong second-factor code.
+    TotpEnrolmentStarted,
+    TotpEnabled,
+    TotpDisabled,
+    RecoveryCodeUsed,
+    MfaFailed,
     /// Workspaces: each written to the log of the user whose membership changed (the creator,
     /// the one who joined, whose role changed, who was removed or left), or of the admin who
     /// sent, revoked or deleted.
@@ -67,6 +74,11 @@ impl Event {
             Self::AccountRestored => "account_restored",
             Self::EmailChangeRequested => "email_change_requested",
             Self::EmailChanged => "email_changed",
+            Self::TotpEnrolmentStarted => "totp_enrolment_started",
+            Self::TotpEnabled => "totp_enabled",
+            Self::TotpDisabled => "totp_disabled",
+            Self::RecoveryCodeUsed => "recovery_code_used",
+            Self::MfaFailed => "mfa_failed",
             Self::WorkspaceCreated => "workspace_created",
             Self::WorkspaceJoined => "workspace_joined",
             Self::WorkspaceRoleChanged => "workspace_role_changed",

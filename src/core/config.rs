@@ -102,6 +102,9 @@ pub struct Config {
     /// HMAC key of the CSRF tokens of cookie sessions, derived from KEY_ENCRYPTION_KEY (or,
     /// where that is unset, from JWT_SIGNING_KEYS): no secret of its own to provision.
     pub csrf_key: CsrfKey,
+    /// Seals TOTP seeds at rest: derived from KEY_ENCRYPTION_KEY (or, where that is unset, as
+    /// in development, from JWT_SIGNING_KEYS).
+    pub factor_key: crate::core::keyseal::FactorKey,
     /// Development only: named faults the end-to-end tests inject (e.g. `session_mirror`: the
     /// session object's D1 mirror writes fail).
     pub dev_faults: Vec<String>,
@@ -561,6 +564,9 @@ impl Config {
                 None | Some("off") => None,
                 Some(_) => Some(seconds(KEY_ROTATION_INTERVAL_SECONDS, 0, 1, 400 * 86_400)?),
             },
+            factor_key: crate::core::keyseal::FactorKey::derive(
+                &get(KEY_ENCRYPTION_KEY).unwrap_or_else(|| keys_json.clone()),
+            ),
             csrf_key: CsrfKey::derive(&get(KEY_ENCRYPTION_KEY).unwrap_or(keys_json)),
             key_encryption_key: get(KEY_ENCRYPTION_KEY).map(Secret::new),
             dev_faults: match get(DEV_FAULTS) {

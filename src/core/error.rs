@@ -40,6 +40,11 @@ pub enum AppError {
     SessionRevoked,
     RefreshTokenReused,
     InvalidRefreshToken,
+    /// A second-factor code that is wrong, already used (a TOTP step or a recovery code) or
+    /// not for this account.
+    InvalidMfaCode,
+    /// An `mfa_token` that is unknown, expired, used, or spent by wrong codes: sign in again.
+    InvalidMfaToken,
     Forbidden(String),
     /// A cookie-authenticated unsafe request without its session's CSRF token, or from
     /// another site: refused before anything changes.
@@ -85,7 +90,9 @@ impl AppError {
             | Self::InvalidToken
             | Self::SessionRevoked
             | Self::RefreshTokenReused
-            | Self::InvalidRefreshToken => 401,
+            | Self::InvalidRefreshToken
+            | Self::InvalidMfaCode
+            | Self::InvalidMfaToken => 401,
             Self::EmailNotVerified
             | Self::AccountDeactivated
             | Self::AccountPendingDeletion
@@ -123,6 +130,8 @@ impl AppError {
             Self::SessionRevoked => "session_revoked",
             Self::RefreshTokenReused => "refresh_token_reused",
             Self::InvalidRefreshToken => "invalid_refresh_token",
+            Self::InvalidMfaCode => "invalid_mfa_code",
+            Self::InvalidMfaToken => "invalid_mfa_token",
             Self::Forbidden(_) => "forbidden",
             Self::CsrfFailed(_) => "csrf_failed",
             Self::Denied { code, .. } => code,
@@ -156,6 +165,8 @@ impl AppError {
             Self::SessionRevoked => "Session revoked",
             Self::RefreshTokenReused => "Refresh token reused",
             Self::InvalidRefreshToken => "Invalid refresh token",
+            Self::InvalidMfaCode => "Invalid second-factor code",
+            Self::InvalidMfaToken => "Invalid MFA token",
             Self::Forbidden(_) | Self::Denied { .. } => "Forbidden",
             Self::CsrfFailed(_) => "CSRF check failed",
             Self::Conflict { .. } => "Conflict",
@@ -209,6 +220,10 @@ impl AppError {
                 "this refresh token was already used; the session has been revoked".into()
             }
             Self::InvalidRefreshToken => "the refresh token is unknown, expired or revoked".into(),
+            Self::InvalidMfaCode => "the code is wrong or was already used".into(),
+            Self::InvalidMfaToken => {
+                "the mfa_token is unknown, expired, used or spent; sign in again".into()
+            }
             Self::RateLimited { retry_after_s } => {
                 format!("too many requests; retry after {retry_after_s} s")
             }
@@ -222,7 +237,9 @@ impl AppError {
     /// Value of `WWW-Authenticate` for 401 answers (RFC 6750 section 3).
     pub fn www_authenticate(&self) -> Option<String> {
         match self {
-            Self::InvalidCredentials => Some(r#"Bearer realm="edgeward""#.into()),
+            Self::InvalidCredentials | Self::InvalidMfaCode | Self::InvalidMfaToken => {
+                Some(r#"Bearer realm="edgeward""#.into())
+            }
             Self::InvalidTicket => Some(r#"Bearer realm="edgeward", error="invalid_token", error_description="invalid_ticket""#.into()),
             Self::InvalidToken | Self::SessionRevoked => Some(format!(
                 r#"Bearer realm="edgeward", error="invalid_token", error_description="{}""#,
@@ -487,6 +504,8 @@ mod tests {
             AppError::SessionRevoked,
             AppError::RefreshTokenReused,
             AppError::InvalidRefreshToken,
+            AppError::InvalidMfaCode,
+            AppError::InvalidMfaToken,
         ] {
             assert_eq!(e.status(), 401);
             assert!(e.www_authenticate().unwrap().starts_with("Bearer "));

@@ -58,6 +58,17 @@ pub fn begin(state: State, now: i64, policy: Policy) -> (State, Attempt) {
     (next, attempt)
 }
 
+/// A correct password of an account that also has a second factor: that attempt was no
+/// failure, but nothing is proved yet, so the count is not cleared (the second factor's codes
+/// count on from where it stood). Only right after the attempt it refunds: it proceeded, so
+/// any lock in force now was set by it and goes.
+pub fn refund(state: State, now: i64) -> State {
+    State {
+        failures: state.failures.saturating_sub(1),
+        locked_until: state.locked_until.min(now),
+    }
+}
+
 /// A correct password (or a password reset): the slate is clean, any lock lifted.
 pub fn succeed() -> State {
     State::default()
@@ -147,6 +158,40 @@ mod tests {
         assert_eq!(
             checked, 5,
             "only the first five guesses reach the password check"
+        );
+    }
+
+    #[test]
+    fn a_refunded_first_factor_neither_counts_nor_clears_nor_locks() {
+        let mut s = State::default();
+        for _ in 0..3 {
+            s = begin(s, 100, P).0; // three wrong codes
+        }
+        let (counted, a) = begin(s, 100, P); // the right password of the next sign-in
+        assert_eq!(a, Attempt::Proceed { locks: false });
+        assert_eq!(
+            refund(counted, 100),
+            s,
+            "the count stands where the codes left it"
+        );
+        let (s4, _) = begin(s, 100, P);
+        let (s5, a5) = begin(s4, 100, P);
+        assert_eq!(
+            a5,
+            Attempt::Proceed { locks: true },
+            "the fifth attempt would lock"
+        );
+        assert_eq!(
+            refund(s5, 100),
+            State {
+                failures: 4,
+                locked_until: 100
+            },
+            "a right password lifts the lock its own attempt set"
+        );
+        assert_eq!(
+            begin(refund(s5, 100), 100, P).1,
+            Attempt::Proceed { locks: true }
         );
     }
 

@@ -20,6 +20,7 @@ pub mod keyseal;
 pub mod lockout;
 pub mod login_key;
 pub mod mail;
+pub mod mfa;
 pub mod password;
 pub mod password_policy;
 pub mod preferences;

@@ -117,6 +117,10 @@ pub enum Route {
     ListIdentities,
     UnlinkIdentity,
     Exchange,
+    MfaVerify,
+    StartTotp,
+    ConfirmTotp,
+    RemoveTotp,
 }
 
 use Method::*;
@@ -138,6 +142,10 @@ pub const ROUTES: &[(Method, &str, Route)] = &[
     (Post, "/v1/auth/login", Route::Login),
     (Post, "/v1/auth/refresh", Route::Refresh),
     (Post, "/v1/auth/logout", Route::Logout),
+    (Post, "/v1/auth/mfa/verify", Route::MfaVerify),
+    (Post, "/v1/me/mfa/totp", Route::StartTotp),
+    (Delete, "/v1/me/mfa/totp", Route::RemoveTotp),
+    (Post, "/v1/me/mfa/totp/confirm", Route::ConfirmTotp),
     (Get, "/v1/auth/sessions", Route::ListSessions),
     (Delete, "/v1/auth/sessions", Route::RevokeSessions),
     (Delete, "/v1/auth/sessions/{id}", Route::RevokeSession),

@@ -492,6 +492,75 @@ pub mod queue_deliveries {
     pub const PURGE_OLD: &str = "DELETE FROM queue_deliveries WHERE updated_at < ?";
 }
 
+pub mod totp_factors {
+    pub const BY_USER: &str =
+        "SELECT sealed_secret, last_step, confirmed_at FROM totp_factors WHERE user_id = ?";
+
+    /// Starts (or restarts) a pending enrolment; an already confirmed factor is left alone and
+    /// no row is returned. Parameters: user, sealed seed, now.
+    pub const START: &str = "INSERT INTO totp_factors (user_id, sealed_secret, last_step, created_at) VALUES (?, ?, 0, ?) \
+         ON CONFLICT (user_id) DO UPDATE SET sealed_secret = excluded.sealed_secret, last_step = 0, created_at = excluded.created_at \
+         WHERE totp_factors.confirmed_at IS NULL RETURNING user_id";
+
+    /// Confirms a pending factor with the step of the code that proved it (used, so it cannot
+    /// sign in again). Parameters: now, step, user, step.
+    pub const CONFIRM: &str = "UPDATE totp_factors SET confirmed_at = ?, last_step = ? \
+         WHERE user_id = ? AND confirmed_at IS NULL AND last_step < ?";
+
+    /// Accepts a code's step once: only above the last used one, so two parallel requests with
+    /// the same code cannot both pass. Parameters: step, user, step.
+    pub const ACCEPT_STEP: &str = "UPDATE totp_factors SET last_step = ? \
+         WHERE user_id = ? AND confirmed_at IS NOT NULL AND last_step < ?";
+
+    pub const DELETE: &str = "DELETE FROM totp_factors WHERE user_id = ?";
+}
+
+pub mod recovery_codes {
+    /// The new codes of a confirmation, in the batch right after `totp_factors::CONFIRM` and
+    /// only if that changed its row (a lost race inserts nothing). Parameters: user, JSON array
+    /// of code hashes.
+    pub const INSERT_AFTER_CONFIRM: &str = "INSERT INTO recovery_codes (user_id, code_hash) \
+         SELECT ?, value FROM json_each(?) WHERE changes() = 1";
+
+    /// Single use. Parameters: now, user, hash.
+    pub const USE: &str = "UPDATE recovery_codes SET used_at = ? \
+         WHERE user_id = ? AND code_hash = ? AND used_at IS NULL";
+
+    pub const DELETE_ALL: &str = "DELETE FROM recovery_codes WHERE user_id = ?";
+}
+
+pub mod mfa_challenges {
+    /// The user's expired challenges go when a new one is made.
+    pub const PURGE_EXPIRED_OF_USER: &str =
+        "DELETE FROM mfa_challenges WHERE user_id = ? AND expires_at <= ?";
+
+    pub const INSERT: &str = "INSERT INTO mfa_challenges (token_hash, user_id, mode, device_name, attempts_left, created_at, expires_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?)";
+
+    /// Spends one attempt before the code is checked (parallel guesses cannot exceed the
+    /// attempts); no row when the challenge is unknown, expired or spent. Parameters: hash, now.
+    pub const TAKE_ATTEMPT: &str = "UPDATE mfa_challenges SET attempts_left = attempts_left - 1 \
+         WHERE token_hash = ? AND attempts_left > 0 AND expires_at > ? \
+         RETURNING user_id, mode, device_name";
+
+    /// Single use: the first right code takes it. Parameters: hash.
+    pub const CONSUME: &str = "DELETE FROM mfa_challenges WHERE token_hash = ? RETURNING user_id";
+
+    /// Expired challenges (the maintenance cron). Parameters: now, limit.
+    pub const PURGE_EXPIRED: &str = "DELETE FROM mfa_challenges WHERE token_hash IN \
+         (SELECT token_hash FROM mfa_challenges WHERE expires_at <= ? LIMIT ?)";
+}
+
+pub mod session_authentications {
+    /// A replayed (idempotent) login names the same session again: nothing changes.
+    pub const INSERT: &str =
+        "INSERT INTO session_authentications (session_id, amr, authenticated_at) \
+         VALUES (?, ?, ?) ON CONFLICT (session_id) DO NOTHING";
+
+    pub const BY_SESSION: &str =
+        "SELECT amr, authenticated_at FROM session_authentications WHERE session_id = ?";
+}
+
 /// The guard every statement of an account's purge batch carries: the account is still due
 /// (the batch's last statement deletes it), so an account restored meanwhile is left whole.
 /// Parameters: user id, now, unverified cutoff.
@@ -954,6 +1023,21 @@ mod tests {
         use super::*;
         let db = migrated();
         let all = [
+            totp_factors::BY_USER,
+            totp_factors::START,
+            totp_factors::CONFIRM,
+            totp_factors::ACCEPT_STEP,
+            totp_factors::DELETE,
+            recovery_codes::INSERT_AFTER_CONFIRM,
+            recovery_codes::USE,
+            recovery_codes::DELETE_ALL,
+            mfa_challenges::PURGE_EXPIRED_OF_USER,
+            mfa_challenges::INSERT,
+            mfa_challenges::TAKE_ATTEMPT,
+            mfa_challenges::CONSUME,
+            mfa_challenges::PURGE_EXPIRED,
+            session_authentications::INSERT,
+            session_authentications::BY_SESSION,
             users::INSERT,
             external_identities::INSERT_USER,
             external_identities::INSERT,
@@ -1876,6 +1960,127 @@ mod tests {
         ] {
             assert_ne!(count(&db, sql), 0, "{sql}");
         }
+    }
+
+    #[test]
+    fn a_totp_step_is_accepted_once_and_only_above_the_last_used_one() {
+        let db = with_user();
+        let start = |sealed: &str| -> bool {
+            db.query_row(
+                super::totp_factors::START,
+                rusqlite::params!["u1", sealed, 10],
+                |_| Ok(()),
+            )
+            .is_ok()
+        };
+        assert!(start("s1"));
+        assert!(start("s2"), "a pending enrolment restarts");
+        let accept = |step: i64| {
+            db.execute(
+                super::totp_factors::ACCEPT_STEP,
+                rusqlite::params![step, "u1", step],
+            )
+            .unwrap()
+        };
+        assert_eq!(accept(5), 0, "a pending factor accepts nothing");
+        let confirm = |step: i64| {
+            db.execute(
+                super::totp_factors::CONFIRM,
+                rusqlite::params![20, step, "u1", step],
+            )
+            .unwrap()
+        };
+        assert_eq!(confirm(100), 1);
+        assert_eq!(confirm(101), 0, "confirmed once");
+        assert!(
+            !start("s3"),
+            "a confirmed factor is not replaced by a new enrolment"
+        );
+        assert_eq!(accept(100), 0, "the confirming code's step is used");
+        assert_eq!(accept(101), 1);
+        assert_eq!(accept(101), 0, "replay");
+        assert_eq!(accept(100), 0, "older");
+        let sealed: String = db
+            .query_row(super::totp_factors::BY_USER, ["u1"], |r| r.get(0))
+            .unwrap();
+        assert_eq!(sealed, "s2");
+    }
+
+    #[test]
+    fn recovery_codes_come_only_with_the_confirmation_that_won_and_are_single_use() {
+        let db = with_user();
+        db.query_row(
+            super::totp_factors::START,
+            rusqlite::params!["u1", "s", 10],
+            |_| Ok(()),
+        )
+        .unwrap();
+        let confirm_with_codes = |codes: &str| -> usize {
+            db.execute(
+                super::totp_factors::CONFIRM,
+                rusqlite::params![20, 7, "u1", 7],
+            )
+            .unwrap();
+            db.execute(
+                super::recovery_codes::INSERT_AFTER_CONFIRM,
+                rusqlite::params!["u1", codes],
+            )
+            .unwrap()
+        };
+        assert_eq!(confirm_with_codes(r#"["h1","h2"]"#), 2);
+        assert_eq!(
+            confirm_with_codes(r#"["h3","h4"]"#),
+            0,
+            "the losing confirmation adds none"
+        );
+        let use_code = |h: &str| {
+            db.execute(super::recovery_codes::USE, rusqlite::params![30, "u1", h])
+                .unwrap()
+        };
+        assert_eq!(use_code("h1"), 1);
+        assert_eq!(use_code("h1"), 0, "single use");
+        assert_eq!(use_code("h3"), 0);
+    }
+
+    #[test]
+    fn an_mfa_challenge_survives_its_attempts_and_no_more_and_is_consumed_once() {
+        let db = with_user();
+        db.execute(
+            super::mfa_challenges::INSERT,
+            rusqlite::params!["c1", "u1", "bearer", None::<String>, 2, 0, 100],
+        )
+        .unwrap();
+        let take = |now: i64| -> bool {
+            db.query_row(
+                super::mfa_challenges::TAKE_ATTEMPT,
+                rusqlite::params!["c1", now],
+                |_| Ok(()),
+            )
+            .is_ok()
+        };
+        assert!(!take(100), "expired");
+        assert!(take(10));
+        assert!(take(10));
+        assert!(!take(10), "attempts spent");
+        db.execute(
+            super::mfa_challenges::INSERT,
+            rusqlite::params!["c2", "u1", "cookie", "laptop", 3, 0, 100],
+        )
+        .unwrap();
+        let consume = || {
+            db.query_row(super::mfa_challenges::CONSUME, ["c2"], |_| Ok(()))
+                .is_ok()
+        };
+        assert!(consume());
+        assert!(!consume(), "single use");
+        assert_eq!(
+            db.execute(
+                super::mfa_challenges::PURGE_EXPIRED,
+                rusqlite::params![100, 10]
+            )
+            .unwrap(),
+            1
+        );
     }
 
     #[test]

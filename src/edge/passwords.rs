@@ -27,6 +27,18 @@ use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestIni
 /// one clears the count. What a failure records (audit, the lockout notice) happens after the
 /// response, so a wrong password costs the same time as an unknown address (`check_unknown`).
 pub async fn check(ctx: &Ctx, user: &User, password: &Password) -> Result<(), AppError> {
+    check_counted(ctx, user, password, true).await
+}
+
+/// `check`, where a correct password clears the lockout count only if `clears`. The first
+/// factor of an account with a second one only refunds its own attempt: someone who knows the
+/// password cannot reset the count between wrong codes, and the codes count on from there.
+pub async fn check_counted(
+    ctx: &Ctx,
+    user: &User,
+    password: &Password,
+    clears: bool,
+) -> Result<(), AppError> {
     let permit = hash_gate::admit(ctx.cfg.hash_gate).await?;
     let client = Client::for_user(&ctx.env, &user.id)?;
     let attempt = client.login_attempt().await?;
@@ -38,16 +50,26 @@ pub async fn check(ctx: &Ctx, user: &User, password: &Password) -> Result<(), Ap
     };
     drop(permit);
     if ok {
-        client.login_succeeded().await?;
+        if clears {
+            client.login_succeeded().await?;
+        } else {
+            client.first_factor_passed().await?;
+        }
         return Ok(());
     }
+    record_failure(ctx, user, Event::LoginFailed, attempt.locks);
+    Err(AppError::InvalidCredentials)
+}
+
+/// After the response: the failed attempt's audit event and, when it locked the account, the
+/// lock's event and the owner's security mail with a way out (a reset link).
+pub fn record_failure(ctx: &Ctx, user: &User, event: Event, locks: bool) {
     let c = ctx.clone();
-    let (user_id, email, locks) = (user.id.clone(), user.email.clone(), attempt.locks);
+    let (user_id, email) = (user.id.clone(), user.email.clone());
     ctx.background("failed sign-in", async move {
-        audit::record(&c, &user_id, Event::LoginFailed, None).await;
+        audit::record(&c, &user_id, event, None).await;
         if locks {
             audit::record(&c, &user_id, Event::AccountLocked, None).await;
-            // Security mail: the owner learns of the lock and gets a way out of it.
             let token = opaque_token(rand::bytes()?);
             d1::tokens::replace(
                 &c.db()?,
@@ -62,7 +84,6 @@ pub async fn check(ctx: &Ctx, user: &User, password: &Password) -> Result<(), Ap
         }
         Ok(())
     });
-    Err(AppError::InvalidCredentials)
 }
 
 /// Unknown addresses are spread over this many probe objects.

@@ -8,7 +8,7 @@ use crate::edge::ctx::Ctx;
 use crate::edge::http::problem;
 use crate::edge::rand;
 use crate::edge::routes::{
-    accounts, admin, credits, dev, email, health, jobs, lifecycle, oauth, password, profile,
+    accounts, admin, credits, dev, email, health, jobs, lifecycle, mfa, oauth, password, profile,
     realtime, sessions, streams, tokens, workspaces,
 };
 use std::rc::Rc;
@@ -140,6 +140,10 @@ async fn dispatch(
         Route::Login => tokens::login(req, &ctx).await,
         Route::Refresh => tokens::refresh(req, &ctx).await,
         Route::Logout => tokens::logout(req, &ctx).await,
+        Route::MfaVerify => mfa::verify(req, &ctx).await,
+        Route::StartTotp => mfa::start_totp(req, &ctx).await,
+        Route::ConfirmTotp => mfa::confirm_totp(req, &ctx).await,
+        Route::RemoveTotp => mfa::remove_totp(req, &ctx).await,
         Route::ListSessions => sessions::list(req, &ctx).await,
         Route::RevokeSession => sessions::revoke(req, &ctx, id).await,
         Route::RevokeSessions => sessions::revoke_many(req, &ctx).await,

@@ -24,6 +24,10 @@ pub struct AccessClaims {
     pub sub: String,
     pub sid: String,
     pub jti: String,
+    /// How the session was authenticated (RFC 8176 values, e.g. `["pwd", "otp", "mfa"]`).
+    pub amr: &'static [&'static str],
+    /// The assurance level that gives (`aal1`, `aal2`).
+    pub acr: &'static str,
     #[serde(skip)]
     pub iat: i64,
     #[serde(skip)]
@@ -229,6 +233,8 @@ mod tests {
             sub: "user-1".into(),
             sid: "session-1".into(),
             jti: "jti-1".into(),
+            amr: &["pwd"],
+            acr: "aal1",
             iat: NOW,
             exp: NOW + 900,
         }
@@ -368,5 +374,24 @@ mod tests {
             checked += 1;
         }
         assert_eq!(checked, 58, "57 vectors with a verdict and one policy case");
+    }
+
+    #[test]
+    fn the_token_says_how_the_session_was_authenticated() {
+        let t = sign(
+            &keys(),
+            None,
+            &AccessClaims {
+                amr: &["pwd", "otp", "mfa"],
+                acr: "aal2",
+                ..claims()
+            },
+        )
+        .unwrap();
+        let payload = B64.decode(t.split('.').nth(1).unwrap()).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+        assert_eq!(v["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
+        assert_eq!(v["acr"], "aal2");
+        assert!(verify(&t, &keys(), &policy(), NOW).is_ok());
     }
 }

@@ -5,7 +5,7 @@ use super::{all, batch, changes, i, run, s, stmt};
 use crate::core::error::{AppError, Within};
 use crate::core::sql::{
     audit, chat_participants, credits, dead_letters, dev_mailbox, email_changes, email_tokens,
-    oauth_codes, oauth_states, purge, queue_deliveries, sessions, tickets, users,
+    mfa_challenges, oauth_codes, oauth_states, purge, queue_deliveries, sessions, tickets, users,
     workspace_invitations, workspaces,
 };
 use serde::Deserialize;
@@ -29,7 +29,7 @@ pub async fn sweep(
     batch: i64,
     keep: &Retention,
 ) -> Vec<(&'static str, Result<usize, AppError>)> {
-    let steps: [(&str, &str, Vec<JsValue>); 13] = [
+    let steps: [(&str, &str, Vec<JsValue>); 14] = [
         // Realtime tickets live 30 s; used ones are kept no longer than expired ones.
         (
             "dead_realtime_tickets",
@@ -108,6 +108,12 @@ pub async fn sweep(
                 i(now - 30 * DAY),
                 i(batch),
             ],
+        ),
+        // Sign-ins that never got their second factor (an `mfa_token` lives minutes).
+        (
+            "expired_mfa_challenges",
+            mfa_challenges::PURGE_EXPIRED,
+            vec![i(now), i(batch)],
         ),
     ];
     let mut done = Vec::with_capacity(steps.len());

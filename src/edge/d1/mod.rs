@@ -13,6 +13,7 @@ pub mod identities;
 pub mod jobs;
 pub mod mailbox;
 pub mod maintenance;
+pub mod mfa;
 pub mod oauth;
 pub mod referral_keys;
 pub mod sessions;

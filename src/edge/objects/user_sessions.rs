@@ -170,6 +170,16 @@ impl Call for AttemptOkReq {
     type Reply = Done;
 }
 
+/// A correct password of an account with a second factor: the attempt is refunded, the
+/// count not cleared (`core::lockout::refund`).
+#[derive(Serialize, Deserialize)]
+pub struct AttemptRefundReq {}
+
+impl Call for AttemptRefundReq {
+    const PATH: &'static str = "/attempt_refund";
+    type Reply = Done;
+}
+
 /// The read of `AttemptReq` without its write: what an unknown address costs.
 #[derive(Serialize, Deserialize)]
 pub struct ProbeReq {}
@@ -248,6 +258,11 @@ impl Client {
 
     pub async fn revoke(&self, req: &RevokeReq) -> std::result::Result<RevokeResp, AppError> {
         self.stub.call(req).await
+    }
+
+    /// A correct password of an account with a second factor: `core::lockout::refund`.
+    pub async fn first_factor_passed(&self) -> std::result::Result<(), AppError> {
+        self.stub.call(&AttemptRefundReq {}).await.map(|_| ())
     }
 
     pub async fn login_attempt(&self) -> std::result::Result<AttemptResp, AppError> {
@@ -345,6 +360,9 @@ impl DurableObject for UserSessions {
             }
             AttemptReq::PATH => self.attempt().map(|v| rpc::reply::<AttemptReq>(&v)),
             AttemptOkReq::PATH => self.attempt_ok().map(|v| rpc::reply::<AttemptOkReq>(&v)),
+            AttemptRefundReq::PATH => self
+                .attempt_refund()
+                .map(|v| rpc::reply::<AttemptRefundReq>(&v)),
             ProbeReq::PATH => self.probe().map(|v| rpc::reply::<ProbeReq>(&v)),
             PasswordChangedReq::PATH => {
                 let r = rpc::decode(&mut req).await?;
@@ -704,6 +722,14 @@ impl UserSessions {
     /// A correct password: `core::lockout::succeed` decides the new state.
     fn attempt_ok(&self) -> std::result::Result<Done, AppError> {
         self.storage().save_lockout(lockout::succeed())?;
+        Ok(Done {})
+    }
+
+    /// A correct password of an account with a second factor: `core::lockout::refund`.
+    fn attempt_refund(&self) -> std::result::Result<Done, AppError> {
+        let storage = self.storage();
+        let state = storage.lockout()?;
+        storage.save_lockout(lockout::refund(state, now_s()))?;
         Ok(Done {})
     }
 

@@ -1,7 +1,9 @@
 //! Account life cycle: deactivate / reactivate, delete (with a grace period) / restore.
 
 use super::send_mail;
-use super::tokens::{authenticate_credentials, revoke_sessions, start_session, CredentialsBody};
+use super::tokens::{
+    authenticate_first_factor, password_signed_in, revoke_sessions, CredentialsBody,
+};
 use crate::core::account::{Transition, User};
 use crate::core::audit::Event;
 use crate::core::config::Limit;
@@ -66,10 +68,11 @@ pub async fn deactivate(req: &mut Request, ctx: &Ctx) -> Result<Response, AppErr
 pub async fn reactivate(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
     let body: CredentialsBody = read_json(req).await?;
     let mode = body.mode()?;
-    let user = authenticate_credentials(ctx, &body.email, body.password).await?;
+    let (user, second_factor) = authenticate_first_factor(ctx, &body.email, body.password).await?;
     let user = apply(ctx, &user, Transition::Reactivate).await?;
     audit::record(ctx, &user.id, Event::AccountReactivated, None).await;
-    start_session(ctx, &user, body.device_name.as_deref(), mode, None).await
+    // An account with a second factor gets its challenge: no session on the password alone.
+    password_signed_in(ctx, &user, second_factor, body.device_name, mode, None).await
 }
 
 /// Schedules deletion after the grace period; a cron step purges it then.
@@ -85,8 +88,9 @@ pub async fn delete(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> 
 pub async fn restore(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
     let body: CredentialsBody = read_json(req).await?;
     let mode = body.mode()?;
-    let user = authenticate_credentials(ctx, &body.email, body.password).await?;
+    let (user, second_factor) = authenticate_first_factor(ctx, &body.email, body.password).await?;
     let user = apply(ctx, &user, Transition::Restore).await?;
     audit::record(ctx, &user.id, Event::AccountRestored, None).await;
-    start_session(ctx, &user, body.device_name.as_deref(), mode, None).await
+    // An account with a second factor gets its challenge: no session on the password alone.
+    password_signed_in(ctx, &user, second_factor, body.device_name, mode, None).await
 }

@@ -8,6 +8,7 @@ pub mod email;
 pub mod health;
 pub mod jobs;
 pub mod lifecycle;
+pub mod mfa;
 pub mod oauth;
 pub mod password;
 pub mod profile;

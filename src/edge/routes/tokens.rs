@@ -9,6 +9,7 @@ use crate::core::credits::IdempotencyKey;
 use crate::core::domain::{DeviceName, Email, Password};
 use crate::core::error::{AppError, Faulty};
 use crate::core::login_key;
+use crate::core::mfa::{login_step, Authentication, LoginStep};
 use crate::core::session::RevokeReason;
 use crate::core::token::{sign, AccessClaims};
 use crate::edge::auth::authenticate;
@@ -22,6 +23,7 @@ use crate::edge::objects::user_sessions::{
 };
 use crate::edge::passwords;
 use crate::edge::ratelimit::{enforce, Key};
+use crate::edge::routes::mfa;
 use serde::Deserialize;
 use worker::{Request, Response};
 
@@ -43,28 +45,43 @@ impl CredentialsBody {
     }
 }
 
-/// Rate limits, then the user and a lockout-counted password check. Unknown e-mails cost the
-/// same hashing and get the same answer as a wrong password.
-pub async fn authenticate_credentials(
+/// Rate limits, then the user and a lockout-counted password check, and whether the account
+/// has a confirmed second factor. Unknown e-mails cost the same hashing and storage round
+/// trips (the same factor lookup) and get the same answer as a wrong password. For an account
+/// with a second factor a right password leaves the lockout count as it is: the second factor
+/// clears it.
+pub async fn authenticate_first_factor(
     ctx: &Ctx,
     email: &str,
     password: String,
-) -> Result<User, AppError> {
+) -> Result<(User, bool), AppError> {
     let email = Email::parse(email)?;
     let password = Password::parse_presented(password)?;
     enforce(ctx, Limit::LoginIp, Key::Client).await?;
     enforce(ctx, Limit::LoginEmail, Key::Email(&email)).await?;
-    match d1::users::by_email(&ctx.db()?, email.as_str()).await? {
-        None => Err(passwords::check_unknown(ctx, &email, &password).await),
+    let db = ctx.db()?;
+    match d1::users::by_email(&db, email.as_str()).await? {
+        None => {
+            d1::mfa::totp(&db, email.as_str()).await?;
+            Err(passwords::check_unknown(ctx, &email, &password).await)
+        }
         Some(user) => {
-            passwords::check(ctx, &user, &password).await?;
-            Ok(user)
+            let second_factor = d1::mfa::totp(&db, &user.id)
+                .await?
+                .is_some_and(|f| f.confirmed);
+            passwords::check_counted(ctx, &user, &password, !second_factor).await?;
+            Ok((user, second_factor))
         }
     }
 }
 
 /// Signs the access token of a grant and builds the response.
-async fn token_response(ctx: &Ctx, user: &User, grant: Grant) -> Result<TokenResponse, AppError> {
+async fn token_response(
+    ctx: &Ctx,
+    user: &User,
+    grant: Grant,
+    how: Authentication,
+) -> Result<TokenResponse, AppError> {
     let cfg = &ctx.cfg;
     let keys = crate::edge::keys::current(&ctx.env, cfg).await?;
     let claims = AccessClaims {
@@ -73,6 +90,8 @@ async fn token_response(ctx: &Ctx, user: &User, grant: Grant) -> Result<TokenRes
         sub: user.id.to_string(),
         sid: grant.session_id.clone(),
         jti: grant.stamp.jti.clone(),
+        amr: how.amr(),
+        acr: how.acr(),
         iat: grant.stamp.iat,
         exp: grant.stamp.iat + cfg.access_ttl_s,
     };
@@ -96,6 +115,18 @@ pub async fn open_session(
     user: &User,
     device_name: Option<&str>,
     login_key: Option<LoginKey>,
+) -> Result<(TokenResponse, bool), AppError> {
+    open_authenticated_session(ctx, user, device_name, login_key, Authentication::Password).await
+}
+
+/// `open_session` for a user authenticated `how`: a session opened with more than a password
+/// has it recorded, so its refreshed access tokens keep saying so.
+pub async fn open_authenticated_session(
+    ctx: &Ctx,
+    user: &User,
+    device_name: Option<&str>,
+    login_key: Option<LoginKey>,
+    how: Authentication,
 ) -> Result<(TokenResponse, bool), AppError> {
     let device_name = match device_name {
         Some(d) => DeviceName::parse(d)?,
@@ -129,6 +160,9 @@ pub async fn open_session(
         }
     };
     let replayed = grant.replayed;
+    if how != Authentication::Password {
+        d1::mfa::record_authentication(&ctx.db()?, &grant.session_id, how, ctx.now).await?;
+    }
     if !replayed {
         audit::record(
             ctx,
@@ -138,7 +172,7 @@ pub async fn open_session(
         )
         .await;
     }
-    Ok((token_response(ctx, user, grant).await?, replayed))
+    Ok((token_response(ctx, user, grant, how).await?, replayed))
 }
 
 /// Opens a session for an authenticated, usable user and answers with its tokens (or, in
@@ -150,7 +184,28 @@ pub async fn start_session(
     mode: Mode,
     login_key: Option<LoginKey>,
 ) -> Result<Response, AppError> {
-    let (tokens, replayed) = open_session(ctx, user, device_name, login_key).await?;
+    start_authenticated_session(
+        ctx,
+        user,
+        device_name,
+        mode,
+        login_key,
+        Authentication::Password,
+    )
+    .await
+}
+
+/// `start_session` for a user authenticated `how`.
+pub async fn start_authenticated_session(
+    ctx: &Ctx,
+    user: &User,
+    device_name: Option<&str>,
+    mode: Mode,
+    login_key: Option<LoginKey>,
+    how: Authentication,
+) -> Result<Response, AppError> {
+    let (tokens, replayed) =
+        open_authenticated_session(ctx, user, device_name, login_key, how).await?;
     let mut response = browser::session_response(ctx, mode, &tokens)?;
     if replayed {
         let _ = response.headers_mut().set("idempotent-replayed", "true");
@@ -176,10 +231,30 @@ pub async fn login(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
             ),
         }),
     };
-    let user = authenticate_credentials(ctx, &body.email, body.password).await?;
+    let (user, second_factor) = authenticate_first_factor(ctx, &body.email, body.password).await?;
     user.sign_in().into_result()?;
     super::admin::bootstrap(ctx, &user).await?;
-    start_session(ctx, &user, body.device_name.as_deref(), mode, login_key).await
+    password_signed_in(ctx, &user, second_factor, body.device_name, mode, login_key).await
+}
+
+/// After a right password for a usable account: the session, or, when the account has a
+/// second factor, the challenge for it (no session yet).
+pub async fn password_signed_in(
+    ctx: &Ctx,
+    user: &User,
+    second_factor: bool,
+    device_name: Option<String>,
+    mode: Mode,
+    login_key: Option<LoginKey>,
+) -> Result<Response, AppError> {
+    match login_step(second_factor) {
+        LoginStep::Session => {
+            start_session(ctx, user, device_name.as_deref(), mode, login_key).await
+        }
+        LoginStep::SecondFactor { methods } => {
+            mfa::challenge(ctx, user, device_name, mode, methods).await
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -225,7 +300,8 @@ pub async fn refresh(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError>
     if !user.holds_sessions() {
         return Err(AppError::InvalidRefreshToken);
     }
-    browser::session_response(ctx, mode, &token_response(ctx, &user, grant).await?)
+    let how = d1::mfa::authentication(&ctx.db()?, &grant.session_id).await?;
+    browser::session_response(ctx, mode, &token_response(ctx, &user, grant, how).await?)
 }
 
 pub async fn logout(req: &Request, ctx: &Ctx) -> Result<Response, AppError> {
