@@ -11,7 +11,28 @@ export type TokenResponse = Schemas["TokenResponse"];
 export type CookieSessionResponse = Schemas["CookieSessionResponse"];
 export type RegisterRequest = Schemas["RegisterRequest"];
 export type UpdateMeRequest = Schemas["UpdateMeRequest"];
+export type MfaRequired = Schemas["MfaRequired"];
+export type TotpEnrolment = Schemas["TotpEnrolment"];
 export type Mode = "bearer" | "cookie";
+
+/**
+ * Thrown by `login` (and `reactivate`/`restore`-like sign-ins) when the password was right but
+ * the account has a second factor: no session yet. Pass `mfaToken` and the user's code to
+ * `verifySecondFactor` within `expiresIn` seconds.
+ */
+export class SecondFactorRequired extends Error {
+  readonly mfaToken: string;
+  readonly methods: MfaRequired["methods"];
+  readonly expiresIn: number;
+
+  constructor(answer: MfaRequired) {
+    super("a second factor is required");
+    this.name = "SecondFactorRequired";
+    this.mfaToken = answer.mfa_token;
+    this.methods = answer.methods;
+    this.expiresIn = answer.expires_in;
+  }
+}
 
 /** A non-2xx answer: the RFC 9457 problem's fields, `code` first. */
 export class EdgewardError extends Error {
@@ -377,9 +398,36 @@ export class EdgewardClient {
   async login(email: string, password: string, options: { deviceName?: string; idempotencyKey?: string } = {}): Promise<User> {
     const body = { email, password, mode: this.mode, ...(options.deviceName ? { device_name: options.deviceName } : {}) };
     const headers: Record<string, string> = options.idempotencyKey ? { "idempotency-key": options.idempotencyKey } : {};
-    const answer = await this.request<TokenResponse | CookieSessionResponse>("POST", "/v1/auth/login", { body, headers, auth: false });
+    const answer = await this.request<TokenResponse | CookieSessionResponse | MfaRequired>("POST", "/v1/auth/login", { body, headers, auth: false });
+    if ("mfa_required" in answer) throw new SecondFactorRequired(answer);
     this.save(answer);
     return answer.user;
+  }
+
+  /** The second step of a sign-in: a TOTP code or a recovery code for the `mfaToken` of a
+   *  `SecondFactorRequired`. The session opens in the mode the login asked for. */
+  async verifySecondFactor(mfaToken: string, code: string): Promise<User> {
+    const answer = await this.request<TokenResponse | CookieSessionResponse>("POST", "/v1/auth/mfa/verify", {
+      body: { mfa_token: mfaToken, code }, auth: false,
+    });
+    this.save(answer);
+    return answer.user;
+  }
+
+  /** Starts a TOTP enrolment: show `otpauth_uri` as a QR code, then `confirmTotp`. */
+  startTotp(): Promise<TotpEnrolment> {
+    return this.request("POST", "/v1/me/mfa/totp", { body: {} });
+  }
+
+  /** Proves the pending seed with a code; answers the ten recovery codes, shown this once. */
+  async confirmTotp(code: string): Promise<string[]> {
+    const answer = await this.request<Schemas["RecoveryCodes"]>("POST", "/v1/me/mfa/totp/confirm", { body: { code } });
+    return answer.recovery_codes;
+  }
+
+  /** Removes TOTP, confirmed with the password or a current code. */
+  removeTotp(proof: { password: string } | { code: string }): Promise<void> {
+    return this.request("DELETE", "/v1/me/mfa/totp", { body: proof });
   }
 
   /** Ends the session on the server and in every tab. */

@@ -155,7 +155,7 @@ export interface paths {
         put?: never;
         /**
          * Log in with e-mail and password
-         * @description Checks the e-mail and password and, on success, creates a session and returns an access token and a refresh token. Unknown e-mails and wrong passwords answer 401 `invalid_credentials`. After `LOCKOUT_THRESHOLD` (default 5) consecutive failures the account is locked for a wait that doubles with each further failure (`LOCKOUT_BASE_SECONDS`, default 60 s, up to `LOCKOUT_MAX_SECONDS`, default 15 min); a successful login resets the count. While locked, every attempt, even with the right password, answers exactly like a wrong password (401 `invalid_credentials`), so a lock reveals nothing about the account. Once the password is right, an unverified e-mail answers 403 `email_not_verified`, a deactivated account 403 `account_deactivated` (reactivate it with `POST /v1/auth/reactivate`) and an account scheduled for deletion 403 `account_pending_deletion` (restore it with `POST /v1/auth/restore`). With `"mode":"cookie"` the session is handed over in HttpOnly cookies (see `CookieSessionResponse`).
+         * @description Checks the e-mail and password and, on success, creates a session and returns an access token and a refresh token. Unknown e-mails and wrong passwords answer 401 `invalid_credentials`. After `LOCKOUT_THRESHOLD` (default 5) consecutive failures the account is locked for a wait that doubles with each further failure (`LOCKOUT_BASE_SECONDS`, default 60 s, up to `LOCKOUT_MAX_SECONDS`, default 15 min); a successful login resets the count. While locked, every attempt, even with the right password, answers exactly like a wrong password (401 `invalid_credentials`), so a lock reveals nothing about the account. Once the password is right, an unverified e-mail answers 403 `email_not_verified`, a deactivated account 403 `account_deactivated` (reactivate it with `POST /v1/auth/reactivate`) and an account scheduled for deletion 403 `account_pending_deletion` (restore it with `POST /v1/auth/restore`). With `"mode":"cookie"` the session is handed over in HttpOnly cookies (see `CookieSessionResponse`). For an account with a confirmed second factor a right password opens no session: the answer is `MfaRequired` (`mfa_required`, a single-use `mfa_token` and the accepted `methods`), and `POST /v1/auth/mfa/verify` completes the sign-in; that right password neither counts as a failure nor clears the failures (the codes do).
          */
         post: operations["loginUser"];
         delete?: never;
@@ -195,7 +195,7 @@ export interface paths {
         put?: never;
         /**
          * Reactivate a deactivated account
-         * @description The self-service reactivation path: a user whose account was deactivated (`POST /v1/me/deactivate`) signs in again with e-mail and password. The status becomes `active` again and, as with login, a new session is created and a token pair returned. Unknown e-mails and wrong passwords answer 401 `invalid_credentials`; only with the right password does an account that is not deactivated answer 409 `account_not_deactivated`.
+         * @description The self-service reactivation path: a user whose account was deactivated (`POST /v1/me/deactivate`) signs in again with e-mail and password. The status becomes `active` again and, as with login, a new session is created and a token pair returned. Unknown e-mails and wrong passwords answer 401 `invalid_credentials`; only with the right password does an account that is not deactivated answer 409 `account_not_deactivated`. For an account with a second factor the answer is `MfaRequired` instead of a session (the account is reactivated or restored all the same).
          */
         post: operations["reactivateAccount"];
         delete?: never;
@@ -215,7 +215,7 @@ export interface paths {
         put?: never;
         /**
          * Cancel a pending deletion
-         * @description Cancels the scheduled deletion of an account in `pending_deletion` status (`DELETE /v1/me`) before its `deletion_due_at`: the status becomes `active` again, `deletion_due_at` is cleared and, as with login, a new session is created and a token pair returned. Unknown e-mails and wrong passwords answer 401 `invalid_credentials`; only with the right password does an account that is not pending deletion answer 409 `account_not_pending_deletion`.
+         * @description Cancels the scheduled deletion of an account in `pending_deletion` status (`DELETE /v1/me`) before its `deletion_due_at`: the status becomes `active` again, `deletion_due_at` is cleared and, as with login, a new session is created and a token pair returned. Unknown e-mails and wrong passwords answer 401 `invalid_credentials`; only with the right password does an account that is not pending deletion answer 409 `account_not_pending_deletion`. For an account with a second factor the answer is `MfaRequired` instead of a session (the account is reactivated or restored all the same).
          */
         post: operations["restoreAccount"];
         delete?: never;
@@ -1444,6 +1444,70 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/auth/mfa/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Complete a sign-in with a second factor
+         * @description The second step of a login (or reactivation, or restoration) of an account with a second factor: the `mfa_token` of the `mfa_required` answer and a TOTP code (accepted once: its time step, and every earlier one, cannot be used again) or a recovery code (single use). Each try spends one of the token's three; a wrong, replayed or spent code is 401 `invalid_mfa_code` and counts toward the account lockout (while locked every code is refused unchecked); a dead token is 401 `invalid_mfa_token`. On success the session opens as the login would have (bearer or cookie mode, as asked at login); its access tokens carry `amr` (`["pwd","otp","mfa"]`, or `["pwd","mfa"]` with a recovery code) and `acr` `aal2`.
+         */
+        post: operations["verifyMfa"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/mfa/totp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start a TOTP enrolment
+         * @description A new 160-bit seed, pending until `POST /v1/me/mfa/totp/confirm` proves a code from it (a pending one is replaced; sign-in does not ask for a pending factor). The seed is stored sealed (AES-256-GCM under a key derived from KEY_ENCRYPTION_KEY).
+         */
+        post: operations["startTotp"];
+        /**
+         * Remove TOTP
+         * @description Removes the TOTP factor and its recovery codes (or cancels a pending enrolment), confirmed with the password or a current code (TOTP or recovery code; a pending enrolment only with the password). Sign-in then needs the password alone.
+         */
+        delete: operations["removeTotp"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/mfa/totp/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Confirm a TOTP enrolment
+         * @description A code from the pending seed enables TOTP (its time step is used up) and answers the ten recovery codes, this once. From then on a login with the right password answers `mfa_required`.
+         */
+        post: operations["confirmTotp"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1534,7 +1598,7 @@ export interface components {
          *     }
          */
         TokenResponse: {
-            /** @description JWT signed with EdDSA (Ed25519), header `typ: at+jwt` and `kid`; claims `iss`, `aud`, `sub`, `sid`, `iat`, `exp`, `jti`. */
+            /** @description JWT signed with EdDSA (Ed25519), header `typ: at+jwt` and `kid`; claims `iss`, `aud`, `sub`, `sid`, `iat`, `exp`, `jti`. Its claims include `amr` (RFC 8176: `["pwd"]`, or with a second factor `["pwd","otp","mfa"]` / `["pwd","mfa"]`) and `acr` (`aal1` or `aal2`). */
             access_token: string;
             /** @constant */
             token_type: "Bearer";
@@ -1629,7 +1693,7 @@ export interface components {
              * @description What happened.
              * @enum {string}
              */
-            type: "register" | "email_verified" | "login_succeeded" | "login_failed" | "account_locked" | "refresh_token_reused" | "logout" | "session_revoked" | "password_reset_requested" | "password_reset" | "password_changed" | "account_deactivated" | "account_reactivated" | "deletion_requested" | "account_restored" | "email_change_requested" | "email_changed" | "workspace_created" | "workspace_joined" | "workspace_role_changed" | "workspace_member_removed" | "workspace_left" | "workspace_invitation_sent" | "workspace_invitation_revoked" | "workspace_deletion_requested" | "role_demoted" | "api_key_created" | "role_promoted" | "admin_sessions_revoked" | "signing_key_rotated" | "api_key_revoked" | "admin_unlocked" | "admin_activated" | "admin_deactivated" | "credits_granted" | "referral_keys_created" | "identity_linked" | "identity_unlinked";
+            type: "register" | "email_verified" | "login_succeeded" | "login_failed" | "account_locked" | "refresh_token_reused" | "logout" | "session_revoked" | "password_reset_requested" | "password_reset" | "password_changed" | "account_deactivated" | "account_reactivated" | "deletion_requested" | "account_restored" | "email_change_requested" | "email_changed" | "workspace_created" | "workspace_joined" | "workspace_role_changed" | "workspace_member_removed" | "workspace_left" | "workspace_invitation_sent" | "workspace_invitation_revoked" | "workspace_deletion_requested" | "role_demoted" | "api_key_created" | "role_promoted" | "admin_sessions_revoked" | "signing_key_rotated" | "api_key_revoked" | "admin_unlocked" | "admin_activated" | "admin_deactivated" | "credits_granted" | "referral_keys_created" | "identity_linked" | "identity_unlinked" | "totp_enrolment_started" | "totp_enabled" | "totp_disabled" | "recovery_code_used" | "mfa_failed";
             /** @description Client IP (`CF-Connecting-IP`) of the request that caused the event, or null. */
             ip: string | null;
             /** @description `User-Agent` of that request, or null. */
@@ -2602,6 +2666,43 @@ export interface components {
              */
             mode?: "bearer" | "cookie";
         };
+        /** @description The password was right, and the account has a second factor: no session yet. Send a code with the `mfa_token` to `POST /v1/auth/mfa/verify`. */
+        MfaRequired: {
+            /** @constant */
+            mfa_required: true;
+            /** @description Single use, valid for `expires_in` seconds and three wrong codes. */
+            mfa_token: string;
+            /** @description The second factors this account accepts. */
+            methods: ("totp" | "recovery_code")[];
+            /** @description Seconds the `mfa_token` lives (300). */
+            expires_in: number;
+        };
+        MfaVerifyRequest: {
+            /** @description From the `mfa_required` answer of the login. */
+            mfa_token: string;
+            /** @description Six digits from the authenticator app (the current 30-second step, or one either side), or an unused recovery code (`xxxxx-xxxxx`; case, spaces and the dash do not matter). */
+            code: string;
+        };
+        /** @description A pending TOTP seed: show it as a QR code of `otpauth_uri` (or the `secret` for manual entry); it is enabled once `POST /v1/me/mfa/totp/confirm` proves a code. */
+        TotpEnrolment: {
+            /** @description The 160-bit seed, base32 (RFC 4648, no padding). */
+            secret: string;
+            /** @description Key URI: `otpauth://totp/<issuer>:<email>?secret=…&issuer=…&algorithm=SHA1&digits=6&period=30`. */
+            otpauth_uri: string;
+        };
+        TotpCodeRequest: {
+            /** @description Six digits from the authenticator app. */
+            code: string;
+        };
+        /** @description Ten single-use recovery codes, shown this once (only their hashes are stored). */
+        RecoveryCodes: {
+            recovery_codes: string[];
+        };
+        /** @description Exactly one of the account's password or a current code (TOTP or an unused recovery code). A pending enrolment is cancelled with the password. */
+        RemoveTotpRequest: {
+            password?: string;
+            code?: string;
+        } & (unknown | unknown);
     };
     responses: {
         /** @description Malformed JSON, missing or unknown fields, or fields of the wrong type or format. */
@@ -3502,6 +3603,151 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /** @description The second-factor code is wrong, its TOTP time step was already used, or the recovery code is unknown or spent; also every code while the account is locked. Counts toward the account lockout. */
+        InvalidMfaCode: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "urn:edgeward:problem:invalid_mfa_code",
+                 *       "title": "Invalid second-factor code",
+                 *       "status": 401,
+                 *       "detail": "the code is wrong or was already used",
+                 *       "code": "invalid_mfa_code",
+                 *       "request_id": "8a1f6c2e9b3d4f10-AMS"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The `mfa_token` is unknown, expired (5 minutes), already used, or spent by three wrong codes; or the account's second factor was removed meanwhile. Sign in again. */
+        InvalidMfaToken: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "urn:edgeward:problem:invalid_mfa_token",
+                 *       "title": "Invalid MFA token",
+                 *       "status": 401,
+                 *       "detail": "the mfa_token is unknown, expired, used or spent; sign in again",
+                 *       "code": "invalid_mfa_token",
+                 *       "request_id": "8a1f6c2e9b3d4f10-AMS"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description A wrong password (`invalid_credentials`) or code (`invalid_mfa_code`), both counted in the account lockout; or a missing, invalid or revoked access token (`invalid_token`, `session_revoked`). */
+        MfaConfirmationFailed: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "urn:edgeward:problem:invalid_credentials",
+                 *       "title": "Invalid credentials",
+                 *       "status": 401,
+                 *       "detail": "the e-mail or password is incorrect",
+                 *       "code": "invalid_credentials",
+                 *       "request_id": "8a1f6c2e9b3d4f10-AMS"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description TOTP is already enabled (remove it first), or a parallel confirmation won. */
+        MfaAlreadyEnabled: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "urn:edgeward:problem:mfa_already_enabled",
+                 *       "title": "Conflict",
+                 *       "status": 409,
+                 *       "detail": "TOTP is already enabled; remove it first to enrol a new authenticator",
+                 *       "code": "mfa_already_enabled",
+                 *       "request_id": "8a1f6c2e9b3d4f10-AMS"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description No TOTP enrolment is pending (`mfa_not_pending`: start one with `POST /v1/me/mfa/totp`), or TOTP is already enabled (`mfa_already_enabled`). */
+        MfaNotPending: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "urn:edgeward:problem:mfa_not_pending",
+                 *       "title": "Conflict",
+                 *       "status": 409,
+                 *       "detail": "no TOTP enrolment is pending; POST /v1/me/mfa/totp starts one",
+                 *       "code": "mfa_not_pending",
+                 *       "request_id": "8a1f6c2e9b3d4f10-AMS"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description A wrong code (`invalid_mfa_code`), or a missing, invalid or revoked access token (`invalid_token`, `session_revoked`). */
+        InvalidMfaCodeOrToken: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "urn:edgeward:problem:invalid_mfa_code",
+                 *       "title": "Invalid second-factor code",
+                 *       "status": 401,
+                 *       "detail": "the code is wrong or was already used",
+                 *       "code": "invalid_mfa_code",
+                 *       "request_id": "8a1f6c2e9b3d4f10-AMS"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description A wrong, replayed or spent code (`invalid_mfa_code`), or a dead `mfa_token` (`invalid_mfa_token`). */
+        MfaVerificationFailed: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "urn:edgeward:problem:invalid_mfa_code",
+                 *       "title": "Invalid second-factor code",
+                 *       "status": 401,
+                 *       "detail": "the code is wrong or was already used",
+                 *       "code": "invalid_mfa_code",
+                 *       "request_id": "8a1f6c2e9b3d4f10-AMS"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
     };
     parameters: never;
     requestBodies: never;
@@ -3826,7 +4072,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Logged in; a new session was created. In cookie mode: the tokens are set as cookies and the body is a `CookieSessionResponse`. */
+            /** @description Logged in; a new session was created. In cookie mode: the tokens are set as cookies and the body is a `CookieSessionResponse`. For an account with a second factor: `MfaRequired`, no session yet. */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
@@ -3857,7 +4103,7 @@ export interface operations {
                      *       }
                      *     }
                      */
-                    "application/json": components["schemas"]["TokenResponse"] | components["schemas"]["CookieSessionResponse"];
+                    "application/json": components["schemas"]["TokenResponse"] | components["schemas"]["CookieSessionResponse"] | components["schemas"]["MfaRequired"];
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -3981,7 +4227,7 @@ export interface operations {
                      *       }
                      *     }
                      */
-                    "application/json": components["schemas"]["TokenResponse"] | components["schemas"]["CookieSessionResponse"];
+                    "application/json": components["schemas"]["TokenResponse"] | components["schemas"]["CookieSessionResponse"] | components["schemas"]["MfaRequired"];
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -4043,7 +4289,7 @@ export interface operations {
                      *       }
                      *     }
                      */
-                    "application/json": components["schemas"]["TokenResponse"] | components["schemas"]["CookieSessionResponse"];
+                    "application/json": components["schemas"]["TokenResponse"] | components["schemas"]["CookieSessionResponse"] | components["schemas"]["MfaRequired"];
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -7100,6 +7346,159 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["InvalidExchangeToken"];
             403: components["responses"]["LoginForbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    verifyMfa: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "mfa_token": "h3Vq9x3mB2cY8tKp0sJd4fW1nL6rE5aZ7uQyIoPgXcV",
+                 *       "code": "492039"
+                 *     }
+                 */
+                "application/json": components["schemas"]["MfaVerifyRequest"];
+            };
+        };
+        responses: {
+            /** @description The session opened. In cookie mode: the tokens are set as cookies and the body is a `CookieSessionResponse`. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    "Set-Cookie": components["headers"]["SetCookie"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenResponse"] | components["schemas"]["CookieSessionResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["MfaVerificationFailed"];
+            403: components["responses"]["LoginForbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    startTotp: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Cookie mode: the session's `csrf_token` (required when authenticated by the access cookie). */
+                "X-CSRF-Token"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Pending enrolment. */
+            201: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "secret": "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP",
+                     *       "otpauth_uri": "otpauth://totp/auth.example.com:ada%40example.com?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=auth.example.com&algorithm=SHA1&digits=6&period=30"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["TotpEnrolment"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["CsrfFailed"];
+            409: components["responses"]["MfaAlreadyEnabled"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    removeTotp: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Cookie mode: the session's `csrf_token` (required when authenticated by the access cookie). */
+                "X-CSRF-Token"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "password": "correct horse battery"
+                 *     }
+                 */
+                "application/json": components["schemas"]["RemoveTotpRequest"];
+            };
+        };
+        responses: {
+            204: components["responses"]["NoContent"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["MfaConfirmationFailed"];
+            403: components["responses"]["CsrfFailed"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    confirmTotp: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Cookie mode: the session's `csrf_token` (required when authenticated by the access cookie). */
+                "X-CSRF-Token"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "code": "492039"
+                 *     }
+                 */
+                "application/json": components["schemas"]["TotpCodeRequest"];
+            };
+        };
+        responses: {
+            /** @description TOTP is enabled. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecoveryCodes"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["InvalidMfaCodeOrToken"];
+            403: components["responses"]["CsrfFailed"];
+            409: components["responses"]["MfaNotPending"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["RateLimited"];

@@ -2,7 +2,7 @@
 // "tabs" (clients), a fake Web Locks manager and a fake BroadcastChannel bus.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { EdgewardClient, EdgewardError } from "../dist/index.js";
+import { EdgewardClient, EdgewardError, SecondFactorRequired } from "../dist/index.js";
 
 const USER = { id: "u1", email: "ada@example.test", name: "Ada", status: "active", version: 1 };
 
@@ -16,17 +16,20 @@ function problem(status, code, headers = {}) {
   return json(status, { type: `urn:edgeward:problem:${code}`, title: code, status, code, detail: code, request_id: "r1" }, headers);
 }
 
+/** The next token pair of a fake server. */
+function issueTokens(server, mode = "bearer") {
+  server.n += 1;
+  server.access = `a${server.n}`;
+  server.refresh = `r${server.n}`;
+  return mode === "cookie"
+    ? { user: USER, session_id: "s1", expires_in: 900, csrf_token: `c${server.n}` }
+    : { user: USER, session_id: "s1", expires_in: 900, access_token: server.access, token_type: "Bearer", refresh_token: server.refresh };
+}
+
 /** A fake Edgeward: tokens are "a<n>"/"r<n>"; `me` needs the current access token. */
 function fakeServer({ mode = "bearer" } = {}) {
   const server = { n: 0, refreshes: 0, calls: [], access: null, refresh: null, script: [] };
-  const issue = () => {
-    server.n += 1;
-    server.access = `a${server.n}`;
-    server.refresh = `r${server.n}`;
-    return mode === "cookie"
-      ? { user: USER, session_id: "s1", expires_in: 900, csrf_token: `c${server.n}` }
-      : { user: USER, session_id: "s1", expires_in: 900, access_token: server.access, token_type: "Bearer", refresh_token: server.refresh };
-  };
+  const issue = () => issueTokens(server, mode);
   server.fetch = async (url, init) => {
     const path = new URL(url).pathname;
     const body = init.body ? JSON.parse(init.body) : undefined;
@@ -99,6 +102,24 @@ test("bearer login keeps the tokens and sends the access token", async () => {
   assert.equal(server.calls[0].headers["idempotency-key"], "k1");
   assert.deepEqual(await c.me(), USER);
   assert.equal(server.calls[1].headers.authorization, "Bearer a1");
+});
+
+test("a login that needs a second factor opens no session until the code is verified", async () => {
+  const server = fakeServer();
+  const c = client(server);
+  server.script.push(() => json(200, { mfa_required: true, mfa_token: "m".repeat(43), methods: ["totp", "recovery_code"], expires_in: 300 }));
+  const err = await c.login("ada@example.test", "pw").catch((e) => e);
+  assert.ok(err instanceof SecondFactorRequired);
+  assert.equal(err.mfaToken, "m".repeat(43));
+  assert.deepEqual(err.methods, ["totp", "recovery_code"]);
+  await assert.rejects(c.me(), (e) => e instanceof EdgewardError && e.code === "invalid_token");
+  server.script.push(() => json(200, issueTokens(server)));
+  const user = await c.verifySecondFactor(err.mfaToken, "123456");
+  assert.equal(user.email, USER.email);
+  const verify = server.calls.find((x) => x.path === "/v1/auth/mfa/verify");
+  assert.deepEqual(verify.body, { mfa_token: "m".repeat(43), code: "123456" });
+  assert.equal(verify.headers.authorization, undefined);
+  assert.deepEqual(await c.me(), USER);
 });
 
 test("a 401 invalid_token refreshes once and retries", async () => {
