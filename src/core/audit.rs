@@ -26,6 +26,8 @@ pub enum Event {
     TotpDisabled,
     RecoveryCodeUsed,
     MfaFailed,
+    /// `POST /v1/auth/reauthenticate` refreshed a session's authentication (step-up).
+    Reauthenticated,
     /// Workspaces: each written to the log of the user whose membership changed (the creator,
     /// the one who joined, whose role changed, who was removed or left), or of the admin who
     /// sent, revoked or deleted.
@@ -79,6 +81,7 @@ impl Event {
             Self::TotpDisabled => "totp_disabled",
             Self::RecoveryCodeUsed => "recovery_code_used",
             Self::MfaFailed => "mfa_failed",
+            Self::Reauthenticated => "reauthenticated",
             Self::WorkspaceCreated => "workspace_created",
             Self::WorkspaceJoined => "workspace_joined",
             Self::WorkspaceRoleChanged => "workspace_role_changed",

@@ -69,6 +69,8 @@ pub struct Config {
     /// One entry per `Limit`, `None` when switched off.
     pub rate_limits: [Option<Rule>; Limit::ALL.len()],
     pub deletion_grace_s: i64,
+    /// How recent a session's last authentication must be for a sensitive action (step-up).
+    pub reauth_window_s: i64,
     /// A deleted workspace is purged after this.
     pub workspace_deletion_grace_s: i64,
     /// How long a workspace invitation can be accepted.
@@ -251,6 +253,7 @@ pub mod vars {
     pub const LOCKOUT_BASE_SECONDS: &str = "LOCKOUT_BASE_SECONDS";
     pub const LOCKOUT_MAX_SECONDS: &str = "LOCKOUT_MAX_SECONDS";
     pub const DELETION_GRACE_SECONDS: &str = "DELETION_GRACE_SECONDS";
+    pub const REAUTH_WINDOW_SECONDS: &str = "REAUTH_WINDOW_SECONDS";
     pub const WORKSPACE_DELETION_GRACE_SECONDS: &str = "WORKSPACE_DELETION_GRACE_SECONDS";
     pub const INVITATION_TTL_SECONDS: &str = "INVITATION_TTL_SECONDS";
     pub const UNVERIFIED_ACCOUNT_MAX_AGE_SECONDS: &str = "UNVERIFIED_ACCOUNT_MAX_AGE_SECONDS";
@@ -302,6 +305,7 @@ pub mod vars {
         LOCKOUT_BASE_SECONDS,
         LOCKOUT_MAX_SECONDS,
         DELETION_GRACE_SECONDS,
+        REAUTH_WINDOW_SECONDS,
         WORKSPACE_DELETION_GRACE_SECONDS,
         INVITATION_TTL_SECONDS,
         UNVERIFIED_ACCOUNT_MAX_AGE_SECONDS,
@@ -493,6 +497,7 @@ impl Config {
             lockout,
             rate_limits,
             deletion_grace_s: seconds(DELETION_GRACE_SECONDS, 30 * 86_400, 0, 400 * 86_400)?,
+            reauth_window_s: seconds(REAUTH_WINDOW_SECONDS, 600, 1, 30 * 86_400)?,
             workspace_deletion_grace_s: seconds(
                 WORKSPACE_DELETION_GRACE_SECONDS,
                 30 * 86_400,

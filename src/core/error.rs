@@ -45,6 +45,9 @@ pub enum AppError {
     InvalidMfaCode,
     /// An `mfa_token` that is unknown, expired, used, or spent by wrong codes: sign in again.
     InvalidMfaToken,
+    /// A sensitive action on a session whose last authentication is too old, or lacks the
+    /// account's second factor (RFC 9470 step-up).
+    ReauthenticationRequired,
     Forbidden(String),
     /// A cookie-authenticated unsafe request without its session's CSRF token, or from
     /// another site: refused before anything changes.
@@ -92,7 +95,8 @@ impl AppError {
             | Self::RefreshTokenReused
             | Self::InvalidRefreshToken
             | Self::InvalidMfaCode
-            | Self::InvalidMfaToken => 401,
+            | Self::InvalidMfaToken
+            | Self::ReauthenticationRequired => 401,
             Self::EmailNotVerified
             | Self::AccountDeactivated
             | Self::AccountPendingDeletion
@@ -132,6 +136,7 @@ impl AppError {
             Self::InvalidRefreshToken => "invalid_refresh_token",
             Self::InvalidMfaCode => "invalid_mfa_code",
             Self::InvalidMfaToken => "invalid_mfa_token",
+            Self::ReauthenticationRequired => "reauthentication_required",
             Self::Forbidden(_) => "forbidden",
             Self::CsrfFailed(_) => "csrf_failed",
             Self::Denied { code, .. } => code,
@@ -167,6 +172,7 @@ impl AppError {
             Self::InvalidRefreshToken => "Invalid refresh token",
             Self::InvalidMfaCode => "Invalid second-factor code",
             Self::InvalidMfaToken => "Invalid MFA token",
+            Self::ReauthenticationRequired => "Reauthentication required",
             Self::Forbidden(_) | Self::Denied { .. } => "Forbidden",
             Self::CsrfFailed(_) => "CSRF check failed",
             Self::Conflict { .. } => "Conflict",
@@ -224,6 +230,11 @@ impl AppError {
             Self::InvalidMfaToken => {
                 "the mfa_token is unknown, expired, used or spent; sign in again".into()
             }
+            Self::ReauthenticationRequired => {
+                "this action needs a recent sign-in, with the second \
+                 factor if the account has one: POST /v1/auth/reauthenticate"
+                    .into()
+            }
             Self::RateLimited { retry_after_s } => {
                 format!("too many requests; retry after {retry_after_s} s")
             }
@@ -245,6 +256,9 @@ impl AppError {
                 r#"Bearer realm="edgeward", error="invalid_token", error_description="{}""#,
                 self.code()
             )),
+            Self::ReauthenticationRequired => Some(
+                r#"Bearer realm="edgeward", error="insufficient_user_authentication", error_description="reauthentication_required""#.into(),
+            ),
             Self::RefreshTokenReused | Self::InvalidRefreshToken => Some(format!(
                 r#"Bearer realm="edgeward", error="invalid_grant", error_description="{}""#,
                 self.code()
@@ -506,6 +520,7 @@ mod tests {
             AppError::InvalidRefreshToken,
             AppError::InvalidMfaCode,
             AppError::InvalidMfaToken,
+            AppError::ReauthenticationRequired,
         ] {
             assert_eq!(e.status(), 401);
             assert!(e.www_authenticate().unwrap().starts_with("Bearer "));

@@ -257,6 +257,37 @@ impl Authentication {
     }
 }
 
+impl Authentication {
+    /// Did it include a second factor?
+    pub fn multi_factor(self) -> bool {
+        self != Self::Password
+    }
+}
+
+/// A session's last authentication: when, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LastAuthentication {
+    pub at: i64,
+    pub how: Authentication,
+}
+
+/// May a session do a sensitive action now?
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepUp {
+    Fresh,
+    /// 401 `reauthentication_required`: too old, or without the account's second factor.
+    Required,
+}
+
+pub fn step_up(last: LastAuthentication, second_factor: bool, now: i64, window_s: i64) -> StepUp {
+    let recent = now - last.at <= window_s;
+    if recent && (!second_factor || last.how.multi_factor()) {
+        StepUp::Fresh
+    } else {
+        StepUp::Required
+    }
+}
+
 /// After a correct password: open the session, or ask for the second factor first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LoginStep {
@@ -439,6 +470,36 @@ mod tests {
         assert_eq!(Authentication::parse(None), Authentication::Password);
         assert_eq!(Authentication::PasswordAndTotp.acr(), "aal2");
         assert_eq!(Authentication::Password.acr(), "aal1");
+    }
+
+    #[test]
+    fn a_sensitive_action_needs_a_recent_authentication_with_the_second_factor_if_there_is_one() {
+        let pwd = |at| LastAuthentication {
+            at,
+            how: Authentication::Password,
+        };
+        let totp = |at| LastAuthentication {
+            at,
+            how: Authentication::PasswordAndTotp,
+        };
+        assert_eq!(step_up(pwd(400), false, 1_000, 600), StepUp::Fresh);
+        assert_eq!(
+            step_up(pwd(399), false, 1_000, 600),
+            StepUp::Required,
+            "too old"
+        );
+        assert_eq!(
+            step_up(pwd(990), true, 1_000, 600),
+            StepUp::Required,
+            "recent, but the account's second factor is missing"
+        );
+        assert_eq!(step_up(totp(990), true, 1_000, 600), StepUp::Fresh);
+        assert_eq!(step_up(totp(300), true, 1_000, 600), StepUp::Required);
+        let recovery = LastAuthentication {
+            at: 990,
+            how: Authentication::PasswordAndRecoveryCode,
+        };
+        assert_eq!(step_up(recovery, true, 1_000, 600), StepUp::Fresh);
     }
 
     #[test]

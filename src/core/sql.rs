@@ -559,6 +559,18 @@ pub mod session_authentications {
 
     pub const BY_SESSION: &str =
         "SELECT amr, authenticated_at FROM session_authentications WHERE session_id = ?";
+
+    /// A reauthentication: the session's last authentication is now, and how.
+    /// Parameters: session, amr, now.
+    pub const RECORD: &str = "INSERT INTO session_authentications (session_id, amr, authenticated_at) \
+         VALUES (?, ?, ?) ON CONFLICT (session_id) DO UPDATE SET amr = excluded.amr, authenticated_at = excluded.authenticated_at";
+
+    /// What step-up decides on: when the session was opened, its last authentication (none
+    /// recorded: its sign-in, with the password), and whether the account has a confirmed
+    /// second factor. Parameters: session, user.
+    pub const STEP_UP_STATE: &str = "SELECT s.created_at, a.amr, a.authenticated_at, \
+         EXISTS (SELECT 1 FROM totp_factors t WHERE t.user_id = s.user_id AND t.confirmed_at IS NOT NULL) AS second_factor \
+         FROM sessions s LEFT JOIN session_authentications a ON a.session_id = s.id WHERE s.id = ? AND s.user_id = ?";
 }
 
 /// The guard every statement of an account's purge batch carries: the account is still due
@@ -1038,6 +1050,8 @@ mod tests {
             mfa_challenges::PURGE_EXPIRED,
             session_authentications::INSERT,
             session_authentications::BY_SESSION,
+            session_authentications::RECORD,
+            session_authentications::STEP_UP_STATE,
             users::INSERT,
             external_identities::INSERT_USER,
             external_identities::INSERT,

@@ -141,6 +141,7 @@ async fn dispatch(
         Route::Refresh => tokens::refresh(req, &ctx).await,
         Route::Logout => tokens::logout(req, &ctx).await,
         Route::MfaVerify => mfa::verify(req, &ctx).await,
+        Route::Reauthenticate => mfa::reauthenticate(req, &ctx).await,
         Route::StartTotp => mfa::start_totp(req, &ctx).await,
         Route::ConfirmTotp => mfa::confirm_totp(req, &ctx).await,
         Route::RemoveTotp => mfa::remove_totp(req, &ctx).await,

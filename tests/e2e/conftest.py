@@ -4,8 +4,8 @@ with one method per endpoint.
 
 Servers cost about 5 s each to start, so ordinary tests share the session-scoped `app` (unique
 e-mails keep them independent) and only tests that need other settings get a dedicated one:
-`short_reuse_window_app`, `lockout_app`, `rate_limited_app`, `capped_app`, `purge_app` and
-`breach_app` (seven in all, each started only when a selected test asks for it). Every server gets generous rate limits
+`short_reuse_window_app`, `lockout_app`, `reauth_app`, `rate_limited_app`, `capped_app`, `purge_app` and
+`breach_app` (eight in all, each started only when a selected test asks for it). Every server gets generous rate limits
 (`GENEROUS_RATE_LIMITS`) unless a fixture sets its own, so ordinary tests never meet them.
 Set EDGEWARD_E2E_KEEP_LOGS=1 to keep each server's wrangler log after the run, and
 EDGEWARD_E2E_LOG_LEVEL=log (default warn) to have the Worker's own log lines in it.
@@ -97,7 +97,10 @@ GENEROUS_CAPS = {"MAX_TICKETS_PER_USER": "1000", "MAX_QUEUED_JOBS_PER_USER": "10
                  "MAX_LIVE_STREAMS_PER_USER": "1000", "MAX_SOCKETS_PER_USER": "1000",
                  "PASSWORD_HASH_CONCURRENCY": "64", "PASSWORD_HASH_QUEUE": "1000"}
 GENEROUS_RATE_LIMITS = {**{name: "1000/60" for name in RATE_LIMIT_VARS + PER_USER_RATE_LIMIT_VARS},
-                        **GENEROUS_CAPS}
+                        **GENEROUS_CAPS,
+                        # Pooled users' sessions may be older than the production step-up window
+                        # by the time a test takes one; `reauth_app` tests the window.
+                        "REAUTH_WINDOW_SECONDS": "86400"}
 SCHEDULED_CRON = "*/15 * * * *"  # the trigger in wrangler.toml
 USER_BATCH = 4  # verified users made at once by `App.verified_user`
 _USER_POOL_LOCK = threading.Lock()
@@ -845,6 +848,13 @@ def app(app_factory) -> App:
 def short_reuse_window_app(app_factory) -> App:
     """A server whose refresh-token reuse window is 2 s, so 'after the window' is quick to reach."""
     return app_factory(REFRESH_REUSE_WINDOW_SECONDS=2)
+
+
+@pytest.fixture(scope="session")
+def reauth_app(app_factory) -> App:
+    """A server whose step-up window is 3 s: a sensitive action needs a sign-in or
+    reauthentication at most that old."""
+    return app_factory(REAUTH_WINDOW_SECONDS=3)
 
 
 @pytest.fixture(scope="session")

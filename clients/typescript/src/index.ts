@@ -425,6 +425,12 @@ export class EdgewardClient {
     return answer.recovery_codes;
   }
 
+  /** Step-up: makes this session's authentication recent again (the password, or a code when
+   *  the account has a second factor) after a 401 `reauthentication_required`. */
+  reauthenticate(proof: { password: string } | { code: string }): Promise<void> {
+    return this.request("POST", "/v1/auth/reauthenticate", { body: proof });
+  }
+
   /** Removes TOTP, confirmed with the password or a current code. */
   removeTotp(proof: { password: string } | { code: string }): Promise<void> {
     return this.request("DELETE", "/v1/me/mfa/totp", { body: proof });

@@ -343,7 +343,7 @@ export interface paths {
         put?: never;
         /**
          * Change the password
-         * @description Changes the caller's password after checking the current one, and revokes every other session of the user; the calling session stays valid. A wrong current password is 401 `invalid_credentials`; a new password that is commonly used, equal to the account's e-mail address, or found in a breach corpus is 400 `weak_password`.
+         * @description Changes the caller's password after checking the current one, and revokes every other session of the user; the calling session stays valid. A wrong current password is 401 `invalid_credentials`; a new password that is commonly used, equal to the account's e-mail address, or found in a breach corpus is 400 `weak_password`. Step-up: the session's last authentication (its sign-in, or `POST /v1/auth/reauthenticate`) must be at most `REAUTH_WINDOW_SECONDS` (default 600) old and, when the account has a second factor, have included it; else 401 `reauthentication_required`.
          */
         post: operations["changePassword"];
         delete?: never;
@@ -368,7 +368,7 @@ export interface paths {
         post?: never;
         /**
          * Delete the account
-         * @description Schedules the deletion of the caller's account after checking its password: the status becomes `pending_deletion`, `deletion_due_at` is set to the end of a grace period (`DELETION_GRACE_SECONDS`, default 30 days) and every session of the user is revoked, the calling one included. Until then login answers 403 `account_pending_deletion` and the deletion can be cancelled with `POST /v1/auth/restore`. After the grace period a scheduled (cron) step deletes the account and its personal data; the account's audit events are kept under a pseudonym, without IP address or user agent. A wrong password is 401 `invalid_credentials`.
+         * @description Schedules the deletion of the caller's account after checking its password: the status becomes `pending_deletion`, `deletion_due_at` is set to the end of a grace period (`DELETION_GRACE_SECONDS`, default 30 days) and every session of the user is revoked, the calling one included. Until then login answers 403 `account_pending_deletion` and the deletion can be cancelled with `POST /v1/auth/restore`. After the grace period a scheduled (cron) step deletes the account and its personal data; the account's audit events are kept under a pseudonym, without IP address or user agent. A wrong password is 401 `invalid_credentials`. Step-up: the session's last authentication (its sign-in, or `POST /v1/auth/reauthenticate`) must be at most `REAUTH_WINDOW_SECONDS` (default 600) old and, when the account has a second factor, have included it; else 401 `reauthentication_required`.
          */
         delete: operations["deleteAccount"];
         options?: never;
@@ -827,7 +827,7 @@ export interface paths {
         put?: never;
         /**
          * Change the e-mail address
-         * @description Checks the password (counted by the lockout), then sends a confirmation link to the new address and a notice to the current one. Nothing changes until the link's token is posted to `/v1/auth/verify-email`: the account then switches to the new (verified) address and every other session is revoked. 202 whether or not the new address has an account; if it has one when the link is used, that answers 409 `email_taken`.
+         * @description Checks the password (counted by the lockout), then sends a confirmation link to the new address and a notice to the current one. Nothing changes until the link's token is posted to `/v1/auth/verify-email`: the account then switches to the new (verified) address and every other session is revoked. 202 whether or not the new address has an account; if it has one when the link is used, that answers 409 `email_taken`. Step-up: the session's last authentication (its sign-in, or `POST /v1/auth/reauthenticate`) must be at most `REAUTH_WINDOW_SECONDS` (default 600) old and, when the account has a second factor, have included it; else 401 `reauthentication_required`.
          */
         post: operations["changeEmail"];
         delete?: never;
@@ -1475,12 +1475,12 @@ export interface paths {
         put?: never;
         /**
          * Start a TOTP enrolment
-         * @description A new 160-bit seed, pending until `POST /v1/me/mfa/totp/confirm` proves a code from it (a pending one is replaced; sign-in does not ask for a pending factor). The seed is stored sealed (AES-256-GCM under a key derived from KEY_ENCRYPTION_KEY).
+         * @description A new 160-bit seed, pending until `POST /v1/me/mfa/totp/confirm` proves a code from it (a pending one is replaced; sign-in does not ask for a pending factor). The seed is stored sealed (AES-256-GCM under a key derived from KEY_ENCRYPTION_KEY). Step-up: the session's last authentication (its sign-in, or `POST /v1/auth/reauthenticate`) must be at most `REAUTH_WINDOW_SECONDS` (default 600) old and, when the account has a second factor, have included it; else 401 `reauthentication_required`.
          */
         post: operations["startTotp"];
         /**
          * Remove TOTP
-         * @description Removes the TOTP factor and its recovery codes (or cancels a pending enrolment), confirmed with the password or a current code (TOTP or recovery code; a pending enrolment only with the password). Sign-in then needs the password alone.
+         * @description Removes the TOTP factor and its recovery codes (or cancels a pending enrolment), confirmed with the password or a current code (TOTP or recovery code; a pending enrolment only with the password). Sign-in then needs the password alone. Step-up: the session's last authentication (its sign-in, or `POST /v1/auth/reauthenticate`) must be at most `REAUTH_WINDOW_SECONDS` (default 600) old and, when the account has a second factor, have included it; else 401 `reauthentication_required`.
          */
         delete: operations["removeTotp"];
         options?: never;
@@ -1502,6 +1502,26 @@ export interface paths {
          * @description A code from the pending seed enables TOTP (its time step is used up) and answers the ten recovery codes, this once. From then on a login with the right password answers `mfa_required`.
          */
         post: operations["confirmTotp"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/reauthenticate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Refresh the session's authentication (step-up)
+         * @description Makes the calling session's authentication recent again, for the sensitive actions that need it (password and e-mail change, account deletion, adding or removing a second factor: 401 `reauthentication_required` otherwise). An account without a second factor sends `{password}`; an account with one sends `{code}` (TOTP or an unused recovery code; the password alone is 400 there). Wrong ones count toward the account lockout. From then on the session's access tokens (after the next refresh) carry the `amr` of this authentication.
+         */
+        post: operations["reauthenticate"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1693,7 +1713,7 @@ export interface components {
              * @description What happened.
              * @enum {string}
              */
-            type: "register" | "email_verified" | "login_succeeded" | "login_failed" | "account_locked" | "refresh_token_reused" | "logout" | "session_revoked" | "password_reset_requested" | "password_reset" | "password_changed" | "account_deactivated" | "account_reactivated" | "deletion_requested" | "account_restored" | "email_change_requested" | "email_changed" | "workspace_created" | "workspace_joined" | "workspace_role_changed" | "workspace_member_removed" | "workspace_left" | "workspace_invitation_sent" | "workspace_invitation_revoked" | "workspace_deletion_requested" | "role_demoted" | "api_key_created" | "role_promoted" | "admin_sessions_revoked" | "signing_key_rotated" | "api_key_revoked" | "admin_unlocked" | "admin_activated" | "admin_deactivated" | "credits_granted" | "referral_keys_created" | "identity_linked" | "identity_unlinked" | "totp_enrolment_started" | "totp_enabled" | "totp_disabled" | "recovery_code_used" | "mfa_failed";
+            type: "register" | "email_verified" | "login_succeeded" | "login_failed" | "account_locked" | "refresh_token_reused" | "logout" | "session_revoked" | "password_reset_requested" | "password_reset" | "password_changed" | "account_deactivated" | "account_reactivated" | "deletion_requested" | "account_restored" | "email_change_requested" | "email_changed" | "workspace_created" | "workspace_joined" | "workspace_role_changed" | "workspace_member_removed" | "workspace_left" | "workspace_invitation_sent" | "workspace_invitation_revoked" | "workspace_deletion_requested" | "role_demoted" | "api_key_created" | "role_promoted" | "admin_sessions_revoked" | "signing_key_rotated" | "api_key_revoked" | "admin_unlocked" | "admin_activated" | "admin_deactivated" | "credits_granted" | "referral_keys_created" | "identity_linked" | "identity_unlinked" | "totp_enrolment_started" | "totp_enabled" | "totp_disabled" | "recovery_code_used" | "mfa_failed" | "reauthenticated";
             /** @description Client IP (`CF-Connecting-IP`) of the request that caused the event, or null. */
             ip: string | null;
             /** @description `User-Agent` of that request, or null. */
@@ -2703,6 +2723,11 @@ export interface components {
             password?: string;
             code?: string;
         } & (unknown | unknown);
+        /** @description Exactly one: the password (an account without a second factor) or a second-factor code, TOTP or recovery (an account with one). */
+        ReauthenticateRequest: {
+            password?: string;
+            code?: string;
+        } & (unknown | unknown);
     };
     responses: {
         /** @description Malformed JSON, missing or unknown fields, or fields of the wrong type or format. */
@@ -3645,7 +3670,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description A wrong password (`invalid_credentials`) or code (`invalid_mfa_code`), both counted in the account lockout; or a missing, invalid or revoked access token (`invalid_token`, `session_revoked`). */
+        /** @description A wrong password (`invalid_credentials`) or code (`invalid_mfa_code`), both counted in the account lockout; or a missing, invalid or revoked access token (`invalid_token`, `session_revoked`). Or the session's authentication is too old or lacks the second factor (`reauthentication_required`). */
         MfaConfirmationFailed: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
@@ -3742,6 +3767,69 @@ export interface components {
                  *       "status": 401,
                  *       "detail": "the code is wrong or was already used",
                  *       "code": "invalid_mfa_code",
+                 *       "request_id": "8a1f6c2e9b3d4f10-AMS"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description Wrong password (`invalid_credentials`), or a missing or invalid access token (`invalid_token`) or revoked session (`session_revoked`). Or the session's authentication is too old or lacks the account's second factor (`reauthentication_required`: reauthenticate, then retry). */
+        PasswordConfirmationOrStepUpFailed: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "urn:edgeward:problem:invalid_credentials",
+                 *       "title": "Invalid credentials",
+                 *       "status": 401,
+                 *       "detail": "password is incorrect",
+                 *       "code": "invalid_credentials",
+                 *       "request_id": "8a1f6c2e9b3d4f10-AMS"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description Missing, invalid or revoked access token (`invalid_token`, `session_revoked`), or the session's last authentication is older than `REAUTH_WINDOW_SECONDS` or lacks the account's second factor (`reauthentication_required`, with `WWW-Authenticate: Bearer error="insufficient_user_authentication"`, RFC 9470): `POST /v1/auth/reauthenticate`, then retry. */
+        ReauthenticationRequired: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "urn:edgeward:problem:reauthentication_required",
+                 *       "title": "Reauthentication required",
+                 *       "status": 401,
+                 *       "detail": "this action needs a recent sign-in, with the second factor if the account has one: POST /v1/auth/reauthenticate",
+                 *       "code": "reauthentication_required",
+                 *       "request_id": "8a1f6c2e9b3d4f10-AMS"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description A wrong password (`invalid_credentials`) or code (`invalid_mfa_code`), both counted in the account lockout; or a missing, invalid or revoked access token (`invalid_token`, `session_revoked`). */
+        ReauthenticationFailed: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "urn:edgeward:problem:invalid_credentials",
+                 *       "title": "Invalid credentials",
+                 *       "status": 401,
+                 *       "detail": "the e-mail or password is incorrect",
+                 *       "code": "invalid_credentials",
                  *       "request_id": "8a1f6c2e9b3d4f10-AMS"
                  *     }
                  */
@@ -4539,7 +4627,7 @@ export interface operations {
         responses: {
             204: components["responses"]["NoContent"];
             400: components["responses"]["BadRequestOrWeakPassword"];
-            /** @description Wrong current password (`invalid_credentials`), or a missing or invalid access token or revoked session. */
+            /** @description Wrong current password (`invalid_credentials`), or a missing or invalid access token or revoked session, or a session whose authentication is too old or lacks the second factor (`reauthentication_required`). */
             401: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
@@ -4656,7 +4744,7 @@ export interface operations {
                 };
             };
             400: components["responses"]["BadRequest"];
-            401: components["responses"]["PasswordConfirmationFailed"];
+            401: components["responses"]["PasswordConfirmationOrStepUpFailed"];
             403: components["responses"]["CsrfFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -6080,7 +6168,7 @@ export interface operations {
         responses: {
             202: components["responses"]["Accepted"];
             400: components["responses"]["BadRequest"];
-            401: components["responses"]["PasswordConfirmationFailed"];
+            401: components["responses"]["PasswordConfirmationOrStepUpFailed"];
             403: components["responses"]["CsrfFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -7421,7 +7509,7 @@ export interface operations {
                     "application/json": components["schemas"]["TotpEnrolment"];
                 };
             };
-            401: components["responses"]["Unauthorized"];
+            401: components["responses"]["ReauthenticationRequired"];
             403: components["responses"]["CsrfFailed"];
             409: components["responses"]["MfaAlreadyEnabled"];
             413: components["responses"]["PayloadTooLarge"];
@@ -7499,6 +7587,38 @@ export interface operations {
             401: components["responses"]["InvalidMfaCodeOrToken"];
             403: components["responses"]["CsrfFailed"];
             409: components["responses"]["MfaNotPending"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    reauthenticate: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Cookie mode: the session's `csrf_token` (required when authenticated by the access cookie). */
+                "X-CSRF-Token"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "code": "492039"
+                 *     }
+                 */
+                "application/json": components["schemas"]["ReauthenticateRequest"];
+            };
+        };
+        responses: {
+            204: components["responses"]["NoContent"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["ReauthenticationFailed"];
+            403: components["responses"]["CsrfFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["RateLimited"];

@@ -3,7 +3,7 @@
 
 use super::{batch, changes, first, i, opt, run, s, stmt};
 use crate::core::error::{AppError, Faulty};
-use crate::core::mfa::{Authentication, Challenge, TotpFactor};
+use crate::core::mfa::{Authentication, Challenge, LastAuthentication, TotpFactor};
 use crate::core::sql::{mfa_challenges, recovery_codes, session_authentications, totp_factors};
 use serde::Deserialize;
 use worker::D1Database;
@@ -203,4 +203,51 @@ pub async fn authentication(db: &D1Database, session_id: &str) -> Result<Authent
     let row: Option<AuthenticationRow> =
         first(db, session_authentications::BY_SESSION, &[s(session_id)]).await?;
     Ok(Authentication::parse(row.as_ref().map(|r| r.amr.as_str())))
+}
+
+/// A reauthentication of the session, now.
+pub async fn reauthenticated(
+    db: &D1Database,
+    session_id: &str,
+    how: Authentication,
+    now: i64,
+) -> Result<(), AppError> {
+    run(
+        db,
+        session_authentications::RECORD,
+        &[s(session_id), s(how.as_str()), i(now)],
+    )
+    .await?;
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct StepUpRow {
+    created_at: i64,
+    amr: Option<String>,
+    authenticated_at: Option<i64>,
+    second_factor: i64,
+}
+
+/// The session's last authentication (its sign-in with the password when none is recorded)
+/// and whether the account has a confirmed second factor; `None` for a session that is not
+/// the user's or no longer stored.
+pub async fn step_up_state(
+    db: &D1Database,
+    session_id: &str,
+    user_id: &str,
+) -> Result<Option<(LastAuthentication, bool)>, AppError> {
+    let row: Option<StepUpRow> = first(
+        db,
+        session_authentications::STEP_UP_STATE,
+        &[s(session_id), s(user_id)],
+    )
+    .await?;
+    Ok(row.map(|r| {
+        let last = LastAuthentication {
+            at: r.authenticated_at.unwrap_or(r.created_at),
+            how: Authentication::parse(r.amr.as_deref()),
+        };
+        (last, r.second_factor != 0)
+    }))
 }

@@ -18,6 +18,7 @@ use crate::edge::http::{json, read_json};
 use crate::edge::passwords;
 use crate::edge::rand;
 use crate::edge::ratelimit::{enforce, Key};
+use crate::edge::routes::mfa::require_recent_authentication;
 use serde::Deserialize;
 use serde_json::json;
 use worker::{Request, Response};
@@ -42,6 +43,7 @@ pub async fn change(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> 
     let authed = authenticate(req, ctx).await?;
     enforce(ctx, Limit::ProfileUser, Key::User(&authed.user.id)).await?;
     let body: ChangeBody = read_json(req).await?;
+    require_recent_authentication(ctx, &authed).await?;
     let new_email = Email::parse(&body.new_email)?;
     let password = Password::parse_presented(body.password)?;
     passwords::check(ctx, &authed.user, &password).await?;

@@ -17,6 +17,7 @@ use crate::edge::d1::{self, audit};
 use crate::edge::http::{json, read_json};
 use crate::edge::passwords;
 use crate::edge::ratelimit::{enforce, Key};
+use crate::edge::routes::mfa::require_recent_authentication;
 use serde::Deserialize;
 use serde_json::json;
 use worker::{Request, Response};
@@ -29,10 +30,18 @@ struct PasswordBody {
 
 /// Bearer + the password again: what an irreversible-looking step deserves. `limit` is the
 /// step's per-user rate limit, counted before the password is looked at.
-async fn confirm(req: &mut Request, ctx: &Ctx, limit: Limit) -> Result<(User, String), AppError> {
+async fn confirm(
+    req: &mut Request,
+    ctx: &Ctx,
+    limit: Limit,
+    step_up: bool,
+) -> Result<(User, String), AppError> {
     let authed = authenticate(req, ctx).await?;
     enforce(ctx, limit, Key::User(&authed.user.id)).await?;
     let body: PasswordBody = read_json(req).await?;
+    if step_up {
+        require_recent_authentication(ctx, &authed).await?;
+    }
     let password = Password::parse_presented(body.password)?;
     passwords::check(ctx, &authed.user, &password).await?;
     Ok((authed.user, authed.session_id))
@@ -50,7 +59,7 @@ async fn apply(ctx: &Ctx, user: &User, t: Transition) -> Result<User, AppError> 
 
 /// The account stops working (login answers 403 `account_deactivated`) until reactivated.
 pub async fn deactivate(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
-    let (user, session_id) = confirm(req, ctx, Limit::DeactivateUser).await?;
+    let (user, session_id) = confirm(req, ctx, Limit::DeactivateUser, false).await?;
     let user = apply(ctx, &user, Transition::Deactivate).await?;
     // The status is the guard: from here on every access token of the account is refused
     // (`authenticate`), so a revocation still being mirrored to D1 leaves nothing open.
@@ -77,7 +86,7 @@ pub async fn reactivate(req: &mut Request, ctx: &Ctx) -> Result<Response, AppErr
 
 /// Schedules deletion after the grace period; a cron step purges it then.
 pub async fn delete(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
-    let (user, session_id) = confirm(req, ctx, Limit::DeleteUser).await?;
+    let (user, session_id) = confirm(req, ctx, Limit::DeleteUser, true).await?;
     let user = apply(ctx, &user, Transition::RequestDeletion).await?;
     revoke_sessions(ctx, &user.id, None, None, RevokeReason::AccountDeleted).await?;
     audit::record(ctx, &user.id, Event::DeletionRequested, Some(&session_id)).await;

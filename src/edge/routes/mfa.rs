@@ -10,11 +10,11 @@ use crate::core::crypto::{looks_like_opaque_token, opaque_token, token_hash};
 use crate::core::domain::{DeviceName, Password};
 use crate::core::error::AppError;
 use crate::core::mfa::{
-    base32, check_totp, otpauth_uri, recovery_code, recovery_code_hash, seal_aad, Authentication,
-    Challenge, Code, TotpCheck, TotpFactor, CHALLENGE_ATTEMPTS, CHALLENGE_TTL_S, RECOVERY_CODES,
-    SECRET_LEN,
+    base32, check_totp, otpauth_uri, recovery_code, recovery_code_hash, seal_aad, step_up,
+    Authentication, Challenge, Code, StepUp, TotpCheck, TotpFactor, CHALLENGE_ATTEMPTS,
+    CHALLENGE_TTL_S, RECOVERY_CODES, SECRET_LEN,
 };
-use crate::edge::auth::authenticate;
+use crate::edge::auth::{authenticate, Authed};
 use crate::edge::ctx::Ctx;
 use crate::edge::d1::{self, audit};
 use crate::edge::http::{json, no_content, read_json};
@@ -194,11 +194,81 @@ struct Enrolment {
     otpauth_uri: String,
 }
 
+/// Step-up: a sensitive action needs the session's last authentication to be recent (within
+/// `REAUTH_WINDOW_SECONDS`) and to include the second factor when the account has one; else
+/// 401 `reauthentication_required` (`POST /v1/auth/reauthenticate` refreshes it).
+pub async fn require_recent_authentication(ctx: &Ctx, authed: &Authed) -> Result<(), AppError> {
+    let (last, second_factor) =
+        d1::mfa::step_up_state(&ctx.db()?, &authed.session_id, &authed.user.id)
+            .await?
+            .ok_or(AppError::SessionRevoked)?;
+    match step_up(last, second_factor, ctx.now, ctx.cfg.reauth_window_s) {
+        StepUp::Fresh => Ok(()),
+        StepUp::Required => Err(AppError::ReauthenticationRequired),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReauthenticateBody {
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    code: Option<String>,
+}
+
+/// `POST /v1/auth/reauthenticate`: the password (an account without a second factor) or a
+/// second-factor code (an account with one) makes the session's authentication recent again.
+/// Both are counted in the lockout like a sign-in.
+pub async fn reauthenticate(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
+    let authed = authenticate(req, ctx).await?;
+    let user = &authed.user;
+    enforce(ctx, Limit::ProfileUser, Key::User(&user.id)).await?;
+    let body: ReauthenticateBody = read_json(req).await?;
+    let db = ctx.db()?;
+    let factor = d1::mfa::totp(&db, &user.id).await?.filter(|f| f.confirmed);
+    let how = match (body.password, body.code, factor) {
+        (Some(password), None, None) => {
+            let password = Password::parse_presented(password)?;
+            passwords::check(ctx, user, &password).await?;
+            Authentication::Password
+        }
+        (Some(_), None, Some(_)) => {
+            return Err(AppError::InvalidRequest(
+                "this account has a second factor: reauthenticate with `code`".into(),
+            ))
+        }
+        (None, Some(code), Some(factor)) => {
+            check_code(ctx, user, &factor, &Code::parse(&code)?).await?
+        }
+        (None, Some(_), None) => {
+            return Err(AppError::InvalidRequest(
+                "this account has no second factor: reauthenticate with `password`".into(),
+            ))
+        }
+        _ => {
+            return Err(AppError::InvalidRequest(
+                "invalid body: give exactly one of `password` or `code`".into(),
+            ))
+        }
+    };
+    d1::mfa::reauthenticated(&db, &authed.session_id, how, ctx.now).await?;
+    audit::record(
+        ctx,
+        &user.id,
+        Event::Reauthenticated,
+        Some(&authed.session_id),
+    )
+    .await;
+    no_content()
+}
+
 /// `POST /v1/me/mfa/totp`: a new pending TOTP seed (a pending one is replaced).
 pub async fn start_totp(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
     let authed = authenticate(req, ctx).await?;
     let user = &authed.user;
     enforce(ctx, Limit::ProfileUser, Key::User(&user.id)).await?;
+    require_recent_authentication(ctx, &authed).await?;
     let secret: [u8; SECRET_LEN] = rand::bytes()?;
     let sealed = ctx
         .cfg
@@ -320,6 +390,7 @@ pub async fn remove_totp(req: &mut Request, ctx: &Ctx) -> Result<Response, AppEr
     let user = &authed.user;
     enforce(ctx, Limit::ProfileUser, Key::User(&user.id)).await?;
     let body: RemoveBody = read_json(req).await?;
+    require_recent_authentication(ctx, &authed).await?;
     let db = ctx.db()?;
     let factor = d1::mfa::totp(&db, &user.id)
         .await?

@@ -18,6 +18,7 @@ use crate::edge::objects::user_sessions::{password_fp, Client, PasswordChangedRe
 use crate::edge::passwords;
 use crate::edge::rand;
 use crate::edge::ratelimit::{enforce, Key};
+use crate::edge::routes::mfa::require_recent_authentication;
 use serde::Deserialize;
 use worker::{Request, Response};
 
@@ -95,6 +96,7 @@ pub async fn change(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> 
     let authed = authenticate(req, ctx).await?;
     enforce(ctx, Limit::PasswordChangeUser, Key::User(&authed.user.id)).await?;
     let body: ChangeBody = read_json(req).await?;
+    require_recent_authentication(ctx, &authed).await?;
     let current = Password::parse_presented(body.current_password)?;
     let new = Password::parse_new(body.new_password)?;
     let email = Email::parse(&authed.user.email)?;
