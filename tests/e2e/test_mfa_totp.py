@@ -73,7 +73,8 @@ def test_enrolment_is_pending_until_a_code_proves_it_then_sign_in_needs_the_seco
     codes = assert_json(app.post("/v1/me/mfa/totp/confirm", {"code": totp.now()}, access=access), 200)
     recovery = codes["recovery_codes"]
     assert len(recovery) == 10 and len(set(recovery)) == 10
-    assert_problem(app.post("/v1/me/mfa/totp", {}, access=access), 409, "mfa_already_enabled")
+    # The session signed in with the password alone no longer passes step-up.
+    assert_problem(app.post("/v1/me/mfa/totp", {}, access=access), 401, "reauthentication_required")
     assert_problem(app.post("/v1/me/mfa/totp/confirm", {"code": totp.now()}, access=access), 409,
                    "mfa_already_enabled")
 
@@ -85,6 +86,7 @@ def test_enrolment_is_pending_until_a_code_proves_it_then_sign_in_needs_the_seco
     # A refreshed access token still says how the session was authenticated.
     refreshed = assert_json(app.refresh(tokens["refresh_token"]), 200)
     assert decode_unverified(refreshed["access_token"])[1]["amr"] == ["pwd", "otp", "mfa"]
+    assert_problem(app.post("/v1/me/mfa/totp", {}, access=tokens["access_token"]), 409, "mfa_already_enabled")
     assert decode_unverified(login["access_token"])[1]["amr"] == ["pwd"]
     assert decode_unverified(login["access_token"])[1]["acr"] == "aal1"
 
@@ -194,19 +196,28 @@ def test_wrong_codes_count_toward_the_lockout(lockout_app):
 
 def test_disable_with_the_password_or_a_code(app):
     email, password, access, totp, codes = _enrolled_user(app)
-    assert_problem(app.request("DELETE", "/v1/me/mfa/totp", json_body={"password": new_password()},
-                               access=access), 401, "invalid_credentials")
-    assert_problem(app.request("DELETE", "/v1/me/mfa/totp", json_body={"code": _wrong_code(totp)}, access=access),
-                   401, "invalid_mfa_code")
-    assert_problem(app.request("DELETE", "/v1/me/mfa/totp", json_body={}, access=access), 400, "invalid_request")
-    assert_status(app.request("DELETE", "/v1/me/mfa/totp", json_body={"code": codes[0]}, access=access), 204)
-    assert "access_token" in assert_json(app.login(email, password), 200), "the password alone again"
+    # Removing a factor is a sensitive action: a session signed in with it (see test_step_up.py).
     assert_problem(app.request("DELETE", "/v1/me/mfa/totp", json_body={"password": password}, access=access),
-                   404, "not_found")
-    assert app.d1_rows("SELECT * FROM recovery_codes WHERE user_id = ?", (decode_unverified(access)[1]["sub"],)) == []
+                   401, "reauthentication_required")
+    mfa_access = assert_json(_verify(app, _mfa_login(app, email, password)["mfa_token"], codes[9]),
+                             200)["access_token"]
+
+    def remove(body):
+        return app.request("DELETE", "/v1/me/mfa/totp", json_body=body, access=mfa_access)
+
+    assert_problem(remove({"password": new_password()}), 401, "invalid_credentials")
+    assert_problem(remove({"code": _wrong_code(totp)}), 401, "invalid_mfa_code")
+    assert_problem(remove({}), 400, "invalid_request")
+    assert_problem(remove({"password": password, "code": codes[0]}), 400, "invalid_request")
+    assert_status(remove({"code": codes[0]}), 204)
+    assert "access_token" in assert_json(app.login(email, password), 200), "the password alone again"
+    assert_problem(remove({"password": password}), 404, "not_found")
+    user_id = decode_unverified(access)[1]["sub"]
+    assert app.d1_rows("SELECT * FROM recovery_codes WHERE user_id = ?", (user_id,)) == []
+    assert app.d1_rows("SELECT * FROM totp_factors WHERE user_id = ?", (user_id,)) == []
 
     # Enrol again, remove with the password.
-    _totp2, _codes2 = _enrol(app, access)
-    assert_status(app.request("DELETE", "/v1/me/mfa/totp", json_body={"password": password}, access=access), 204)
-    types = [e["type"] for e in app.audit_events(access)]
+    _enrol(app, mfa_access)
+    assert_status(remove({"password": password}), 204)
+    types = [e["type"] for e in app.audit_events(mfa_access)]
     assert types.count("totp_disabled") == 2, types
