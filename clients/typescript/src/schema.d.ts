@@ -7338,14 +7338,14 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Signed in; a new session was created. */
+            /** @description Signed in; a new session was created. For an account with a second factor: `MfaRequired` (no session yet; finish with `POST /v1/auth/mfa/verify`). */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["TokenResponse"];
+                    "application/json": components["schemas"]["TokenResponse"] | components["schemas"]["MfaRequired"];
                 };
             };
             400: components["responses"]["InvalidGrant"];
@@ -7420,7 +7420,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Signed in (the user is created on first use); a new session was created. In cookie mode: the tokens are set as cookies and the body is a `CookieSessionResponse`. */
+            /** @description Signed in (the user is created on first use); a new session was created. In cookie mode: the tokens are set as cookies and the body is a `CookieSessionResponse`. For an account with a second factor: `MfaRequired` (no session yet; finish with `POST /v1/auth/mfa/verify`). */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
@@ -7428,7 +7428,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["TokenResponse"] | components["schemas"]["CookieSessionResponse"];
+                    "application/json": components["schemas"]["TokenResponse"] | components["schemas"]["CookieSessionResponse"] | components["schemas"]["MfaRequired"];
                 };
             };
             400: components["responses"]["BadRequest"];

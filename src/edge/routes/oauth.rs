@@ -253,6 +253,14 @@ pub async fn callback(req: &Request, ctx: &Ctx, id: &str) -> Result<Response, Ap
             return app_error(&pending.redirect_uri, code);
         }
     };
+    // A cookie-mode redirect cannot carry the second-factor challenge: an account with one signs
+    // in through a bearer-mode start (its one-time code then answers with the challenge).
+    if pending.mode == Mode::Cookie
+        && crate::edge::routes::tokens::has_second_factor(ctx, &user).await?
+    {
+        log_refusal(ctx, &p.id, "mfa_required");
+        return app_error(&pending.redirect_uri, "mfa_required");
+    }
     let mut response = match pending.mode {
         Mode::Cookie => {
             let (tokens, _) = open_session(ctx, &user, None, None).await?;
@@ -394,12 +402,11 @@ pub async fn token(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
         .await?
         .ok_or_else(flow::invalid_grant)?;
     user.sign_in().into_result()?;
-    crate::edge::routes::tokens::start_session(
+    crate::edge::routes::tokens::first_factor_signed_in(
         ctx,
         &user,
-        body.device_name.as_deref(),
+        body.device_name.clone(),
         Mode::Bearer,
-        None,
     )
     .await
 }
@@ -487,6 +494,6 @@ pub async fn exchange(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError
             });
         }
     };
-    crate::edge::routes::tokens::start_session(ctx, &user, body.device_name.as_deref(), mode, None)
+    crate::edge::routes::tokens::first_factor_signed_in(ctx, &user, body.device_name.clone(), mode)
         .await
 }

@@ -237,6 +237,26 @@ pub async fn login(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
     password_signed_in(ctx, &user, second_factor, body.device_name, mode, login_key).await
 }
 
+/// Does the account have a confirmed second factor?
+pub async fn has_second_factor(ctx: &Ctx, user: &User) -> Result<bool, AppError> {
+    Ok(d1::mfa::totp(&ctx.db()?, &user.id)
+        .await?
+        .is_some_and(|f| f.confirmed))
+}
+
+/// After a first factor other than the password (an external identity, an exchanged token):
+/// the session, or the second-factor challenge when the account has one. An external sign-in
+/// never skips the factor the account owner set up.
+pub async fn first_factor_signed_in(
+    ctx: &Ctx,
+    user: &User,
+    device_name: Option<String>,
+    mode: Mode,
+) -> Result<Response, AppError> {
+    let second_factor = has_second_factor(ctx, user).await?;
+    password_signed_in(ctx, user, second_factor, device_name, mode, None).await
+}
+
 /// After a right password for a usable account: the session, or, when the account has a
 /// second factor, the challenge for it (no session yet).
 pub async fn password_signed_in(
