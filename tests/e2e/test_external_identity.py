@@ -436,3 +436,24 @@ def test_a_key_the_cached_set_lacks_is_fetched_once_more(app, wallet):
         assert_problem(exchange(app, f"{head}.{body}.{sig}"), 401, "invalid_token")
     assert wallet.fetches <= before + 2
 
+
+
+def test_an_external_sign_in_of_an_account_with_a_second_factor_gets_the_challenge_not_a_session(app, wallet):
+    import pyotp
+    sub = f"did:wallet:{uuid.uuid4().hex}"
+    first = assert_json(exchange(app, wallet.token(sub)), 200)
+    access = first["access_token"]
+    started = assert_json(app.post("/v1/me/mfa/totp", {}, access=access), 201)
+    totp = pyotp.parse_uri(started["otpauth_uri"])
+    assert_json(app.post("/v1/me/mfa/totp/confirm", {"code": totp.now()}, access=access), 200)
+
+    for mode in ("bearer", "cookie"):
+        resp = exchange(app, wallet.token(sub), mode=mode)
+        body = assert_json(resp, 200)
+        assert body.get("mfa_required") is True and "access_token" not in body, body
+        assert not {ACCESS, REFRESH} & set(set_cookies(resp)), f"{mode}: a session cookie before the second factor"
+    # the challenge is the ordinary one: the next step's code opens the session
+    challenge = assert_json(exchange(app, wallet.token(sub)), 200)
+    done = assert_json(app.post("/v1/auth/mfa/verify",
+                                {"mfa_token": challenge["mfa_token"], "code": totp.at(time.time() + 30)}), 200)
+    assert done["user"]["id"] == first["user"]["id"]
