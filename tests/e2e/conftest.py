@@ -38,6 +38,7 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from contract import Contract
 from e2e_support import b64url, new_password, unique_email
 from fake_range_api import FakeRangeApi
 
@@ -109,6 +110,8 @@ MIGRATIONS_TIMEOUT_S = 180
 STOP_GRACE_S = 10
 REQUEST_TIMEOUT_S = 30
 LOG_TAIL_LINES = 80
+# Every response a test receives through `App.request` is validated against the document.
+CONTRACT = Contract.load()
 
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 # The link in verification and reset mails: `<APP_BASE_URL>/verify-email?token=<url-safe base64>`.
@@ -208,9 +211,13 @@ class App:
         if access is not None:
             merged["Authorization"] = f"Bearer {access}"
         merged.update(headers or {})
-        return self._http().request(
+        resp = self._http().request(
             method, self.base_url + path, json=json_body, data=data, headers=merged,
             params=params, timeout=REQUEST_TIMEOUT_S, allow_redirects=False)
+        # The contract is checked, not trusted: a response the document does not describe fails
+        # the test here, naming the operation and what differs.
+        CONTRACT.check(method, resp.url, resp)
+        return resp
 
     def get(self, path: str, **kw) -> requests.Response:
         return self.request("GET", path, **kw)
