@@ -163,6 +163,7 @@ pub enum Shape {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DevFailInput {
+    #[serde(deserialize_with = "crate::core::domain::whole_u32")]
     fail_attempts: u32,
 }
 

@@ -101,7 +101,7 @@ pub struct PatchBody {
     pub timezone: Option<Option<String>>,
     #[serde(default, deserialize_with = "tri")]
     pub avatar_url: Option<Option<String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::core::domain::opt_whole_i64")]
     pub version: Option<i64>,
 }
 

@@ -2,11 +2,13 @@
 
 mod email;
 mod ids;
+mod number;
 mod password;
 mod text;
 
 pub use email::Email;
 pub use ids::{new_uuid, ApiKeyId, InvitationId, JobId, SessionId, StreamId, UserId, WorkspaceId};
+pub use number::{opt_whole_i64, whole_number, whole_u32};
 pub use password::Password;
 pub use text::{DeviceName, DisplayName};
 
