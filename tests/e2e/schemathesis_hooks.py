@@ -4,8 +4,9 @@ every generated request is authenticated as a verified user the test made.
 Two users, handed over in the environment by the test:
 - the main one (EDGEWARD_FUZZ_ACCESS, an admin) for every operation but those that end sessions;
 - a disposable one (EDGEWARD_FUZZ_SPARE_EMAIL / _PASSWORD) logged in afresh for each case of an
-  operation that ends sessions (log out, sign out everywhere, revoke a session): such a case ends only that fresh
-  session or the spare user's, never the main user's, so later cases stay authenticated.
+  operation that ends sessions (log out, sign out everywhere, revoke a session): such a case
+  ends only that fresh session or the spare user's, never the main user's, so later cases stay
+  authenticated.
 Each request also comes from its own client address (CF-Connecting-IP), as in the e2e harness, so
 per-IP limits never couple cases.
 """
