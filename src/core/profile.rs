@@ -232,6 +232,22 @@ mod tests {
     }
 
     #[test]
+    fn the_openapi_document_lists_exactly_the_known_time_zones() {
+        // The document's enum is what lets a client (and schemathesis) know which names pass.
+        let doc: serde_json::Value =
+            serde_json::from_str(include_str!("../../openapi/openapi.json")).unwrap();
+        let zone = &doc["components"]["schemas"]["UpdateMeRequest"]["properties"]["timezone"];
+        let listed: Vec<&str> = zone["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|z| z.as_str())
+            .collect();
+        let known: Vec<&str> = IANA_ZONES.lines().filter(|z| !z.is_empty()).collect();
+        assert_eq!(listed, known);
+    }
+
+    #[test]
     fn if_match_accepts_quoted_and_weak_forms() {
         assert_eq!(expected_version(Some("3"), None), Ok(Some(3)));
         assert_eq!(expected_version(Some("\"3\""), None), Ok(Some(3)));

@@ -50,14 +50,26 @@ mod tests {
 
     #[test]
     fn a_whole_number_may_be_written_with_a_fraction_of_zero() {
-        for (v, n) in [(json!(5), 5), (json!(5.0), 5), (json!(-300.0), -300), (json!(0), 0)] {
+        for (v, n) in [
+            (json!(5), 5),
+            (json!(5.0), 5),
+            (json!(-300.0), -300),
+            (json!(0), 0),
+        ] {
             assert_eq!(whole_number(&v), Some(n), "{v}");
         }
     }
 
     #[test]
     fn fractions_huge_floats_and_non_numbers_are_not_whole_numbers() {
-        for v in [json!(1.5), json!(1e300), json!(u64::MAX), json!("5"), json!(null), json!(true)] {
+        for v in [
+            json!(1.5),
+            json!(1e300),
+            json!(u64::MAX),
+            json!("5"),
+            json!(null),
+            json!(true),
+        ] {
             assert_eq!(whole_number(&v), None, "{v}");
         }
     }
@@ -76,7 +88,11 @@ mod tests {
         assert_eq!((b.version, b.count), (Some(7), 3));
         let b: Body = serde_json::from_str(r#"{"version": null}"#).unwrap();
         assert_eq!(b.version, None);
-        for bad in [r#"{"version": 7.5}"#, r#"{"count": -1}"#, r#"{"count": "3"}"#] {
+        for bad in [
+            r#"{"version": 7.5}"#,
+            r#"{"count": -1}"#,
+            r#"{"count": "3"}"#,
+        ] {
             assert!(serde_json::from_str::<Body>(bad).is_err(), "{bad}");
         }
     }
