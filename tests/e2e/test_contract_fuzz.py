@@ -71,7 +71,8 @@ def test_every_operation_conforms_to_the_document_under_generated_input(app_fact
            "EDGEWARD_FUZZ_SPARE_PASSWORD": spare_password,
            "EDGEWARD_FUZZ_CENSUS": str(census),
            "NO_COLOR": "1"}
-    result = subprocess.run(cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, capture_output=True,
+    # In tmp_path: schemathesis keeps its example database in ./.schemathesis.
+    result = subprocess.run(cmd, cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, capture_output=True,
                             text=True, timeout=RUN_TIMEOUT_S)
     output = result.stdout + result.stderr
     figures = _figures(report, census)
