@@ -5,8 +5,11 @@ with one method per endpoint.
 Servers cost about 5 s each to start, so ordinary tests share the session-scoped `app` (unique
 e-mails keep them independent) and only tests that need other settings get a dedicated one:
 `short_reuse_window_app`, `lockout_app`, `reauth_app`, `rate_limited_app`, `capped_app`, `purge_app` and
-`breach_app` (eight in all, each started only when a selected test asks for it). Every server gets generous rate limits
+`breach_app` (eight in all, each started only when a selected test asks for it; the contract
+fuzz in test_contract_fuzz.py starts one more of its own). Every server gets generous rate limits
 (`GENEROUS_RATE_LIMITS`) unless a fixture sets its own, so ordinary tests never meet them.
+Every response a test receives through `App.request` is validated against openapi/openapi.json
+(contract.py): an answer the document does not describe fails the test.
 Set EDGEWARD_E2E_KEEP_LOGS=1 to keep each server's wrangler log after the run, and
 EDGEWARD_E2E_LOG_LEVEL=log (default warn) to have the Worker's own log lines in it.
 """
