@@ -129,6 +129,64 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_openapi_document_lists_exactly_the_event_types() {
+        use Event::*;
+        // A new variant does not compile until added to this match, next to `all` below.
+        fn exhaustive(e: Event) {
+            match e {
+                Register
+                | EmailVerified
+                | LoginSucceeded
+                | LoginFailed
+                | AccountLocked
+                | RefreshTokenReused
+                | Logout
+                | SessionRevoked
+                | PasswordResetRequested
+                | PasswordReset
+                | PasswordChanged
+                | AccountDeactivated
+                | AccountReactivated
+                | DeletionRequested
+                | AccountRestored
+                | EmailChangeRequested
+                | EmailChanged => {}
+            }
+        }
+        let all = [
+            Register,
+            EmailVerified,
+            LoginSucceeded,
+            LoginFailed,
+            AccountLocked,
+            RefreshTokenReused,
+            Logout,
+            SessionRevoked,
+            PasswordResetRequested,
+            PasswordReset,
+            PasswordChanged,
+            AccountDeactivated,
+            AccountReactivated,
+            DeletionRequested,
+            AccountRestored,
+            EmailChangeRequested,
+            EmailChanged,
+        ];
+        all.iter().copied().for_each(exhaustive);
+        let doc: serde_json::Value =
+            serde_json::from_str(include_str!("../../openapi/openapi.json")).unwrap();
+        let listed: Vec<&str> = doc["components"]["schemas"]["AuditEvent"]["properties"]["type"]
+            ["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|t| t.as_str())
+            .collect();
+        let known: Vec<&str> = all.iter().map(|e| e.as_str()).collect();
+        assert_eq!(listed, known);
+    }
+
+    #[test]
     fn cursors_round_trip_and_garbage_is_refused() {
         assert_eq!(decode_cursor(&encode_cursor(42)), Some(42));
         for bad in ["", "a", "42", "a-1", "a0", "ax"] {

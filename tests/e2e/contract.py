@@ -9,8 +9,8 @@ operation, the status and what differs when:
 - the JSON body does not validate against the documented schema (components resolved, formats
   checked);
 - a 4xx/5xx answer is not RFC 9457 problem details (`application/problem+json`, the `Problem`
-  schema, `status` equal to the HTTP status) or its `code` is not one the response lists in
-  `x-problem-codes`;
+  schema, `status` equal to the HTTP status, `type` `urn:edgeward:problem:<code>`) or its `code`
+  is not one the response lists in `x-problem-codes`;
 - a documented required response header is missing.
 
 A path or method the document does not describe is checked against the document's
@@ -194,6 +194,9 @@ class Contract:
             if instance.get("status") != status:
                 self._fail(label, resp, f"problem status {instance.get('status')} "
                                         f"differs from the HTTP status {status}")
+            if instance.get("type") != f"urn:edgeward:problem:{instance.get('code')}":
+                self._fail(label, resp, f"problem type {instance.get('type')!r} is not "
+                                        f"urn:edgeward:problem:<code>")
             codes = documented.get("x-problem-codes")
             if codes is not None and instance.get("code") not in codes:
                 self._fail(label, resp, f"problem code {instance.get('code')!r} is not one this "

@@ -111,3 +111,9 @@ def test_head_is_checked_as_get_without_a_body():
 
 def test_the_platform_scheduled_trigger_is_not_edgewards_and_is_not_checked():
     CONTRACT.check("GET", f"{BASE}/cdn-cgi/handler/scheduled?cron=x", response(200, raw=b"ok"))
+
+
+def test_a_problem_type_that_does_not_name_its_code_fails():
+    body = {**problem(404, "not_found"), "type": "about:blank"}
+    with pytest.raises(ContractViolation, match=r"problem type 'about:blank'"):
+        CONTRACT.check("GET", f"{BASE}/v1/streams/abc", response(404, body, "application/problem+json"))
