@@ -65,6 +65,10 @@ STATE_REJECTIONS = {
     ("POST /v1/auth/register", 400, "weak_password", None),
     ("POST /v1/auth/password/reset", 400, "weak_password", None),
     ("POST /v1/auth/password/change", 400, "weak_password", None),
+    # The refresh token comes in the body or in the refresh cookie (cookie mode); OpenAPI cannot
+    # require one of a body property and a cookie, so `{}` without the cookie is schema-valid.
+    ("POST /v1/auth/refresh", 400, "invalid_request",
+     "invalid body: missing field `refresh_token` (or the refresh cookie)"),
     # Who owns the stream is state: the generated tip may target the caller's own stream.
     ("POST /v1/streams/{id}/tips", 400, "invalid_request", "you cannot tip your own stream"),
 }
