@@ -150,7 +150,15 @@ mod tests {
                 | DeletionRequested
                 | AccountRestored
                 | EmailChangeRequested
-                | EmailChanged => {}
+                | EmailChanged
+                | WorkspaceCreated
+                | WorkspaceJoined
+                | WorkspaceRoleChanged
+                | WorkspaceMemberRemoved
+                | WorkspaceLeft
+                | WorkspaceInvitationSent
+                | WorkspaceInvitationRevoked
+                | WorkspaceDeletionRequested => {}
             }
         }
         let all = [
@@ -171,6 +179,14 @@ mod tests {
             AccountRestored,
             EmailChangeRequested,
             EmailChanged,
+            WorkspaceCreated,
+            WorkspaceJoined,
+            WorkspaceRoleChanged,
+            WorkspaceMemberRemoved,
+            WorkspaceLeft,
+            WorkspaceInvitationSent,
+            WorkspaceInvitationRevoked,
+            WorkspaceDeletionRequested,
         ];
         all.iter().copied().for_each(exhaustive);
         let doc: serde_json::Value =
