@@ -60,6 +60,8 @@ STATE_REJECTIONS = {
     # records tell it from a live one.
     ("POST /v1/auth/verify-email", 400, "invalid_request", "the token is invalid, expired or already used"),
     ("POST /v1/auth/password/reset", 400, "invalid_request", "the token is invalid, expired or already used"),
+    ("POST /v1/invitations/accept", 400, "invalid_invitation",
+     "the invitation is unknown, already used, revoked or expired; ask for a new one"),
     # The password policy (common passwords, the account's own address, breach corpus) is a
     # list and a lookup, described in the document but not expressible as a schema.
     ("POST /v1/auth/register", 400, "weak_password", None),
