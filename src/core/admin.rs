@@ -304,31 +304,21 @@ pub fn last_admin() -> AppError {
 /// (LIKE wildcards in it are matched literally) and a status.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct UserSearch {
-    /// A LIKE pattern with `\` as the escape character.
-    pub pattern: Option<String>,
+    /// A lower-cased substring of the e-mail or name, matched literally.
+    pub needle: Option<String>,
     pub status: Option<UserStatus>,
 }
 
 impl UserSearch {
     pub fn parse(query: Option<&str>, status: Option<&str>) -> Result<Self, AppError> {
-        let pattern = match query.map(str::trim).filter(|q| !q.is_empty()) {
+        let needle = match query.map(str::trim).filter(|q| !q.is_empty()) {
             None => None,
             Some(q) if q.chars().count() > 254 => {
                 return Err(AppError::InvalidRequest(
                     "query must be at most 254 characters".into(),
                 ))
             }
-            Some(q) => {
-                let mut p = String::from("%");
-                for c in q.to_lowercase().chars() {
-                    if matches!(c, '%' | '_' | '\\') {
-                        p.push('\\');
-                    }
-                    p.push(c);
-                }
-                p.push('%');
-                Some(p)
-            }
+            Some(q) => Some(q.to_lowercase()),
         };
         let status = status
             .filter(|s| !s.is_empty())
@@ -341,7 +331,7 @@ impl UserSearch {
                 })
             })
             .transpose()?;
-        Ok(Self { pattern, status })
+        Ok(Self { needle, status })
     }
 }
 
@@ -553,9 +543,9 @@ mod tests {
     }
 
     #[test]
-    fn the_search_matches_wildcards_literally_and_checks_the_status() {
+    fn the_search_is_a_trimmed_lower_cased_needle_and_checks_the_status() {
         let s = UserSearch::parse(Some(" 100%_A\\b "), Some("active")).unwrap();
-        assert_eq!(s.pattern.as_deref(), Some("%100\\%\\_a\\\\b%"));
+        assert_eq!(s.needle.as_deref(), Some("100%_a\\b"));
         assert_eq!(s.status, Some(UserStatus::Active));
         assert_eq!(
             UserSearch::parse(Some(""), None).unwrap(),

@@ -169,7 +169,9 @@ mod tests {
                 | ApiKeyCreated
                 | ApiKeyRevoked
                 | ReferralKeysCreated
-                | SigningKeyRotated => {}
+                | SigningKeyRotated
+                | IdentityLinked
+                | IdentityUnlinked => {}
             }
         }
         let all = [
@@ -209,6 +211,8 @@ mod tests {
             ApiKeyRevoked,
             ReferralKeysCreated,
             SigningKeyRotated,
+            IdentityLinked,
+            IdentityUnlinked,
         ];
         all.iter().copied().for_each(exhaustive);
         let doc: serde_json::Value =

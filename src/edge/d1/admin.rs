@@ -52,7 +52,7 @@ pub async fn search(
     limit: i64,
 ) -> Result<(Vec<User>, Option<i64>), AppError> {
     let status = q.status.map(|s| s.as_str());
-    let pattern = q.pattern.as_deref();
+    let needle = q.needle.as_deref();
     let rows: Vec<FoundRow> = all(
         db,
         admin::SEARCH,
@@ -60,9 +60,9 @@ pub async fn search(
             i(below.unwrap_or(super::NO_CURSOR)),
             opt(status),
             opt(status),
-            opt(pattern),
-            opt(pattern),
-            opt(pattern),
+            opt(needle),
+            opt(needle),
+            opt(needle),
             i(limit + 1),
         ],
     )
