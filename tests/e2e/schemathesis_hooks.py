@@ -71,6 +71,8 @@ STATE_REJECTIONS = {
     # require one of a body property and a cookie, so `{}` without the cookie is schema-valid.
     ("POST /v1/auth/refresh", 400, "invalid_request",
      "invalid body: missing field `refresh_token` (or the refresh cookie)"),
+    # A one-time OAuth code exists only once the provider's callback has issued it.
+    ("POST /v1/auth/oauth/token", 400, "invalid_grant", None),
     # An API key's expiry must lie in the future: a time rule no schema can state.
     ("POST /v1/admin/api-keys", 400, "invalid_request",
      "expires_at is an RFC 3339 time in the next ten years (omit it for a key that does not expire)"),

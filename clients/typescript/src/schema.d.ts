@@ -2672,7 +2672,7 @@ export interface components {
             code: string;
             /** @description The app's PKCE verifier: required exactly when the start had a `code_challenge`. */
             code_verifier?: string;
-            /** @description Optional label of the new session. */
+            /** @description Optional label for the new session. No control characters. */
             device_name?: string;
         };
         Identity: {
@@ -2695,7 +2695,7 @@ export interface components {
             provider: string;
             /** @description A JWT issued by that provider (compact JWS, RS256 or ES256 as configured). */
             token: string;
-            /** @description Optional label of the new session. */
+            /** @description Optional label for the new session. No control characters. */
             device_name?: string;
             /**
              * @description `bearer` (default) or `cookie`.
