@@ -457,14 +457,17 @@ def test_identical_keyed_logins_in_flight_together_open_one_session(app):
     email, password, first_login = app.verified_user()
     before = session_ids(app, first_login["access_token"])
 
-    with ThreadPoolExecutor(max_workers=10) as pool:
-        answers = list(pool.map(lambda _: keyed_login(app, email, password, "login-race-1"), range(10)))
+    # Four at once: below the lockout threshold (attempts are counted before the password).
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(pool.map(lambda _: keyed_login(app, email, password, "login-race-1"), range(4)))
 
     opened = {assert_json(r, 200)["session_id"] for r in answers if r.status_code == 200}
     for r in answers:
-        if r.status_code != 200:
+        if r.status_code == 409:
             assert_problem(r, 409, "idempotency_key_in_use")
-    assert len(opened) == 1, [r.status_code for r in answers]
-    assert session_ids(app, first_login["access_token"]) == before | opened
-    # a retry after the race gets the one session it opened
-    assert assert_json(keyed_login(app, email, password, "login-race-1"), 200)["session_id"] in opened
+        elif r.status_code != 200:  # the password-hashing gate may shed a burst
+            assert_problem(r, 503, "overloaded")
+    # a retry after the race gets the one session the key opened
+    again = assert_json(keyed_login(app, email, password, "login-race-1"), 200)["session_id"]
+    assert opened <= {again}, [r.status_code for r in answers]
+    assert session_ids(app, first_login["access_token"]) == before | {again}

@@ -367,7 +367,7 @@ def test_an_external_jwt_becomes_a_session_of_the_user_created_on_first_use(app,
     first = assert_json(exchange(app, wallet.token(sub), device_name="wallet app"), 200)
     assert first["token_type"] == "Bearer" and first["user"]["status"] == "active"
     # no verified address in the token: a placeholder nobody can register or mail
-    assert first["user"]["email"].endswith("@external_identity.invalid")
+    assert first["user"]["email"].endswith("@external-identity.invalid")
     again = assert_json(exchange(app, wallet.token(sub, alg="ES256")), 200)
     assert again["user"]["id"] == first["user"]["id"]
     [identity] = assert_json(app.get("/v1/me/identities", access=again["access_token"]), 200)["identities"]

@@ -1731,7 +1731,7 @@ export interface components {
             actor?: {
                 /** @enum {string} */
                 type: "user" | "api_key";
-                /** Format: uuid */
+                /** @description The acting administrator's user id (or the API key's id); once that account is purged, its pseudonym `deleted:<hex>`. */
                 id: string;
             };
         };

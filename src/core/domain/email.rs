@@ -39,7 +39,8 @@ fn valid_local(local: &str) -> bool {
 }
 
 /// A host name with at least two labels; each label 1-63 of [a-z0-9-], not starting or ending
-/// with '-'. The last label is not all digits (no bare IPs).
+/// with '-'. The last label is not all digits (no bare IPs), nor `invalid` (RFC 2606: never a
+/// real address; Edgeward's placeholder addresses for external identities live there).
 fn valid_domain(domain: &str) -> bool {
     let labels: Vec<&str> = domain.split('.').collect();
     labels.len() >= 2
@@ -53,7 +54,16 @@ fn valid_domain(domain: &str) -> bool {
         })
         && !labels
             .last()
-            .is_some_and(|tld| tld.chars().all(|c| c.is_ascii_digit()))
+            .is_some_and(|tld| tld.chars().all(|c| c.is_ascii_digit()) || *tld == "invalid")
+}
+
+#[cfg(test)]
+mod reserved_tests {
+    #[test]
+    fn an_address_under_the_invalid_tld_is_refused() {
+        assert!(super::Email::parse("someone@external-identity.invalid").is_err());
+        assert!(super::Email::parse("someone@invalid.example.com").is_ok());
+    }
 }
 
 impl std::fmt::Display for Email {

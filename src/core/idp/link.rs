@@ -95,11 +95,11 @@ pub fn resolve_exchange(
 }
 
 /// The address of an account opened for an identity without a verified one: unique per
-/// (provider, subject), undeliverable (`.invalid`, RFC 2606), and not a valid address to
-/// `Email::parse` (the `_` in its domain), so nobody can register or claim it.
+/// (provider, subject), undeliverable (`.invalid`, RFC 2606), and refused by `Email::parse`
+/// (which refuses the `.invalid` TLD), so nobody can register or claim it.
 pub fn placeholder_email(provider: &str, subject: &str) -> String {
     let digest = crate::core::crypto::token_hash(&format!("{provider}\n{subject}"));
-    format!("{provider}.{}@external_identity.invalid", &digest[..32])
+    format!("{provider}.{}@external-identity.invalid", &digest[..32])
 }
 
 /// May one identity be unlinked, the account having `identities` of them (this one included)
@@ -224,7 +224,8 @@ mod tests {
         let p = placeholder_email("privy", "did:privy:abc");
         assert_eq!(p, placeholder_email("privy", "did:privy:abc"));
         assert_ne!(p, placeholder_email("privy", "did:privy:abd"));
-        assert!(p.ends_with("@external_identity.invalid"));
+        assert!(p.ends_with("@external-identity.invalid"));
+        assert!(crate::core::domain::Email::parse(&p).is_err());
         assert!(
             crate::core::domain::Email::parse(&p).is_err(),
             "nobody can register {p}"
