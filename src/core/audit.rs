@@ -171,7 +171,13 @@ mod tests {
                 | ReferralKeysCreated
                 | SigningKeyRotated
                 | IdentityLinked
-                | IdentityUnlinked => {}
+                | IdentityUnlinked
+                | TotpEnrolmentStarted
+                | TotpEnabled
+                | TotpDisabled
+                | RecoveryCodeUsed
+                | MfaFailed
+                | Reauthenticated => {}
             }
         }
         let all = [
@@ -213,6 +219,12 @@ mod tests {
             SigningKeyRotated,
             IdentityLinked,
             IdentityUnlinked,
+            TotpEnrolmentStarted,
+            TotpEnabled,
+            TotpDisabled,
+            RecoveryCodeUsed,
+            MfaFailed,
+            Reauthenticated,
         ];
         all.iter().copied().for_each(exhaustive);
         let doc: serde_json::Value =
