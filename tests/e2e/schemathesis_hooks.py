@@ -71,6 +71,12 @@ STATE_REJECTIONS = {
     # require one of a body property and a cookie, so `{}` without the cookie is schema-valid.
     ("POST /v1/auth/refresh", 400, "invalid_request",
      "invalid body: missing field `refresh_token` (or the refresh cookie)"),
+    # Whether the account has a second factor (or only a pending one) decides which proof counts.
+    ("POST /v1/auth/reauthenticate", 400, "invalid_request",
+     "this account has a second factor: reauthenticate with `code`"),
+    ("POST /v1/auth/reauthenticate", 400, "invalid_request",
+     "this account has no second factor: reauthenticate with `password`"),
+    ("DELETE /v1/me/mfa/totp", 400, "invalid_request", "a pending enrolment is cancelled with the password"),
     # A one-time OAuth code exists only once the provider's callback has issued it.
     ("POST /v1/auth/oauth/token", 400, "invalid_grant", None),
     # An API key's expiry must lie in the future: a time rule no schema can state.
