@@ -2073,15 +2073,9 @@ export interface components {
             id: string;
             /** Format: uuid */
             stream_id: string;
-            /**
-             * Format: uuid
-             * @description The sender.
-             */
+            /** @description The tipper's user id; once that account is purged, its pseudonym `deleted:<hex>`. */
             from_user_id: string;
-            /**
-             * Format: uuid
-             * @description The stream's owner.
-             */
+            /** @description The stream owner's user id; once that account is purged, its pseudonym `deleted:<hex>`. */
             to_user_id: string;
             amount: number;
             message: string | null;
