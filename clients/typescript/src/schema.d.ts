@@ -3872,26 +3872,6 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The caller is muted in or removed from this stream's chat, so the tip's message could not be posted there; a tip without a message is still possible. */
-        TipMessageNotAllowed: {
-            headers: {
-                "X-Request-Id": components["headers"]["XRequestId"];
-                [name: string]: unknown;
-            };
-            content: {
-                /**
-                 * @example {
-                 *       "type": "urn:edgeward:problem:forbidden",
-                 *       "title": "Forbidden",
-                 *       "status": 403,
-                 *       "detail": "you are muted in or removed from this stream's chat: tip without a message",
-                 *       "code": "forbidden",
-                 *       "request_id": "8a1f6c2e9b3d4f10-AMS"
-                 *     }
-                 */
-                "application/problem+json": components["schemas"]["Problem"];
-            };
-        };
     };
     parameters: never;
     requestBodies: never;
@@ -5575,7 +5555,26 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             402: components["responses"]["InsufficientCredits"];
-            403: components["responses"]["CsrfFailed"];
+            /** @description The caller is muted in or removed from this stream's chat, so the tip's message could not be posted there; a tip without a message is still possible. Or, for a cookie-authenticated request, `csrf_failed`: no valid `X-CSRF-Token` of the session, or a cross-site request; nothing was changed. */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "urn:edgeward:problem:forbidden",
+                     *       "title": "Forbidden",
+                     *       "status": 403,
+                     *       "detail": "you are muted in or removed from this stream's chat: tip without a message",
+                     *       "code": "forbidden",
+                     *       "request_id": "8a1f6c2e9b3d4f10-AMS"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             404: components["responses"]["NotFound"];
             409: components["responses"]["StreamEnded"];
             413: components["responses"]["PayloadTooLarge"];
