@@ -133,8 +133,10 @@ const UNSAFE = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 const CLAIM_WINDOW_MS = 60;
 const CLAIM_TIMEOUT_MS = 10_000;
 /** A tab that waited for another's refresh gives its result this long to arrive: storage and
- * the channel reach other tabs asynchronously, not necessarily before the lock does. */
-const HANDOVER_MS = 150;
+ * the channel reach other tabs asynchronously, not necessarily before the lock does (on a busy
+ * machine, hundreds of milliseconds later). Only a failed refresh elsewhere makes a tab wait
+ * this long; otherwise the result wakes it as soon as it arrives. */
+const HANDOVER_MS = 2_000;
 
 function memoryStorage(): KeyValueStorage {
   const map = new Map<string, string>();
