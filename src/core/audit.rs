@@ -54,6 +54,9 @@ pub enum Event {
     SigningKeyRotated,
     IdentityLinked,
     IdentityUnlinked,
+    /// An administrator removed the user's second factors (written to the user's log, with
+    /// the actor).
+    SecondFactorsReset,
 }
 
 impl Event {
@@ -103,6 +106,7 @@ impl Event {
             Self::SigningKeyRotated => "signing_key_rotated",
             Self::IdentityLinked => "identity_linked",
             Self::IdentityUnlinked => "identity_unlinked",
+            Self::SecondFactorsReset => "second_factors_reset",
         }
     }
 }
@@ -177,7 +181,8 @@ mod tests {
                 | TotpDisabled
                 | RecoveryCodeUsed
                 | MfaFailed
-                | Reauthenticated => {}
+                | Reauthenticated
+                | SecondFactorsReset => {}
             }
         }
         let all = [
@@ -225,6 +230,7 @@ mod tests {
             RecoveryCodeUsed,
             MfaFailed,
             Reauthenticated,
+            SecondFactorsReset,
         ];
         all.iter().copied().for_each(exhaustive);
         let doc: serde_json::Value =

@@ -38,11 +38,22 @@ pub enum Template {
         new_email_hint: String,
     },
     AccountDeactivated,
+    /// An administrator removed the account's second factors (the user asked for it, having
+    /// lost them, or an intruder would rather the owner did not hear of it).
+    SecondFactorsReset,
     /// An invitation to join a workspace; the link carries the single-use token.
     WorkspaceInvitation {
         token: String,
         workspace_name: String,
     },
+}
+
+/// Whether an address can receive mail at all: accounts made from an external identity without
+/// a verified address carry a placeholder under the reserved `.invalid` TLD (RFC 2606), which
+/// no provider can deliver to; a mail for it is dropped before the queue instead of failing
+/// its retries into the dead letters.
+pub fn deliverable(to: &str) -> bool {
+    !to.to_ascii_lowercase().ends_with(".invalid")
 }
 
 /// Whether the recipient may switch a mail off. Security mails carry a link the account needs
@@ -67,6 +78,7 @@ impl Template {
             | Self::AccountLocked { .. }
             | Self::ConfirmEmailChange { .. }
             | Self::EmailChangeRequested { .. }
+            | Self::SecondFactorsReset
             // Asked for by an admin on purpose, and the invitee has no preferences yet.
             | Self::WorkspaceInvitation { .. } => MailKind::Security,
             Self::AccountDeactivated => MailKind::ActivityAlert,
@@ -195,6 +207,11 @@ pub fn render(template: &Template, base_url: &str, ttl_hint: &str) -> Rendered {
             subject: "Your account was deactivated".into(),
             text: "Your Edgeward account was deactivated and every session signed out. Sign in through reactivation to use it again.\n\nIf this was not you, reactivate it and change your password now.\n".into(),
             html: "<p>Your Edgeward account was deactivated and every session signed out. Sign in through reactivation to use it again.</p><p>If this was not you, reactivate it and change your password now.</p>".into(),
+        },
+        Template::SecondFactorsReset => Rendered {
+            subject: "Your second factors were reset".into(),
+            text: "An administrator removed the second factors of your Edgeward account (authenticator app and recovery codes). Signing in now needs your password alone; set up a second factor again in your account settings.\n\nIf you did not ask for this, contact your administrator and change your password now.\n".into(),
+            html: "<p>An administrator removed the second factors of your Edgeward account (authenticator app and recovery codes). Signing in now needs your password alone; set up a second factor again in your account settings.</p><p>If you did not ask for this, contact your administrator and change your password now.</p>".into(),
         },
         Template::PasswordChanged => Rendered {
             subject: "Your password was changed".into(),
@@ -402,6 +419,15 @@ mod tests {
     }
 
     #[test]
+    fn placeholder_addresses_of_external_accounts_get_no_mail() {
+        let placeholder = crate::core::idp::link::placeholder_email("github", "42");
+        assert!(!deliverable(&placeholder));
+        assert!(!deliverable("x@Example.INVALID"));
+        assert!(deliverable("ada@example.com"));
+        assert!(deliverable("ada@invalid.example"));
+    }
+
+    #[test]
     fn security_mails_go_out_whatever_the_preferences_and_alerts_follow_them() {
         let mut off = Preferences::default();
         off.email.security_alerts = false;
@@ -410,6 +436,7 @@ mod tests {
             Template::AlreadyRegistered,
             Template::PasswordReset { token: "t".into() },
             Template::PasswordChanged,
+            Template::SecondFactorsReset,
         ] {
             assert!(wanted(t.kind(), Some(&off)), "{t:?}");
             assert!(wanted(t.kind(), None), "{t:?}");

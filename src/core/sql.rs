@@ -547,6 +547,10 @@ pub mod mfa_challenges {
     /// Single use: the first right code takes it. Parameters: hash.
     pub const CONSUME: &str = "DELETE FROM mfa_challenges WHERE token_hash = ? RETURNING user_id";
 
+    /// Every sign-in of the user waiting for a second factor (an administrator's reset: the
+    /// factor they wait for is gone). Parameters: user.
+    pub const DELETE_OF_USER: &str = "DELETE FROM mfa_challenges WHERE user_id = ?";
+
     /// Expired challenges (the maintenance cron). Parameters: now, limit.
     pub const PURGE_EXPIRED: &str = "DELETE FROM mfa_challenges WHERE token_hash IN \
          (SELECT token_hash FROM mfa_challenges WHERE expires_at <= ? LIMIT ?)";
@@ -1048,6 +1052,7 @@ mod tests {
             mfa_challenges::INSERT,
             mfa_challenges::TAKE_ATTEMPT,
             mfa_challenges::CONSUME,
+            mfa_challenges::DELETE_OF_USER,
             mfa_challenges::PURGE_EXPIRED,
             session_authentications::INSERT,
             session_authentications::BY_SESSION,

@@ -205,6 +205,7 @@ async fn dispatch(
         Route::AdminUserSessions => admin::sessions(req, &ctx, id).await,
         Route::AdminRevokeUserSessions => admin::revoke_all(req, &ctx, id).await,
         Route::AdminUserAudit => admin::user_audit(req, &ctx, id).await,
+        Route::AdminResetSecondFactors => admin::reset_second_factors(req, &ctx, id).await,
         Route::AdminStats => admin::stats(req, &ctx).await,
         Route::AdminRotateKeys => admin::rotate_keys(req, &ctx).await,
         Route::AdminCreateApiKey => admin::create_api_key(req, &ctx).await,

@@ -7,6 +7,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
+import pyotp
 import pytest
 
 from e2e_support import (assert_json, assert_problem, assert_uuid, b64url, decode_unverified, new_password,
@@ -65,6 +66,7 @@ def test_a_listed_address_is_admin_after_verification_and_everyone_else_gets_403
         ("GET", "/v1/admin/api-keys", None), ("POST", "/v1/admin/api-keys", {"name": "x", "scopes": ["admin:read"]}),
         ("GET", "/v1/admin/referral-keys", None), ("POST", "/v1/admin/referral-keys", {"count": 1}),
         ("GET", "/v1/admin/jobs/stats", None), ("POST", "/v1/admin/credits", {"user_id": uid, "amount": 5}),
+        ("DELETE", f"/v1/admin/users/{uid}/mfa", None),
     ]
     for method, path, body in refused:
         assert_problem(admin_app.request(method, path, json_body=body, access=access), 403, "forbidden")
@@ -320,3 +322,40 @@ def test_a_purged_administrator_and_a_purged_referred_account_leave_no_trace_in_
     events = audit_of(app, root["access_token"], bystander["user"]["id"])
     actor = [e["actor"] for e in events if e["type"] == "admin_deactivated"][0]
     assert actor["type"] == "user" and actor["id"].startswith("deleted:")
+
+
+def test_an_admin_resets_a_users_lost_second_factor_the_user_is_told_and_it_is_audited(admin_app, root):
+    email, password, login = admin_app.create_verified_user()
+    uid, access = login["user"]["id"], login["access_token"]
+    started = assert_json(admin_app.post("/v1/me/mfa/totp", {}, access=access), 201)
+    totp = pyotp.parse_uri(started["otpauth_uri"])
+    assert_json(admin_app.post("/v1/me/mfa/totp/confirm", {"code": totp.now()}, access=access), 200)
+    waiting = assert_json(admin_app.login(email, password), 200)
+    assert waiting["mfa_required"] is True
+
+    # Somebody else's reset is refused; the admin's removes the factor at once.
+    other = admin_app.verified_user()[2]["access_token"]
+    assert_problem(admin_app.request("DELETE", f"/v1/admin/users/{uid}/mfa", access=other), 403, "forbidden")
+    assert admin_app.request("DELETE", f"/v1/admin/users/{uid}/mfa", access=root["access_token"]).status_code == 204
+
+    # The password alone signs in now, and the sign-in that waited for the old factor is dead.
+    after = assert_json(admin_app.login(email, password), 200)
+    assert "access_token" in after and "mfa_required" not in after
+    assert_problem(admin_app.post("/v1/auth/mfa/verify", {"mfa_token": waiting["mfa_token"], "code": totp.now()}),
+                   401, "invalid_mfa_token")
+    # The user's session survived.
+    assert_json(admin_app.get("/v1/me", access=access), 200)
+
+    mail = admin_app.wait_for_mail(email, "second factors were reset")
+    assert "administrator" in mail["text"]
+    resets = [e for e in audit_of(admin_app, root["access_token"], uid) if e["type"] == "second_factors_reset"]
+    assert len(resets) == 1 and resets[0]["actor"] == {"type": "user", "id": root["user"]["id"]}
+
+    # A reset with nothing left is still audited (it is an admin action) but mails nobody.
+    assert admin_app.request("DELETE", f"/v1/admin/users/{uid}/mfa", access=root["access_token"]).status_code == 204
+    admin_app.mail_barrier()
+    assert admin_app.count_mail(email, "second factors were reset") == 1
+    resets = [e for e in audit_of(admin_app, root["access_token"], uid) if e["type"] == "second_factors_reset"]
+    assert len(resets) == 2
+    assert_problem(admin_app.request("DELETE", f"/v1/admin/users/{secrets.token_hex(4)}/mfa",
+                                     access=root["access_token"]), 404, "not_found")

@@ -1528,6 +1528,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/users/{id}/mfa": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Reset a user's second factors (administrators)
+         * @description For a user who lost their authenticator: removes the TOTP factor (confirmed or pending), its recovery codes and the user's sign-ins waiting for a second factor, in one unit. Sign-in then needs the password (or another way to sign in) alone; sessions stay. The user gets a security e-mail (when a factor was removed), and the action is in the user's audit log (`second_factors_reset`) with the acting administrator, whether or not a factor was left. Unknown user: 404.
+         */
+        delete: operations["adminResetSecondFactors"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1713,7 +1733,7 @@ export interface components {
              * @description What happened.
              * @enum {string}
              */
-            type: "register" | "email_verified" | "login_succeeded" | "login_failed" | "account_locked" | "refresh_token_reused" | "logout" | "session_revoked" | "password_reset_requested" | "password_reset" | "password_changed" | "account_deactivated" | "account_reactivated" | "deletion_requested" | "account_restored" | "email_change_requested" | "email_changed" | "workspace_created" | "workspace_joined" | "workspace_role_changed" | "workspace_member_removed" | "workspace_left" | "workspace_invitation_sent" | "workspace_invitation_revoked" | "workspace_deletion_requested" | "role_demoted" | "api_key_created" | "role_promoted" | "admin_sessions_revoked" | "signing_key_rotated" | "api_key_revoked" | "admin_unlocked" | "admin_activated" | "admin_deactivated" | "credits_granted" | "referral_keys_created" | "identity_linked" | "identity_unlinked" | "totp_enrolment_started" | "totp_enabled" | "totp_disabled" | "recovery_code_used" | "mfa_failed" | "reauthenticated";
+            type: "register" | "email_verified" | "login_succeeded" | "login_failed" | "account_locked" | "refresh_token_reused" | "logout" | "session_revoked" | "password_reset_requested" | "password_reset" | "password_changed" | "account_deactivated" | "account_reactivated" | "deletion_requested" | "account_restored" | "email_change_requested" | "email_changed" | "workspace_created" | "workspace_joined" | "workspace_role_changed" | "workspace_member_removed" | "workspace_left" | "workspace_invitation_sent" | "workspace_invitation_revoked" | "workspace_deletion_requested" | "role_demoted" | "api_key_created" | "role_promoted" | "admin_sessions_revoked" | "signing_key_rotated" | "api_key_revoked" | "admin_unlocked" | "admin_activated" | "admin_deactivated" | "credits_granted" | "referral_keys_created" | "identity_linked" | "identity_unlinked" | "totp_enrolment_started" | "totp_enabled" | "totp_disabled" | "recovery_code_used" | "mfa_failed" | "reauthenticated" | "second_factors_reset";
             /** @description Client IP (`CF-Connecting-IP`) of the request that caused the event, or null. */
             ip: string | null;
             /** @description `User-Agent` of that request, or null. */
@@ -7679,6 +7699,26 @@ export interface operations {
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    adminResetSecondFactors: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description User id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["NoContent"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["NotAdmin"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
         };
     };
 }

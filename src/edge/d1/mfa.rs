@@ -98,6 +98,22 @@ pub async fn remove_totp(db: &D1Database, user_id: &str) -> Result<bool, AppErro
     Ok(results.first().map(changes) == Some(1))
 }
 
+/// An administrator's reset: the factor (confirmed or pending), its recovery codes and the
+/// user's sign-ins waiting for a second factor go together, in one batch. `false` when there
+/// was no factor.
+pub async fn reset(db: &D1Database, user_id: &str) -> Result<bool, AppError> {
+    let results = batch(
+        db,
+        vec![
+            stmt(db, totp_factors::DELETE, &[s(user_id)])?,
+            stmt(db, recovery_codes::DELETE_ALL, &[s(user_id)])?,
+            stmt(db, mfa_challenges::DELETE_OF_USER, &[s(user_id)])?,
+        ],
+    )
+    .await?;
+    Ok(results.first().map(changes) == Some(1))
+}
+
 /// Spends a recovery code; `false` when it is unknown or already spent.
 pub async fn use_recovery_code(
     db: &D1Database,

@@ -14,15 +14,17 @@ use crate::core::audit::{decode_cursor, Event};
 use crate::core::crypto::{opaque_token, token_hash};
 use crate::core::domain::{ApiKeyId, UserId, UserStatus};
 use crate::core::error::{AppError, Faulty};
+use crate::core::mail::Template;
 use crate::core::referral::{self, NewKeys, StatusFilter};
 use crate::core::session::RevokeReason;
 use crate::edge::auth::admin;
 use crate::edge::ctx::Ctx;
 use crate::edge::d1::{self, audit};
-use crate::edge::http::{bad_cursor, json, page, read_json};
+use crate::edge::http::{bad_cursor, json, no_content, page, read_json};
 use crate::edge::objects::user_sessions::Client;
 use crate::edge::queue::JOBS_DLQ;
 use crate::edge::rand;
+use crate::edge::routes::send_mail;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::{Request, Response};
@@ -180,6 +182,26 @@ pub async fn revoke_all(req: &Request, ctx: &Ctx, id: &str) -> Result<Response, 
     )
     .await;
     json(200, &json!({ "revoked": done.revoked }))
+}
+
+/// `DELETE /v1/admin/users/{id}/mfa`: removes the user's second factors (a TOTP factor,
+/// confirmed or pending, its recovery codes, and sign-ins waiting for it), for a user who lost
+/// them. Sessions stay; the user is told by a security mail that cannot be switched off.
+/// Audited with the actor whether or not a factor was left, like every admin action.
+pub async fn reset_second_factors(
+    req: &Request,
+    ctx: &Ctx,
+    id: &str,
+) -> Result<Response, AppError> {
+    let principal = admin(req, ctx, WRITE).await?;
+    let user = target(ctx, id).await?;
+    let removed = d1::mfa::reset(&ctx.db()?, &user.id).await?;
+    if removed {
+        send_mail(ctx, &user.email, Template::SecondFactorsReset).await?;
+    }
+    let actor = principal.actor();
+    audit::record_by(ctx, &user.id, Event::SecondFactorsReset, None, Some(&actor)).await;
+    no_content()
 }
 
 /// `GET /v1/admin/users/{id}/audit?cursor=&limit=`
