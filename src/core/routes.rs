@@ -451,4 +451,23 @@ mod tests {
             .collect();
         assert_eq!(documented, routed);
     }
+
+    #[test]
+    fn every_component_of_the_openapi_document_is_referenced() {
+        let text = include_str!("../../openapi/openapi.json");
+        let doc: serde_json::Value = serde_json::from_str(text).unwrap();
+        let mut unused = Vec::new();
+        for (section, entries) in doc["components"].as_object().unwrap() {
+            if section == "securitySchemes" {
+                continue; // named by `security`, not by `$ref`
+            }
+            for name in entries.as_object().unwrap().keys() {
+                let reference = format!("\"#/components/{section}/{name}\"");
+                if !text.contains(&reference) {
+                    unused.push(format!("{section}/{name}"));
+                }
+            }
+        }
+        assert!(unused.is_empty(), "unreferenced components: {unused:?}");
+    }
 }

@@ -3066,26 +3066,6 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The caller is not the stream's owner; only the owner may change or end it. */
-        NotStreamOwner: {
-            headers: {
-                "X-Request-Id": components["headers"]["XRequestId"];
-                [name: string]: unknown;
-            };
-            content: {
-                /**
-                 * @example {
-                 *       "type": "urn:edgeward:problem:forbidden",
-                 *       "title": "Forbidden",
-                 *       "status": 403,
-                 *       "detail": "only the stream's owner can do this",
-                 *       "code": "forbidden",
-                 *       "request_id": "8a1f6c2e9b3d4f10-AMS"
-                 *     }
-                 */
-                "application/problem+json": components["schemas"]["Problem"];
-            };
-        };
         /** @description The WebSocket may not be opened: the request's `Origin` is not on `ALLOWED_ORIGINS`, or (chat only) the stream's owner removed the user from the room. */
         WebSocketForbidden: {
             headers: {
@@ -3438,26 +3418,6 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The invitation token is unknown, already used, revoked or expired. */
-        InvalidInvitation: {
-            headers: {
-                "X-Request-Id": components["headers"]["XRequestId"];
-                [name: string]: unknown;
-            };
-            content: {
-                /**
-                 * @example {
-                 *       "type": "urn:edgeward:problem:invalid_invitation",
-                 *       "title": "Invalid invitation",
-                 *       "status": 400,
-                 *       "detail": "the invitation is unknown, already used, revoked or expired; ask for a new one",
-                 *       "code": "invalid_invitation",
-                 *       "request_id": "8a1f6c2e9b3d4f10-AMS"
-                 *     }
-                 */
-                "application/problem+json": components["schemas"]["Problem"];
-            };
-        };
         /** @description Malformed body, or an invitation token that is unknown, already used, revoked or expired. */
         BadRequestOrInvalidInvitation: {
             headers: {
@@ -3653,48 +3613,6 @@ export interface components {
                  *       "status": 409,
                  *       "detail": "a login with this Idempotency-Key is still being processed; retry it",
                  *       "code": "idempotency_key_in_use",
-                 *       "request_id": "8a1f6c2e9b3d4f10-AMS"
-                 *     }
-                 */
-                "application/problem+json": components["schemas"]["Problem"];
-            };
-        };
-        /** @description The second-factor code is wrong, its TOTP time step was already used, or the recovery code is unknown or spent; also every code while the account is locked. Counts toward the account lockout. */
-        InvalidMfaCode: {
-            headers: {
-                "X-Request-Id": components["headers"]["XRequestId"];
-                "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
-                [name: string]: unknown;
-            };
-            content: {
-                /**
-                 * @example {
-                 *       "type": "urn:edgeward:problem:invalid_mfa_code",
-                 *       "title": "Invalid second-factor code",
-                 *       "status": 401,
-                 *       "detail": "the code is wrong or was already used",
-                 *       "code": "invalid_mfa_code",
-                 *       "request_id": "8a1f6c2e9b3d4f10-AMS"
-                 *     }
-                 */
-                "application/problem+json": components["schemas"]["Problem"];
-            };
-        };
-        /** @description The `mfa_token` is unknown, expired (5 minutes), already used, or spent by three wrong codes; or the account's second factor was removed meanwhile. Sign in again. */
-        InvalidMfaToken: {
-            headers: {
-                "X-Request-Id": components["headers"]["XRequestId"];
-                "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
-                [name: string]: unknown;
-            };
-            content: {
-                /**
-                 * @example {
-                 *       "type": "urn:edgeward:problem:invalid_mfa_token",
-                 *       "title": "Invalid MFA token",
-                 *       "status": 401,
-                 *       "detail": "the mfa_token is unknown, expired, used or spent; sign in again",
-                 *       "code": "invalid_mfa_token",
                  *       "request_id": "8a1f6c2e9b3d4f10-AMS"
                  *     }
                  */
