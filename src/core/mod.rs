@@ -31,6 +31,7 @@ pub mod referral;
 pub mod rotation;
 pub mod routes;
 pub mod session;
+pub mod siwe;
 pub mod sql;
 pub mod streams;
 pub mod token;
