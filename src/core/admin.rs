@@ -307,9 +307,47 @@ pub struct UserSearch {
     /// A lower-cased substring of the e-mail or name, matched literally.
     pub needle: Option<String>,
     pub status: Option<UserStatus>,
+    /// Only the owner of this wallet (`wallet=<address>`, any case: an admin looks up what
+    /// they were given, checksummed or not).
+    pub wallet: Option<crate::core::siwe::Address>,
+    /// Only the owner of this external identity (`provider=<id>&subject=<sub>`, both or none).
+    pub identity: Option<(String, String)>,
 }
 
 impl UserSearch {
+    /// Adds the exact-match filters of a lookup by wallet or by external identity.
+    pub fn with_lookup(
+        mut self,
+        wallet: Option<&str>,
+        provider: Option<&str>,
+        subject: Option<&str>,
+    ) -> Result<Self, AppError> {
+        // An empty parameter is an absent one, as for `query` and `status`.
+        fn given(v: Option<&str>) -> Option<&str> {
+            v.filter(|v| !v.is_empty())
+        }
+        let (wallet, provider, subject) = (given(wallet), given(provider), given(subject));
+        self.wallet = wallet
+            .map(|w| {
+                crate::core::siwe::Address::parse_any(w.trim()).ok_or_else(|| {
+                    AppError::InvalidRequest("wallet must be 0x and 40 hex digits".into())
+                })
+            })
+            .transpose()?;
+        self.identity =
+            match (provider, subject) {
+                (None, None) => None,
+                (Some(p), Some(s)) if p.len() <= 64 && s.len() <= 512 => {
+                    Some((p.to_owned(), s.to_owned()))
+                }
+                _ => return Err(AppError::InvalidRequest(
+                    "provider and subject go together (a provider id and the identity's subject)"
+                        .into(),
+                )),
+            };
+        Ok(self)
+    }
+
     pub fn parse(query: Option<&str>, status: Option<&str>) -> Result<Self, AppError> {
         let needle = match query.map(str::trim).filter(|q| !q.is_empty()) {
             None => None,
@@ -331,7 +369,12 @@ impl UserSearch {
                 })
             })
             .transpose()?;
-        Ok(Self { needle, status })
+        Ok(Self {
+            needle,
+            status,
+            wallet: None,
+            identity: None,
+        })
     }
 }
 
@@ -553,6 +596,29 @@ mod tests {
         );
         assert!(UserSearch::parse(None, Some("banned")).is_err());
         assert!(UserSearch::parse(Some(&"x".repeat(255)), None).is_err());
+    }
+
+    #[test]
+    fn a_lookup_is_by_any_case_wallet_or_by_provider_and_subject_together() {
+        let base = UserSearch::default;
+        let s = base()
+            .with_lookup(
+                Some("0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed"),
+                Some("corp"),
+                Some("s-1"),
+            )
+            .unwrap();
+        assert_eq!(
+            s.wallet.map(|w| w.checksummed()).as_deref(),
+            Some("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed")
+        );
+        assert_eq!(s.identity, Some(("corp".into(), "s-1".into())));
+        assert_eq!(base().with_lookup(None, None, None).unwrap(), base());
+        assert!(base().with_lookup(Some("0x12"), None, None).is_err());
+        assert!(base().with_lookup(None, Some("corp"), None).is_err());
+        assert!(base().with_lookup(None, None, Some("s-1")).is_err());
+        assert!(base().with_lookup(None, Some(""), Some("s-1")).is_err());
+        assert_eq!(base().with_lookup(Some(""), None, None).unwrap(), base());
     }
 
     #[test]

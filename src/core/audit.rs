@@ -57,6 +57,11 @@ pub enum Event {
     /// An administrator removed the user's second factors (written to the user's log, with
     /// the actor).
     SecondFactorsReset,
+    /// Sign in with Ethereum: a wallet linked to or unlinked from the account, and a verified
+    /// SIWE message (the first factor: the session, or the second-factor challenge, follows).
+    WalletLinked,
+    WalletUnlinked,
+    SiweSignedIn,
 }
 
 impl Event {
@@ -107,6 +112,9 @@ impl Event {
             Self::IdentityLinked => "identity_linked",
             Self::IdentityUnlinked => "identity_unlinked",
             Self::SecondFactorsReset => "second_factors_reset",
+            Self::WalletLinked => "wallet_linked",
+            Self::WalletUnlinked => "wallet_unlinked",
+            Self::SiweSignedIn => "siwe_signed_in",
         }
     }
 }
@@ -176,6 +184,9 @@ mod tests {
                 | SigningKeyRotated
                 | IdentityLinked
                 | IdentityUnlinked
+                | WalletLinked
+                | WalletUnlinked
+                | SiweSignedIn
                 | TotpEnrolmentStarted
                 | TotpEnabled
                 | TotpDisabled
@@ -224,6 +235,9 @@ mod tests {
             SigningKeyRotated,
             IdentityLinked,
             IdentityUnlinked,
+            WalletLinked,
+            WalletUnlinked,
+            SiweSignedIn,
             TotpEnrolmentStarted,
             TotpEnabled,
             TotpDisabled,

@@ -115,6 +115,11 @@ pub struct Config {
     pub caps: Caps,
     /// External identity providers (`AUTH_PROVIDERS`, with their secrets).
     pub auth_providers: Vec<crate::core::idp::providers::Provider>,
+    /// Sign in with Ethereum: the lower-cased `host[:port]` a message's `domain` may name
+    /// (APP_BASE_URL's, then SIWE_DOMAINS), and the EIP-155 chain ids it may name
+    /// (SIWE_CHAIN_IDS, default Ethereum mainnet, 1).
+    pub siwe_domains: Vec<String>,
+    pub siwe_chain_ids: Vec<u64>,
 }
 
 /// The rate-limited actions and what they are keyed by.
@@ -280,6 +285,8 @@ pub mod vars {
     pub const MAX_LIVE_STREAMS_PER_USER: &str = "MAX_LIVE_STREAMS_PER_USER";
     pub const MAX_SOCKETS_PER_USER: &str = "MAX_SOCKETS_PER_USER";
     pub const AUTH_PROVIDERS: &str = "AUTH_PROVIDERS";
+    pub const SIWE_DOMAINS: &str = "SIWE_DOMAINS";
+    pub const SIWE_CHAIN_IDS: &str = "SIWE_CHAIN_IDS";
 
     /// Every name the Worker reads, for documentation tests.
     #[cfg(test)]
@@ -332,6 +339,8 @@ pub mod vars {
         MAX_LIVE_STREAMS_PER_USER,
         MAX_SOCKETS_PER_USER,
         AUTH_PROVIDERS,
+        SIWE_DOMAINS,
+        SIWE_CHAIN_IDS,
     ];
 }
 
@@ -478,7 +487,42 @@ impl Config {
             var: AUTH_PROVIDERS,
             why,
         })?;
+        let mut siwe_domains: Vec<String> = crate::core::siwe::domain_of(&app_base_url)
+            .into_iter()
+            .collect();
+        for d in get(SIWE_DOMAINS).unwrap_or_default().split(',') {
+            let d = d.trim().to_ascii_lowercase();
+            if d.is_empty() {
+                continue;
+            }
+            // host[:port] only, as a message's first line names it (no scheme, no path).
+            if crate::core::siwe::domain_of(&format!("https://{d}")).as_deref() != Some(&d)
+                || d.contains(['/', '@'])
+            {
+                return Err(ConfigError::Invalid {
+                    var: SIWE_DOMAINS,
+                    why: format!("{d:?} is not a host[:port]"),
+                });
+            }
+            if !siwe_domains.contains(&d) {
+                siwe_domains.push(d);
+            }
+        }
+        let siwe_chain_ids = get(SIWE_CHAIN_IDS)
+            .unwrap_or_else(|| "1".into())
+            .split(',')
+            .map(|c| c.trim().parse::<u64>())
+            .collect::<Result<Vec<_>, _>>()
+            .ok()
+            // Kept in D1 and JSON as numbers: at most 2^53 - 1 (real chain ids are far below).
+            .filter(|ids| !ids.is_empty() && ids.iter().all(|&c| c < 1 << 53))
+            .ok_or_else(|| ConfigError::Invalid {
+                var: SIWE_CHAIN_IDS,
+                why: "a comma-separated list of EIP-155 chain ids (decimal)".into(),
+            })?;
         Ok(Self {
+            siwe_domains,
+            siwe_chain_ids,
             environment,
             issuer,
             audience,
@@ -703,6 +747,33 @@ pub(crate) mod tests {
         assert_eq!(c.app_base_url, "http://127.0.0.1:8787");
         assert_eq!(c.email_provider, EmailProvider::Log);
         assert!(c.is_development());
+        assert_eq!(c.siwe_domains, ["127.0.0.1:8787"]);
+        assert_eq!(c.siwe_chain_ids, [1]);
+    }
+
+    #[test]
+    fn siwe_domains_add_to_the_app_hosts_and_chain_ids_are_numbers() {
+        let c = Config::from_lookup(lookup(&[
+            (
+                "SIWE_DOMAINS",
+                " App.Example.com , localhost:3000,127.0.0.1:8787",
+            ),
+            ("SIWE_CHAIN_IDS", "1, 10,8453"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            c.siwe_domains,
+            ["127.0.0.1:8787", "app.example.com", "localhost:3000"]
+        );
+        assert_eq!(c.siwe_chain_ids, [1, 10, 8453]);
+        for bad in ["https://app.example.com", "app.example.com/login", "a b"] {
+            let e = Config::from_lookup(lookup(&[("SIWE_DOMAINS", bad)])).unwrap_err();
+            assert!(e.to_string().contains("SIWE_DOMAINS"), "{bad}: {e}");
+        }
+        for bad in ["mainnet", "1,,2", "-1"] {
+            let e = Config::from_lookup(lookup(&[("SIWE_CHAIN_IDS", bad)])).unwrap_err();
+            assert!(e.to_string().contains("SIWE_CHAIN_IDS"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -45,6 +45,12 @@ pub enum AppError {
     InvalidMfaCode,
     /// An `mfa_token` that is unknown, expired, used, or spent by wrong codes: sign in again.
     InvalidMfaToken,
+    /// A Sign-in-with-Ethereum message that does not parse (EIP-4361), names another domain,
+    /// URI or chain, is expired, not yet valid, too old, or whose nonce is unknown, used or
+    /// expired.
+    InvalidSiweMessage,
+    /// A SIWE signature that is malformed, malleable (high s), or not by the message's address.
+    InvalidSignature,
     /// A sensitive action on a session whose last authentication is too old, or lacks the
     /// account's second factor (RFC 9470 step-up).
     ReauthenticationRequired,
@@ -96,6 +102,8 @@ impl AppError {
             | Self::InvalidRefreshToken
             | Self::InvalidMfaCode
             | Self::InvalidMfaToken
+            | Self::InvalidSiweMessage
+            | Self::InvalidSignature
             | Self::ReauthenticationRequired => 401,
             Self::EmailNotVerified
             | Self::AccountDeactivated
@@ -136,6 +144,8 @@ impl AppError {
             Self::InvalidRefreshToken => "invalid_refresh_token",
             Self::InvalidMfaCode => "invalid_mfa_code",
             Self::InvalidMfaToken => "invalid_mfa_token",
+            Self::InvalidSiweMessage => "invalid_siwe_message",
+            Self::InvalidSignature => "invalid_signature",
             Self::ReauthenticationRequired => "reauthentication_required",
             Self::Forbidden(_) => "forbidden",
             Self::CsrfFailed(_) => "csrf_failed",
@@ -172,6 +182,8 @@ impl AppError {
             Self::InvalidRefreshToken => "Invalid refresh token",
             Self::InvalidMfaCode => "Invalid second-factor code",
             Self::InvalidMfaToken => "Invalid MFA token",
+            Self::InvalidSiweMessage => "Invalid SIWE message",
+            Self::InvalidSignature => "Invalid signature",
             Self::ReauthenticationRequired => "Reauthentication required",
             Self::Forbidden(_) | Self::Denied { .. } => "Forbidden",
             Self::CsrfFailed(_) => "CSRF check failed",
@@ -230,6 +242,16 @@ impl AppError {
             Self::InvalidMfaToken => {
                 "the mfa_token is unknown, expired, used or spent; sign in again".into()
             }
+            Self::InvalidSiweMessage => {
+                "the message is not an acceptable EIP-4361 message for this service (domain, URI, \
+                 chain id, times), or its nonce is unknown, used or expired; \
+                 get a new nonce from POST /v1/auth/siwe/nonce"
+                    .into()
+            }
+            Self::InvalidSignature => {
+                "the signature is not a valid personal_sign signature of the message by its address"
+                    .into()
+            }
             Self::ReauthenticationRequired => {
                 "this action needs a recent sign-in, with the second \
                  factor if the account has one: POST /v1/auth/reauthenticate"
@@ -248,7 +270,11 @@ impl AppError {
     /// Value of `WWW-Authenticate` for 401 answers (RFC 6750 section 3).
     pub fn www_authenticate(&self) -> Option<String> {
         match self {
-            Self::InvalidCredentials | Self::InvalidMfaCode | Self::InvalidMfaToken => {
+            Self::InvalidCredentials
+            | Self::InvalidMfaCode
+            | Self::InvalidMfaToken
+            | Self::InvalidSiweMessage
+            | Self::InvalidSignature => {
                 Some(r#"Bearer realm="edgeward""#.into())
             }
             Self::InvalidTicket => Some(r#"Bearer realm="edgeward", error="invalid_token", error_description="invalid_ticket""#.into()),
@@ -520,6 +546,8 @@ mod tests {
             AppError::InvalidRefreshToken,
             AppError::InvalidMfaCode,
             AppError::InvalidMfaToken,
+            AppError::InvalidSiweMessage,
+            AppError::InvalidSignature,
             AppError::ReauthenticationRequired,
         ] {
             assert_eq!(e.status(), 401);

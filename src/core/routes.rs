@@ -118,6 +118,11 @@ pub enum Route {
     ListIdentities,
     UnlinkIdentity,
     Exchange,
+    SiweNonce,
+    SiweVerify,
+    LinkWallet,
+    ListWallets,
+    UnlinkWallet,
     MfaVerify,
     Reauthenticate,
     StartTotp,
@@ -285,6 +290,11 @@ pub const ROUTES: &[(Method, &str, Route)] = &[
     (Get, "/v1/me/identities", Route::ListIdentities),
     (Delete, "/v1/me/identities/{id}", Route::UnlinkIdentity),
     (Post, "/v1/auth/exchange", Route::Exchange),
+    (Post, "/v1/auth/siwe/nonce", Route::SiweNonce),
+    (Post, "/v1/auth/siwe/verify", Route::SiweVerify),
+    (Post, "/v1/me/wallets", Route::LinkWallet),
+    (Get, "/v1/me/wallets", Route::ListWallets),
+    (Delete, "/v1/me/wallets/{address}", Route::UnlinkWallet),
 ];
 
 #[derive(Debug, PartialEq, Eq)]

@@ -96,6 +96,35 @@ pub fn personal_sign_digest(message: &str) -> [u8; 32] {
     h.finalize().into()
 }
 
+/// A wallet linked to an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wallet {
+    pub address: Address,
+    pub chain_id: u64,
+    pub created_at: i64,
+    pub last_used_at: i64,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct WalletView {
+    /// EIP-55 checksummed.
+    pub address: String,
+    pub chain_id: u64,
+    pub created_at: String,
+    pub last_used_at: String,
+}
+
+impl Wallet {
+    pub fn view(&self) -> WalletView {
+        WalletView {
+            address: self.address.checksummed(),
+            chain_id: self.chain_id,
+            created_at: crate::core::api::rfc3339(self.created_at),
+            last_used_at: crate::core::api::rfc3339(self.last_used_at),
+        }
+    }
+}
+
 /// Why a signature was refused (for the log; the client sees one code).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BadSignature {
@@ -255,10 +284,8 @@ impl Message {
             return Err(syntax("domain"));
         }
         let address_text = lines.get(1).ok_or(syntax("address"))?;
-        let address = Address::parse_any(address_text).ok_or(syntax("address"))?;
-        if address.checksummed() != *address_text {
-            return Err(BadMessage::Checksum);
-        }
+        Address::parse_any(address_text).ok_or(syntax("address"))?;
+        let address = Address::parse_checksummed(address_text).ok_or(BadMessage::Checksum)?;
         if lines.get(2) != Some(&"") {
             return Err(syntax("blank line after the address"));
         }
@@ -345,7 +372,7 @@ impl Message {
     /// seconds for clocks that differ. The nonce is the caller's to take.
     pub fn check(&self, rules: &Rules<'_>) -> Result<(), BadMessage> {
         let domain = self.domain.to_ascii_lowercase();
-        if !rules.domains.iter().any(|d| *d == domain) {
+        if !rules.domains.contains(&domain) {
             return Err(BadMessage::Domain);
         }
         if self

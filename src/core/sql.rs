@@ -107,11 +107,15 @@ pub mod admin {
 
     /// Newest first below a row position; optional status and a substring of the e-mail
     /// (stored lower-case) or the lower-cased name. `instr`, not LIKE: the needle is taken
-    /// literally, and D1 limits LIKE patterns to 50 bytes. Parameters: below, status, status,
-    /// needle, needle, needle, limit.
+    /// literally, and D1 limits LIKE patterns to 50 bytes. Optionally only the owner of a
+    /// wallet (canonical lower-case address) and of an external identity (provider, subject).
+    /// Parameters: below, status, status, needle, needle, needle, wallet, wallet, provider,
+    /// provider, subject, limit.
     pub const SEARCH: &str = "SELECT rowid AS pos, id, email, name, status, email_verified, created_at, version, password_hash, deletion_due_at, locale, timezone, avatar_url, notification_prefs, role \
          FROM users WHERE rowid < ? AND (? IS NULL OR status = ?) \
          AND (? IS NULL OR instr(email, ?) > 0 OR instr(lower(name), ?) > 0) \
+         AND (? IS NULL OR id = (SELECT user_id FROM wallets WHERE address = ?)) \
+         AND (? IS NULL OR id = (SELECT user_id FROM external_identities WHERE provider = ? AND subject = ?)) \
          ORDER BY rowid DESC LIMIT ?";
 
     pub const USERS_BY_STATUS: &str = "SELECT status, COUNT(*) AS n FROM users GROUP BY status";
@@ -870,13 +874,64 @@ pub mod external_identities {
         "SELECT id, provider, subject, email, created_at FROM external_identities \
          WHERE user_id = ? ORDER BY created_at, id";
 
-    /// Unlinks one identity only while another way to sign in remains (a password, or another
-    /// identity): the check and the delete are one statement, so two parallel unlinks cannot
-    /// remove the last two. Parameters: id, user, user, user.
+    /// Unlinks one identity only while another way to sign in remains (a password, another
+    /// identity, or a wallet): the check and the delete are one statement, so two parallel
+    /// unlinks cannot remove the last two. Parameters: id, user, user, user, user.
     pub const DELETE_IF_NOT_LAST: &str =
         "DELETE FROM external_identities WHERE id = ? AND user_id = ? AND \
          ((SELECT password_hash FROM users WHERE id = ?) <> '' \
-          OR (SELECT COUNT(*) FROM external_identities WHERE user_id = ?) > 1) RETURNING id";
+          OR (SELECT COUNT(*) FROM external_identities WHERE user_id = ?) > 1 \
+          OR EXISTS (SELECT 1 FROM wallets WHERE user_id = ?)) RETURNING id";
+}
+
+pub mod wallets {
+    /// Opens an account without a password for a wallet's first sign-in (like an external
+    /// identity's: active and "verified", the address being an undeliverable placeholder),
+    /// unless the wallet was linked meanwhile (RETURNING tells). Parameters: id, email, now,
+    /// now, address.
+    pub const INSERT_USER: &str = "INSERT INTO users (id, email, password_hash, name, status, email_verified, created_at, updated_at, version) \
+         SELECT ?, ?, '', NULL, 'active', 1, ?, ?, 1 WHERE NOT EXISTS (SELECT 1 FROM wallets WHERE address = ?) \
+         ON CONFLICT (email) DO NOTHING RETURNING id";
+
+    /// The wallet's row, only if the user row was created by the same batch. Parameters:
+    /// address, chain id, now, now, user.
+    pub const INSERT_FOR_NEW_USER: &str =
+        "INSERT INTO wallets (address, user_id, chain_id, created_at, last_used_at) \
+         SELECT ?, id, ?, ?, ? FROM users WHERE id = ?";
+
+    /// Links a wallet; nothing when it is linked already (to anyone: RETURNING tells).
+    pub const INSERT: &str =
+        "INSERT INTO wallets (address, user_id, chain_id, created_at, last_used_at) \
+         VALUES (?, ?, ?, ?, ?) ON CONFLICT (address) DO NOTHING RETURNING address";
+
+    pub const OWNER: &str = "SELECT user_id FROM wallets WHERE address = ?";
+
+    /// A sign-in with the wallet, on the chain its message named.
+    pub const TOUCH: &str =
+        "UPDATE wallets SET last_used_at = ?, chain_id = ? WHERE address = ? AND user_id = ?";
+
+    pub const OF_USER: &str = "SELECT address, chain_id, created_at, last_used_at FROM wallets \
+         WHERE user_id = ? ORDER BY created_at, address";
+
+    /// Unlinks a wallet only while another way to sign in remains (a password, an external
+    /// identity, or another wallet): the check and the delete are one statement, so two
+    /// parallel unlinks cannot remove the last two. Parameters: address, user, user, user, user.
+    pub const DELETE_IF_NOT_LAST: &str =
+        "DELETE FROM wallets WHERE address = ? AND user_id = ? AND \
+         ((SELECT password_hash FROM users WHERE id = ?) <> '' \
+          OR EXISTS (SELECT 1 FROM external_identities WHERE user_id = ?) \
+          OR (SELECT COUNT(*) FROM wallets WHERE user_id = ?) > 1) RETURNING address";
+}
+
+pub mod siwe_nonces {
+    pub const INSERT: &str =
+        "INSERT INTO siwe_nonces (nonce_hash, created_at, expires_at) VALUES (?, ?, ?)";
+
+    /// Single use: the nonce is deleted as it is read, in one statement, so of N parallel
+    /// verifications of one message exactly one gets the row. The caller checks the expiry.
+    pub const TAKE: &str = "DELETE FROM siwe_nonces WHERE nonce_hash = ? RETURNING expires_at";
+
+    pub const PURGE_DEAD: &str = "DELETE FROM siwe_nonces WHERE nonce_hash IN (SELECT nonce_hash FROM siwe_nonces WHERE expires_at < ? LIMIT ?)";
 }
 
 pub mod oauth_states {
@@ -1066,6 +1121,16 @@ mod tests {
             external_identities::TOUCH,
             external_identities::OF_USER,
             external_identities::DELETE_IF_NOT_LAST,
+            wallets::INSERT_USER,
+            wallets::INSERT_FOR_NEW_USER,
+            wallets::INSERT,
+            wallets::OWNER,
+            wallets::TOUCH,
+            wallets::OF_USER,
+            wallets::DELETE_IF_NOT_LAST,
+            siwe_nonces::INSERT,
+            siwe_nonces::TAKE,
+            siwe_nonces::PURGE_DEAD,
             oauth_states::INSERT,
             oauth_states::TAKE,
             oauth_states::PURGE_DEAD,
@@ -1346,6 +1411,11 @@ mod tests {
                     pattern,
                     pattern,
                     pattern,
+                    None::<String>,
+                    None::<String>,
+                    None::<String>,
+                    None::<String>,
+                    None::<String>,
                     10
                 ],
                 |r| r.get::<_, String>(1),
@@ -1492,16 +1562,117 @@ mod tests {
         let unlink = |id: &str| -> Option<String> {
             db.query_row(
                 x::DELETE_IF_NOT_LAST,
-                rusqlite::params![id, "u1", "u1", "u1"],
+                rusqlite::params![id, "u1", "u1", "u1", "u1"],
                 |r| r.get(0),
             )
             .ok()
         };
         assert_eq!(unlink("i1").as_deref(), Some("i1"));
         assert_eq!(unlink("i2"), None, "no password: the last identity stays");
+        db.query_row(
+            super::wallets::INSERT,
+            rusqlite::params![WALLET_A, "u1", 1, 1, 1],
+            |_| Ok(()),
+        )
+        .unwrap();
+        assert_eq!(
+            unlink("i2").as_deref(),
+            Some("i2"),
+            "a wallet is another way to sign in"
+        );
+        db.execute("DELETE FROM wallets", []).unwrap();
+        assert_eq!(link("i3", "s3").as_deref(), Some("i3"));
         db.execute("UPDATE users SET password_hash = 'h' WHERE id = 'u1'", [])
             .unwrap();
-        assert_eq!(unlink("i2").as_deref(), Some("i2"));
+        assert_eq!(unlink("i3").as_deref(), Some("i3"));
+    }
+
+    const WALLET_A: &str = "0x19e7e376e7c213b7e7e7e46cc70a5dd086daff2a";
+    const WALLET_B: &str = "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed";
+
+    #[test]
+    fn a_wallet_belongs_to_one_account_and_the_last_way_to_sign_in_is_never_unlinked() {
+        use super::wallets as w;
+        let db = migrated();
+        let new_user = |id: &str, address: &str| -> Option<String> {
+            let email = format!("{id}@external-identity.invalid");
+            db.query_row(
+                w::INSERT_USER,
+                rusqlite::params![id, email, 1, 1, address],
+                |r| r.get(0),
+            )
+            .ok()
+        };
+        assert_eq!(new_user("u1", WALLET_A).as_deref(), Some("u1"));
+        db.execute(
+            w::INSERT_FOR_NEW_USER,
+            rusqlite::params![WALLET_A, 1, 1, 1, "u1"],
+        )
+        .unwrap();
+        assert_eq!(
+            new_user("u2", WALLET_A),
+            None,
+            "a wallet linked meanwhile opens no second account"
+        );
+        let link = |user: &str, address: &str| -> Option<String> {
+            db.query_row(w::INSERT, rusqlite::params![address, user, 1, 2, 2], |r| {
+                r.get(0)
+            })
+            .ok()
+        };
+        assert_eq!(new_user("u2", WALLET_B).as_deref(), Some("u2"));
+        db.execute(
+            w::INSERT_FOR_NEW_USER,
+            rusqlite::params![WALLET_B, 1, 1, 1, "u2"],
+        )
+        .unwrap();
+        assert_eq!(link("u2", WALLET_A), None, "the address is unique");
+        assert!(
+            db.execute(w::INSERT, rusqlite::params!["0x19E7", "u2", 1, 2, 2])
+                .is_err(),
+            "only the canonical form is stored"
+        );
+        assert_eq!(link("u1", WALLET_B).as_deref(), None);
+        let unlink = |user: &str, address: &str| -> Option<String> {
+            db.query_row(
+                w::DELETE_IF_NOT_LAST,
+                rusqlite::params![address, user, user, user, user],
+                |r| r.get(0),
+            )
+            .ok()
+        };
+        assert_eq!(
+            unlink("u1", WALLET_A),
+            None,
+            "the last way to sign in stays"
+        );
+        assert_eq!(unlink("u2", WALLET_A), None, "not the owner");
+        db.query_row(
+            super::external_identities::INSERT,
+            rusqlite::params!["i1", "u1", "corp", "s1", None::<String>, 1, 1],
+            |_| Ok(()),
+        )
+        .unwrap();
+        assert_eq!(
+            unlink("u1", WALLET_A).as_deref(),
+            Some(WALLET_A),
+            "an identity is another way to sign in"
+        );
+    }
+
+    #[test]
+    fn a_siwe_nonce_is_taken_once() {
+        let db = migrated();
+        db.execute(super::siwe_nonces::INSERT, rusqlite::params!["h", 1, 301])
+            .unwrap();
+        let take = || -> Option<i64> {
+            db.query_row(super::siwe_nonces::TAKE, rusqlite::params!["h"], |r| {
+                r.get(0)
+            })
+            .ok()
+        };
+        assert_eq!(take(), Some(301));
+        assert_eq!(take(), None);
     }
 
     #[test]

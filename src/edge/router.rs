@@ -9,7 +9,7 @@ use crate::edge::http::problem;
 use crate::edge::rand;
 use crate::edge::routes::{
     accounts, admin, credits, dev, email, health, jobs, lifecycle, mfa, oauth, password, profile,
-    realtime, sessions, streams, tokens, workspaces,
+    realtime, sessions, siwe, streams, tokens, workspaces,
 };
 use std::rc::Rc;
 use worker::{Context, Date, Env, Request, Response};
@@ -220,5 +220,10 @@ async fn dispatch(
         Route::ListIdentities => oauth::list(req, &ctx).await,
         Route::UnlinkIdentity => oauth::unlink(req, &ctx, id).await,
         Route::Exchange => oauth::exchange(req, &ctx).await,
+        Route::SiweNonce => siwe::nonce(req, &ctx).await,
+        Route::SiweVerify => siwe::verify(req, &ctx).await,
+        Route::LinkWallet => siwe::link(req, &ctx).await,
+        Route::ListWallets => siwe::list(req, &ctx).await,
+        Route::UnlinkWallet => siwe::unlink(req, &ctx, id).await,
     }
 }

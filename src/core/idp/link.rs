@@ -102,10 +102,11 @@ pub fn placeholder_email(provider: &str, subject: &str) -> String {
     format!("{provider}.{}@external-identity.invalid", &digest[..32])
 }
 
-/// May one identity be unlinked, the account having `identities` of them (this one included)
-/// and a password or not? The last way to sign in stays.
-pub fn may_unlink(has_password: bool, identities: usize) -> bool {
-    has_password || identities > 1
+/// May one identity or wallet be unlinked, the account having `identities` external
+/// identities and `wallets` wallets (the one to unlink included) and a password or not? The
+/// last way to sign in stays.
+pub fn may_unlink(has_password: bool, identities: usize, wallets: usize) -> bool {
+    has_password || identities + wallets > 1
 }
 
 #[cfg(test)]
@@ -234,8 +235,15 @@ mod tests {
 
     #[test]
     fn the_last_way_to_sign_in_cannot_be_unlinked() {
-        assert!(!may_unlink(false, 1));
-        assert!(may_unlink(false, 2));
-        assert!(may_unlink(true, 1));
+        assert!(!may_unlink(false, 1, 0));
+        assert!(!may_unlink(false, 0, 1));
+        assert!(may_unlink(false, 2, 0));
+        assert!(
+            may_unlink(false, 1, 1),
+            "a wallet is another way to sign in"
+        );
+        assert!(may_unlink(false, 0, 2));
+        assert!(may_unlink(true, 1, 0));
+        assert!(may_unlink(true, 0, 1));
     }
 }

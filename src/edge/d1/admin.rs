@@ -53,6 +53,10 @@ pub async fn search(
 ) -> Result<(Vec<User>, Option<i64>), AppError> {
     let status = q.status.map(|s| s.as_str());
     let needle = q.needle.as_deref();
+    let wallet = q.wallet.map(|w| w.lower());
+    let wallet = wallet.as_deref();
+    let provider = q.identity.as_ref().map(|(p, _)| p.as_str());
+    let subject = q.identity.as_ref().map(|(_, s)| s.as_str());
     let rows: Vec<FoundRow> = all(
         db,
         admin::SEARCH,
@@ -63,6 +67,11 @@ pub async fn search(
             opt(needle),
             opt(needle),
             opt(needle),
+            opt(wallet),
+            opt(wallet),
+            opt(provider),
+            opt(provider),
+            opt(subject),
             i(limit + 1),
         ],
     )

@@ -5,8 +5,8 @@ use super::{all, batch, changes, i, run, s, stmt};
 use crate::core::error::{AppError, Within};
 use crate::core::sql::{
     audit, chat_participants, credits, dead_letters, dev_mailbox, email_changes, email_tokens,
-    mfa_challenges, oauth_codes, oauth_states, purge, queue_deliveries, sessions, tickets, users,
-    workspace_invitations, workspaces,
+    mfa_challenges, oauth_codes, oauth_states, purge, queue_deliveries, sessions, siwe_nonces,
+    tickets, users, workspace_invitations, workspaces,
 };
 use serde::Deserialize;
 use wasm_bindgen::JsValue;
@@ -29,7 +29,7 @@ pub async fn sweep(
     batch: i64,
     keep: &Retention,
 ) -> Vec<(&'static str, Result<usize, AppError>)> {
-    let steps: [(&str, &str, Vec<JsValue>); 14] = [
+    let steps: [(&str, &str, Vec<JsValue>); 15] = [
         // Realtime tickets live 30 s; used ones are kept no longer than expired ones.
         (
             "dead_realtime_tickets",
@@ -45,6 +45,12 @@ pub async fn sweep(
         (
             "dead_oauth_codes",
             oauth_codes::PURGE_DEAD,
+            vec![i(now), i(batch)],
+        ),
+        // SIWE nonces live 5 min.
+        (
+            "dead_siwe_nonces",
+            siwe_nonces::PURGE_DEAD,
             vec![i(now), i(batch)],
         ),
         // Idempotency keys answer replays for a week.

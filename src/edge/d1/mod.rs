@@ -23,6 +23,7 @@ pub mod streams;
 pub mod tickets;
 pub mod tokens;
 pub mod users;
+pub mod wallets;
 pub mod workspaces;
 
 use crate::core::error::{AppError, Faulty};

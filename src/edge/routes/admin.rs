@@ -66,6 +66,11 @@ pub async fn list_users(req: &Request, ctx: &Ctx) -> Result<Response, AppError> 
     let search = UserSearch::parse(
         query(req, "query")?.as_deref(),
         query(req, "status")?.as_deref(),
+    )?
+    .with_lookup(
+        query(req, "wallet")?.as_deref(),
+        query(req, "provider")?.as_deref(),
+        query(req, "subject")?.as_deref(),
     )?;
     let p = page(req, 50)?;
     let below = p

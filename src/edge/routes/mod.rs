@@ -14,6 +14,7 @@ pub mod password;
 pub mod profile;
 pub mod realtime;
 pub mod sessions;
+pub mod siwe;
 pub mod streams;
 pub mod tokens;
 pub mod workspaces;

@@ -431,14 +431,15 @@ pub async fn unlink(req: &Request, ctx: &Ctx, id: &str) -> Result<Response, AppE
     if !mine.iter().any(|i| i.id == id) {
         return Err(AppError::NotFound);
     }
-    // The statement refused: no password and no other identity.
+    // The statement refused: no password, no other identity and no wallet.
     debug_assert!(!link::may_unlink(
         !authed.user.password_hash.is_empty(),
-        mine.len()
+        mine.len(),
+        d1::wallets::of_user(&db, &authed.user.id).await?.len()
     ));
     Err(AppError::Conflict {
         code: "last_login_method",
-        detail: "this is the only way left to sign in; set a password (reset flow) or link another identity first".into(),
+        detail: "this is the only way left to sign in; set a password (reset flow), link another identity or a wallet first".into(),
     })
 }
 
