@@ -1045,7 +1045,7 @@ export interface paths {
         };
         /**
          * Search users (administrators)
-         * @description Newest first. `query` matches a substring of the e-mail or name, case-insensitively (wildcards are literal); `status` filters by status.
+         * @description Newest first. `query` matches a substring of the e-mail or name, case-insensitively (wildcards are literal); `status` filters by status. Lookups (exact, combinable with the rest): `wallet` the owner of a linked wallet (`0x` and 40 hex digits, any case; anything else 400), `provider` and `subject` (together, else 400) the owner of a linked external identity. An empty parameter counts as absent.
          */
         get: operations["adminListUsers"];
         put?: never;
@@ -1548,6 +1548,90 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/auth/siwe/nonce": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Get a nonce for a Sign-In with Ethereum message
+         * @description A fresh nonce for one EIP-4361 message (single use, valid for 5 minutes; only its SHA-256 digest is stored). No body. Rate-limited like a login (`RATE_LIMIT_LOGIN_IP`).
+         */
+        post: operations["siweNonce"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/siwe/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sign in with Ethereum (EIP-4361)
+         * @description A message signed by a wallet (EIP-191 `personal_sign`) is the first factor of the wallet's account. The message is checked field by field (see the 401), the signer is recovered (secp256k1) and compared with the message's EIP-55 address, and only then is the nonce consumed (once: of parallel submissions of one message exactly one succeeds). A wallet not linked yet gets a new account, without a password, under a placeholder address (`ethereum.<digest>@external-identity.invalid`) that cannot be registered or mailed. An account with a second factor answers with the challenge like a password login.
+         */
+        post: operations["siweVerify"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/wallets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the linked wallets
+         * @description The wallets linked to the caller's account, oldest first.
+         */
+        get: operations["listWallets"];
+        put?: never;
+        /**
+         * Link a wallet
+         * @description Links the wallet that signed the EIP-4361 message (nonce from `POST /v1/auth/siwe/nonce`; checked as for `POST /v1/auth/siwe/verify`) to the caller's account. Linking a wallet the account already has answers 201 with it again. Rate-limited per user (`RATE_LIMIT_PROFILE_USER`).
+         */
+        post: operations["linkWallet"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/wallets/{address}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Unlink a wallet
+         * @description Unlinks one of the caller's wallets, unless it is the last way to sign in (no password, no external identity, no other wallet): 409 `last_login_method`. Checked and deleted in one statement, so two parallel unlinks cannot remove the last two.
+         */
+        delete: operations["unlinkWallet"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1733,7 +1817,7 @@ export interface components {
              * @description What happened.
              * @enum {string}
              */
-            type: "register" | "email_verified" | "login_succeeded" | "login_failed" | "account_locked" | "refresh_token_reused" | "logout" | "session_revoked" | "password_reset_requested" | "password_reset" | "password_changed" | "account_deactivated" | "account_reactivated" | "deletion_requested" | "account_restored" | "email_change_requested" | "email_changed" | "workspace_created" | "workspace_joined" | "workspace_role_changed" | "workspace_member_removed" | "workspace_left" | "workspace_invitation_sent" | "workspace_invitation_revoked" | "workspace_deletion_requested" | "role_demoted" | "api_key_created" | "role_promoted" | "admin_sessions_revoked" | "signing_key_rotated" | "api_key_revoked" | "admin_unlocked" | "admin_activated" | "admin_deactivated" | "credits_granted" | "referral_keys_created" | "identity_linked" | "identity_unlinked" | "totp_enrolment_started" | "totp_enabled" | "totp_disabled" | "recovery_code_used" | "mfa_failed" | "reauthenticated" | "second_factors_reset";
+            type: "register" | "email_verified" | "login_succeeded" | "login_failed" | "account_locked" | "refresh_token_reused" | "logout" | "session_revoked" | "password_reset_requested" | "password_reset" | "password_changed" | "account_deactivated" | "account_reactivated" | "deletion_requested" | "account_restored" | "email_change_requested" | "email_changed" | "workspace_created" | "workspace_joined" | "workspace_role_changed" | "workspace_member_removed" | "workspace_left" | "workspace_invitation_sent" | "workspace_invitation_revoked" | "workspace_deletion_requested" | "role_demoted" | "api_key_created" | "role_promoted" | "admin_sessions_revoked" | "signing_key_rotated" | "api_key_revoked" | "admin_unlocked" | "admin_activated" | "admin_deactivated" | "credits_granted" | "referral_keys_created" | "identity_linked" | "identity_unlinked" | "wallet_linked" | "wallet_unlinked" | "siwe_signed_in" | "totp_enrolment_started" | "totp_enabled" | "totp_disabled" | "recovery_code_used" | "mfa_failed" | "reauthenticated" | "second_factors_reset";
             /** @description Client IP (`CF-Connecting-IP`) of the request that caused the event, or null. */
             ip: string | null;
             /** @description `User-Agent` of that request, or null. */
@@ -2759,6 +2843,45 @@ export interface components {
             password?: string;
             code?: string;
         } & (unknown | unknown);
+        SiweNonce: {
+            /** @description 128 random bits as 32 lower-case hex digits, for the message's `Nonce:` field. Single use; valid for 5 minutes. */
+            nonce: string;
+        };
+        SiweVerifyRequest: {
+            /** @description The EIP-4361 message exactly as signed (LF line ends). */
+            message: string;
+            /** @description The EIP-191 `personal_sign` signature of the message: `0x` and 130 hex digits (`r‖s‖v`, `v` 27/28 or 0/1). */
+            signature: string;
+            /** @description Optional label for the new session. No control characters. */
+            device_name?: string;
+            /**
+             * @description `bearer` (default) or `cookie`.
+             * @enum {string}
+             */
+            mode?: "bearer" | "cookie";
+        };
+        LinkWalletRequest: {
+            /** @description The EIP-4361 message exactly as signed (LF line ends). */
+            message: string;
+            /** @description The EIP-191 `personal_sign` signature of the message: `0x` and 130 hex digits (`r‖s‖v`, `v` 27/28 or 0/1). */
+            signature: string;
+        };
+        Wallet: {
+            /** @description EIP-55 checksummed address. */
+            address: string;
+            /** @description EIP-155 chain id of the message that linked the wallet or last signed in with it. */
+            chain_id: number;
+            /** Format: date-time */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description When it was linked or last signed in.
+             */
+            last_used_at: string;
+        };
+        WalletList: {
+            wallets: components["schemas"]["Wallet"][];
+        };
     };
     responses: {
         /** @description Malformed JSON, missing or unknown fields, or fields of the wrong type or format. */
@@ -3558,7 +3681,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description This identity is the only way left to sign in (the account has no password and no other identity). Set a password through the reset flow (`POST /v1/auth/password/forgot`) or link another identity first. */
+        /** @description This identity or wallet is the only way left to sign in (the account has no password, and no other external identity or wallet). Set a password through the reset flow (`POST /v1/auth/password/forgot`), or link another identity or wallet first. */
         LastLoginMethod: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
@@ -3570,7 +3693,7 @@ export interface components {
                  *       "type": "urn:edgeward:problem:last_login_method",
                  *       "title": "Conflict",
                  *       "status": 409,
-                 *       "detail": "this is the only way left to sign in; set a password (reset flow) or link another identity first",
+                 *       "detail": "this is the only way left to sign in; set a password (reset flow), link another identity or a wallet first",
                  *       "code": "last_login_method",
                  *       "request_id": "8a1f6c2e9b3d4f10-AMS"
                  *     }
@@ -3804,6 +3927,68 @@ export interface components {
                  *       "status": 405,
                  *       "detail": "allowed methods: GET, HEAD, PATCH, DELETE",
                  *       "code": "method_not_allowed",
+                 *       "request_id": "8a1f6c2e9b3d4f10-AMS"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The SIWE message or its signature is not acceptable. `invalid_siwe_message`: the message does not follow the EIP-4361 grammar (LF line ends; `Version: 1`; the address EIP-55 checksummed), its `domain` is neither the host (with port) of `APP_BASE_URL` nor one in `SIWE_DOMAINS`, its `URI` is not on that domain, its `Chain ID` is not in `SIWE_CHAIN_IDS`, it was issued in the future or more than 5 minutes ago (with `TOKEN_LEEWAY_SECONDS`), its `Expiration Time` has passed or its `Not Before` has not come, or its `Nonce` is not one this service issued, was used already or expired. `invalid_signature`: the signature is not 65 hex-encoded bytes `r‖s‖v` (`v` 27/28 or 0/1), has a high `s`, or is not an EIP-191 `personal_sign` signature of the message by the message's address. A refused signature does not spend the nonce. */
+        InvalidSiwe: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "urn:edgeward:problem:invalid_siwe_message",
+                 *       "title": "Invalid SIWE message",
+                 *       "status": 401,
+                 *       "detail": "the message is not an acceptable EIP-4361 message for this service (domain, URI, chain id, times), or its nonce is unknown, used or expired; get a new nonce from POST /v1/auth/siwe/nonce",
+                 *       "code": "invalid_siwe_message",
+                 *       "request_id": "8a1f6c2e9b3d4f10-AMS"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description Missing or invalid access token (`invalid_token`, `session_revoked`), or, for a valid session, the SIWE message or its signature is not acceptable (`invalid_siwe_message`, `invalid_signature`; see `POST /v1/auth/siwe/verify`). */
+        UnauthorizedOrInvalidSiwe: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "urn:edgeward:problem:invalid_token",
+                 *       "title": "Invalid access token",
+                 *       "status": 401,
+                 *       "detail": "the access token is missing, malformed, expired or not ours",
+                 *       "code": "invalid_token",
+                 *       "request_id": "8a1f6c2e9b3d4f10-AMS"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The wallet is linked to another account (a wallet belongs to one account). Its owner can unlink it first. */
+        WalletTaken: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "urn:edgeward:problem:wallet_taken",
+                 *       "title": "Conflict",
+                 *       "status": 409,
+                 *       "detail": "this wallet is linked to another account",
+                 *       "code": "wallet_taken",
                  *       "request_id": "8a1f6c2e9b3d4f10-AMS"
                  *     }
                  */
@@ -6726,6 +6911,12 @@ export interface operations {
             query?: {
                 query?: string;
                 status?: "pending_verification" | "active" | "deactivated" | "pending_deletion";
+                /** @description Only the account this wallet is linked to. */
+                wallet?: string;
+                /** @description With `subject`: only the account this external identity is linked to (a provider id of `AUTH_PROVIDERS`). */
+                provider?: string;
+                /** @description With `provider`: the identity's subject (`sub`). */
+                subject?: string;
                 limit?: number;
                 /** @description Cursor from a previous page's `next_cursor` (`u<position>`, a positive integer after the letter; any other value is 400 `invalid_request`); omit it for the newest accounts. */
                 cursor?: string;
@@ -7637,6 +7828,151 @@ export interface operations {
             404: components["responses"]["NotFound"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
+        };
+    };
+    siweNonce: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The nonce. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SiweNonce"];
+                };
+            };
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    siweVerify: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SiweVerifyRequest"];
+            };
+        };
+        responses: {
+            /** @description Signed in (the account is created on first use of the wallet); a new session was created. In cookie mode: the tokens are set as cookies and the body is a `CookieSessionResponse`. For an account with a second factor: `MfaRequired` (no session yet; finish with `POST /v1/auth/mfa/verify`). */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    "Set-Cookie": components["headers"]["SetCookie"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenResponse"] | components["schemas"]["CookieSessionResponse"] | components["schemas"]["MfaRequired"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["InvalidSiwe"];
+            403: components["responses"]["LoginForbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listWallets: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The wallets. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WalletList"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    linkWallet: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Cookie mode: the session's `csrf_token` (required when authenticated by the access cookie). */
+                "X-CSRF-Token"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LinkWalletRequest"];
+            };
+        };
+        responses: {
+            /** @description The linked wallet. */
+            201: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Wallet"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["UnauthorizedOrInvalidSiwe"];
+            403: components["responses"]["CsrfFailed"];
+            409: components["responses"]["WalletTaken"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    unlinkWallet: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Cookie mode: the session's `csrf_token` (required when authenticated by the access cookie). */
+                "X-CSRF-Token"?: string;
+            };
+            path: {
+                /** @description The wallet's address (`0x` and 40 hex digits, any case). Anything else, or a wallet not linked to the caller: 404. */
+                address: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["NoContent"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["CsrfFailed"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["LastLoginMethod"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
 }
