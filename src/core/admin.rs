@@ -337,7 +337,8 @@ impl UserSearch {
         self.identity =
             match (provider, subject) {
                 (None, None) => None,
-                (Some(p), Some(s)) if p.len() <= 64 && s.len() <= 512 => {
+                // The document's maxLength counts characters.
+                (Some(p), Some(s)) if p.chars().count() <= 64 && s.chars().count() <= 512 => {
                     Some((p.to_owned(), s.to_owned()))
                 }
                 _ => return Err(AppError::InvalidRequest(

@@ -82,6 +82,10 @@ STATE_REJECTIONS = {
     # An API key's expiry must lie in the future: a time rule no schema can state.
     ("POST /v1/admin/api-keys", 400, "invalid_request",
      "expires_at is an RFC 3339 time in the next ten years (omit it for a key that does not expire)"),
+    # The admin lookup by external identity needs `provider` and `subject` together: a pairing of
+    # query parameters that OpenAPI cannot state.
+    ("GET /v1/admin/users", 400, "invalid_request",
+     "provider and subject go together (a provider id and the identity's subject)"),
     # Who owns the stream is state: the generated tip may target the caller's own stream.
     ("POST /v1/streams/{id}/tips", 400, "invalid_request", "you cannot tip your own stream"),
 }
