@@ -180,6 +180,31 @@ def test_parallel_verifications_of_one_message_have_exactly_one_winner(app):
     assert sorted(results) == [200] + [401] * (n - 1), results
 
 
+def test_parallel_first_sign_ins_of_one_wallet_open_one_account(app):
+    acct = Account.create()
+    texts = [message(app, acct.address, new_nonce(app)) for _ in range(4)]
+    barrier = threading.Barrier(len(texts))
+    users: list[str] = []
+    lock = threading.Lock()
+
+    def go(text):
+        barrier.wait()
+        body = assert_json(verify(app, text, sign(acct, text)), 200)
+        with lock:
+            users.append(body["user"]["id"])
+
+    threads = [threading.Thread(target=go, args=(t,)) for t in texts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(users) == len(texts) and len(set(users)) == 1, users
+    assert app.d1_rows("SELECT user_id FROM wallets WHERE address = ?", (acct.address.lower(),)) == [(users[0],)]
+    # The losers of the race opened no account of their own (one without a wallet to sign in with).
+    assert app.d1_rows("SELECT id FROM users WHERE email LIKE 'ethereum.%' "
+                       "AND id NOT IN (SELECT user_id FROM wallets)") == []
+
+
 @pytest.mark.parametrize("case", [
     "wrong_domain", "wrong_uri", "uri_on_a_lookalike_host", "expired", "not_yet_valid", "issued_in_the_future",
     "issued_too_long_ago", "bad_chain_id", "version_2", "non_checksummed_address",
