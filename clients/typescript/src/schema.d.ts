@@ -1435,7 +1435,7 @@ export interface paths {
         put?: never;
         /**
          * Exchange an external JWT for a session
-         * @description Token exchange: a JWT issued by a configured `jwt` provider (`issuer`, `jwks_uri`, `audience`, `algorithms` in `AUTH_PROVIDERS`) is verified against the provider's JWKS (cached; fetched again once for an unknown `kid`), its `iss`, `aud`, `exp`/`iat` (with `TOKEN_LEEWAY_SECONDS`) and algorithm, and becomes a session of the user linked to (provider, `sub`). The linking rules of the redirect flow apply; a first use without a verified `email` claim creates an account under a placeholder address (`<provider>.<digest>@external_identity.invalid`) that cannot be registered or mailed.
+         * @description Token exchange: a JWT issued by a configured `jwt` provider (`issuer`, `jwks_uri`, `audience`, `algorithms` in `AUTH_PROVIDERS`) is verified against the provider's JWKS (cached; fetched again once for an unknown `kid`), its `iss`, `aud`, `exp`/`iat` (with `TOKEN_LEEWAY_SECONDS`) and algorithm, and becomes a session of the user linked to (provider, `sub`). The linking rules of the redirect flow apply; a first use without a verified `email` claim creates an account under a placeholder address (`<provider>.<digest>@external-identity.invalid`) that cannot be registered or mailed.
          */
         post: operations["exchangeToken"];
         delete?: never;
