@@ -2684,6 +2684,7 @@ export interface components {
             api_keys: components["schemas"]["ApiKey"][];
         };
         CreateApiKeyRequest: {
+            /** @description 1-100 characters, not all blank, without control characters (surrounding blanks are trimmed). */
             name: string;
             scopes: ("admin:read" | "admin:write" | "credits:grant")[];
             /**

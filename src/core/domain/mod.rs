@@ -8,7 +8,7 @@ mod text;
 
 pub use email::Email;
 pub use ids::{new_uuid, ApiKeyId, InvitationId, JobId, SessionId, StreamId, UserId, WorkspaceId};
-pub use number::{opt_whole_i64, whole_number, whole_u32};
+pub use number::{opt_whole_i64, whole_i64, whole_number, whole_u32};
 pub use password::Password;
 pub use text::{DeviceName, DisplayName};
 

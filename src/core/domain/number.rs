@@ -37,6 +37,11 @@ pub fn opt_whole_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::
     }
 }
 
+/// `deserialize_with` for an `i64` field.
+pub fn whole_i64<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    whole::<D>(Value::deserialize(d)?)
+}
+
 /// `deserialize_with` for a `u32` field.
 pub fn whole_u32<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
     let n = whole::<D>(Value::deserialize(d)?)?;

@@ -379,7 +379,7 @@ pub async fn revoke_api_key(req: &Request, ctx: &Ctx, id: &str) -> Result<Respon
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NewReferralBody {
-    #[serde(default = "one")]
+    #[serde(default = "one", deserialize_with = "crate::core::domain::whole_i64")]
     count: i64,
     #[serde(default)]
     email: Option<String>,
