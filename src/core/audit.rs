@@ -62,6 +62,13 @@ pub enum Event {
     WalletLinked,
     WalletUnlinked,
     SiweSignedIn,
+    /// Passkeys: registered, renamed, removed, a sign-in with one, and an assertion refused
+    /// because its signature counter did not grow (perhaps a cloned authenticator).
+    PasskeyRegistered,
+    PasskeyRenamed,
+    PasskeyRemoved,
+    PasskeySignedIn,
+    PasskeySignCountRegressed,
 }
 
 impl Event {
@@ -115,6 +122,11 @@ impl Event {
             Self::WalletLinked => "wallet_linked",
             Self::WalletUnlinked => "wallet_unlinked",
             Self::SiweSignedIn => "siwe_signed_in",
+            Self::PasskeyRegistered => "passkey_registered",
+            Self::PasskeyRenamed => "passkey_renamed",
+            Self::PasskeyRemoved => "passkey_removed",
+            Self::PasskeySignedIn => "passkey_signed_in",
+            Self::PasskeySignCountRegressed => "passkey_sign_count_regressed",
         }
     }
 }
@@ -193,7 +205,12 @@ mod tests {
                 | RecoveryCodeUsed
                 | MfaFailed
                 | Reauthenticated
-                | SecondFactorsReset => {}
+                | SecondFactorsReset
+                | PasskeyRegistered
+                | PasskeyRenamed
+                | PasskeyRemoved
+                | PasskeySignedIn
+                | PasskeySignCountRegressed => {}
             }
         }
         let all = [
@@ -245,6 +262,11 @@ mod tests {
             MfaFailed,
             Reauthenticated,
             SecondFactorsReset,
+            PasskeyRegistered,
+            PasskeyRenamed,
+            PasskeyRemoved,
+            PasskeySignedIn,
+            PasskeySignCountRegressed,
         ];
         all.iter().copied().for_each(exhaustive);
         let doc: serde_json::Value =

@@ -120,6 +120,9 @@ pub struct Config {
     /// (SIWE_CHAIN_IDS, default Ethereum mainnet, 1).
     pub siwe_domains: Vec<String>,
     pub siwe_chain_ids: Vec<u64>,
+    /// The passkeys' relying party (`WEBAUTHN_RP_ID`, `WEBAUTHN_ORIGINS`; named after the
+    /// issuer, as TOTP apps show it).
+    pub webauthn: crate::core::webauthn::RelyingParty,
 }
 
 /// The rate-limited actions and what they are keyed by.
@@ -287,6 +290,8 @@ pub mod vars {
     pub const AUTH_PROVIDERS: &str = "AUTH_PROVIDERS";
     pub const SIWE_DOMAINS: &str = "SIWE_DOMAINS";
     pub const SIWE_CHAIN_IDS: &str = "SIWE_CHAIN_IDS";
+    pub const WEBAUTHN_RP_ID: &str = "WEBAUTHN_RP_ID";
+    pub const WEBAUTHN_ORIGINS: &str = "WEBAUTHN_ORIGINS";
 
     /// Every name the Worker reads, for documentation tests.
     #[cfg(test)]
@@ -341,7 +346,87 @@ pub mod vars {
         AUTH_PROVIDERS,
         SIWE_DOMAINS,
         SIWE_CHAIN_IDS,
+        WEBAUTHN_RP_ID,
+        WEBAUTHN_ORIGINS,
     ];
+}
+
+/// `scheme://host[:port]` of an absolute URL, lower case; `None` when it is not one.
+fn origin_of(url: &str) -> Option<(String, String)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?.to_ascii_lowercase();
+    if authority.is_empty() || authority.contains('@') || !matches!(scheme, "http" | "https") {
+        return None;
+    }
+    let host = if authority.starts_with('[') {
+        authority.split(']').next()?.to_owned() + "]"
+    } else {
+        authority.split(':').next()?.to_owned()
+    };
+    Some((format!("{scheme}://{authority}"), host))
+}
+
+/// The passkeys' relying party. Unset, the RP ID is APP_BASE_URL's host (in development an IP
+/// address becomes `localhost`: an IP is not a valid RP ID) and the origins are APP_BASE_URL's
+/// origin (with that host). Every origin must be the RP ID or under it, and https in
+/// production (browsers allow http only on localhost).
+fn relying_party(
+    rp_id: Option<String>,
+    origins: Option<String>,
+    app_base_url: &str,
+    issuer: &str,
+    environment: Environment,
+) -> Result<crate::core::webauthn::RelyingParty, ConfigError> {
+    use crate::core::webauthn::{host_within, RelyingParty};
+    use vars::{WEBAUTHN_ORIGINS, WEBAUTHN_RP_ID};
+    let dev = environment == Environment::Development;
+    let (app_origin, app_host) = origin_of(app_base_url).ok_or(ConfigError::Invalid {
+        var: vars::APP_BASE_URL,
+        why: "must be an http(s) URL".into(),
+    })?;
+    let is_ip = |h: &str| h.starts_with('[') || h.parse::<std::net::Ipv4Addr>().is_ok();
+    let id = match rp_id {
+        Some(id) => id.to_ascii_lowercase(),
+        None if is_ip(&app_host) && dev => "localhost".to_owned(),
+        None => app_host.clone(),
+    };
+    if id.is_empty() || is_ip(&id) || id.contains([':', '/']) {
+        return Err(ConfigError::Invalid {
+            var: WEBAUTHN_RP_ID,
+            why: format!("{id:?} is not a domain (an IP address cannot be an RP ID)"),
+        });
+    }
+    let origins: Vec<String> = match origins {
+        Some(list) => list
+            .split(',')
+            .map(|o| o.trim().trim_end_matches('/').to_owned())
+            .filter(|o| !o.is_empty())
+            .collect(),
+        None if app_host != id => vec![app_origin.replacen(&app_host, &id, 1)],
+        None => vec![app_origin],
+    };
+    for o in &origins {
+        let ok = origin_of(o).is_some_and(|(origin, host)| {
+            origin == *o
+                && host_within(&host, &id)
+                && (o.starts_with("https://") || (dev && host == "localhost"))
+        });
+        if !ok {
+            return Err(ConfigError::Invalid {
+                var: WEBAUTHN_ORIGINS,
+                why: format!(
+                    "{o:?} must be an exact origin (scheme://host[:port], https outside \
+                     development) on {id:?} or a subdomain of it"
+                ),
+            });
+        }
+    }
+    let name = issuer
+        .split_once("://")
+        .map_or(issuer, |(_, rest)| rest)
+        .trim_end_matches('/')
+        .to_owned();
+    Ok(RelyingParty { id, name, origins })
 }
 
 impl Config {
@@ -520,7 +605,15 @@ impl Config {
                 var: SIWE_CHAIN_IDS,
                 why: "a comma-separated list of EIP-155 chain ids (decimal)".into(),
             })?;
+        let webauthn = relying_party(
+            get(WEBAUTHN_RP_ID),
+            get(WEBAUTHN_ORIGINS),
+            &app_base_url,
+            &issuer,
+            environment,
+        )?;
         Ok(Self {
+            webauthn,
             siwe_domains,
             siwe_chain_ids,
             environment,
@@ -963,6 +1056,52 @@ pub(crate) mod tests {
         ];
         all.extend_from_slice(pairs);
         Config::from_lookup(lookup(&all))
+    }
+
+    #[test]
+    fn the_passkey_relying_party_defaults_to_the_app_and_refuses_origins_outside_its_rp_id() {
+        let c = production(&[]).unwrap();
+        assert_eq!(c.webauthn.id, "app.example.test");
+        assert_eq!(c.webauthn.origins, ["https://app.example.test"]);
+        let c = production(&[
+            ("WEBAUTHN_RP_ID", "example.test"),
+            (
+                "WEBAUTHN_ORIGINS",
+                "https://app.example.test, https://example.test:8443/",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(c.webauthn.id, "example.test");
+        assert_eq!(
+            c.webauthn.origins,
+            ["https://app.example.test", "https://example.test:8443"]
+        );
+        for bad in [
+            "https://evil.test",
+            "http://app.example.test",
+            "https://app.example.test/path",
+            "app.example.test",
+        ] {
+            let e = production(&[("WEBAUTHN_ORIGINS", bad)]).unwrap_err();
+            assert!(e.to_string().contains("WEBAUTHN_ORIGINS"), "{bad}: {e}");
+        }
+        let e = production(&[("WEBAUTHN_RP_ID", "127.0.0.1")]).unwrap_err();
+        assert!(e.to_string().contains("WEBAUTHN_RP_ID"), "{e}");
+        // Development on an IP address: the RP is localhost, on the same port.
+        let c = Config::from_lookup(lookup(&[
+            ("ENVIRONMENT", "development"),
+            ("APP_BASE_URL", "http://127.0.0.1:8787/"),
+        ]))
+        .unwrap();
+        assert_eq!(c.webauthn.id, "localhost");
+        assert_eq!(c.webauthn.origins, ["http://localhost:8787"]);
+        assert_eq!(
+            c.webauthn.name,
+            c.issuer
+                .split_once("://")
+                .map_or(c.issuer.as_str(), |x| x.1)
+                .trim_end_matches('/')
+        );
     }
 
     #[test]

@@ -54,6 +54,9 @@ pub enum AppError {
     /// A sensitive action on a session whose last authentication is too old, or lacks the
     /// account's second factor (RFC 9470 step-up).
     ReauthenticationRequired,
+    /// A passkey ceremony refused (challenge, origin, RP, flags, signature, counter or an
+    /// unknown credential): the reason is safe to show.
+    InvalidPasskey(&'static str),
     Forbidden(String),
     /// A cookie-authenticated unsafe request without its session's CSRF token, or from
     /// another site: refused before anything changes.
@@ -104,7 +107,8 @@ impl AppError {
             | Self::InvalidMfaToken
             | Self::InvalidSiweMessage
             | Self::InvalidSignature
-            | Self::ReauthenticationRequired => 401,
+            | Self::ReauthenticationRequired
+            | Self::InvalidPasskey(_) => 401,
             Self::EmailNotVerified
             | Self::AccountDeactivated
             | Self::AccountPendingDeletion
@@ -147,6 +151,7 @@ impl AppError {
             Self::InvalidSiweMessage => "invalid_siwe_message",
             Self::InvalidSignature => "invalid_signature",
             Self::ReauthenticationRequired => "reauthentication_required",
+            Self::InvalidPasskey(_) => "invalid_passkey",
             Self::Forbidden(_) => "forbidden",
             Self::CsrfFailed(_) => "csrf_failed",
             Self::Denied { code, .. } => code,
@@ -185,6 +190,7 @@ impl AppError {
             Self::InvalidSiweMessage => "Invalid SIWE message",
             Self::InvalidSignature => "Invalid signature",
             Self::ReauthenticationRequired => "Reauthentication required",
+            Self::InvalidPasskey(_) => "Passkey refused",
             Self::Forbidden(_) | Self::Denied { .. } => "Forbidden",
             Self::CsrfFailed(_) => "CSRF check failed",
             Self::Conflict { .. } => "Conflict",
@@ -201,7 +207,7 @@ impl AppError {
             | Self::Forbidden(d)
             | Self::Unavailable(d)
             | Self::WeakPassword(d) => d.clone(),
-            Self::CsrfFailed(d) => (*d).to_owned(),
+            Self::CsrfFailed(d) | Self::InvalidPasskey(d) => (*d).to_owned(),
             Self::AccountPendingDeletion => {
                 "this account is scheduled for deletion; POST /v1/auth/restore cancels it".into()
             }
@@ -274,7 +280,8 @@ impl AppError {
             | Self::InvalidMfaCode
             | Self::InvalidMfaToken
             | Self::InvalidSiweMessage
-            | Self::InvalidSignature => {
+            | Self::InvalidSignature
+            | Self::InvalidPasskey(_) => {
                 Some(r#"Bearer realm="edgeward""#.into())
             }
             Self::InvalidTicket => Some(r#"Bearer realm="edgeward", error="invalid_token", error_description="invalid_ticket""#.into()),

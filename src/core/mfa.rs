@@ -217,6 +217,11 @@ pub enum Authentication {
     Password,
     PasswordAndTotp,
     PasswordAndRecoveryCode,
+    /// A passkey with user verification (phishing-resistant, two factors in one): a
+    /// device-bound one is a hardware-secured key (`hwk`), a synced one (backup eligible) a
+    /// software-secured key (`swk`).
+    PasskeyHardware,
+    PasskeySynced,
 }
 
 impl Authentication {
@@ -226,6 +231,8 @@ impl Authentication {
             Self::PasswordAndTotp => &["pwd", "otp", "mfa"],
             // A recovery code is a one-time secret the user holds: a second factor too.
             Self::PasswordAndRecoveryCode => &["pwd", "mfa"],
+            Self::PasskeyHardware => &["hwk", "user", "mfa"],
+            Self::PasskeySynced => &["swk", "user", "mfa"],
         }
     }
 
@@ -233,7 +240,13 @@ impl Authentication {
     pub fn acr(self) -> &'static str {
         match self {
             Self::Password => "aal1",
-            Self::PasswordAndTotp | Self::PasswordAndRecoveryCode => "aal2",
+            // A passkey is phishing-resistant, but a synced one is not bound to a device
+            // (SP 800-63B-4: AAL2); a device-bound passkey is not claimed AAL3 either (no
+            // attestation proves its hardware).
+            Self::PasswordAndTotp
+            | Self::PasswordAndRecoveryCode
+            | Self::PasskeyHardware
+            | Self::PasskeySynced => "aal2",
         }
     }
 
@@ -243,6 +256,8 @@ impl Authentication {
             Self::Password => "pwd",
             Self::PasswordAndTotp => "pwd otp mfa",
             Self::PasswordAndRecoveryCode => "pwd mfa",
+            Self::PasskeyHardware => "hwk user mfa",
+            Self::PasskeySynced => "swk user mfa",
         }
     }
 
@@ -252,12 +267,23 @@ impl Authentication {
         match s {
             Some("pwd otp mfa") => Self::PasswordAndTotp,
             Some("pwd mfa") => Self::PasswordAndRecoveryCode,
+            Some("hwk user mfa") => Self::PasskeyHardware,
+            Some("swk user mfa") => Self::PasskeySynced,
             _ => Self::Password,
         }
     }
 }
 
 impl Authentication {
+    /// A passkey sign-in of a passkey that is (not) backup eligible.
+    pub fn passkey(backup_eligible: bool) -> Self {
+        if backup_eligible {
+            Self::PasskeySynced
+        } else {
+            Self::PasskeyHardware
+        }
+    }
+
     /// Did it include a second factor?
     pub fn multi_factor(self) -> bool {
         self != Self::Password
@@ -463,6 +489,8 @@ mod tests {
             Authentication::Password,
             Authentication::PasswordAndTotp,
             Authentication::PasswordAndRecoveryCode,
+            Authentication::PasskeyHardware,
+            Authentication::PasskeySynced,
         ] {
             assert_eq!(Authentication::parse(Some(a.as_str())), a);
             assert_eq!(a.amr().join(" "), a.as_str());
@@ -470,6 +498,9 @@ mod tests {
         assert_eq!(Authentication::parse(None), Authentication::Password);
         assert_eq!(Authentication::PasswordAndTotp.acr(), "aal2");
         assert_eq!(Authentication::Password.acr(), "aal1");
+        assert_eq!(Authentication::passkey(true).amr(), ["swk", "user", "mfa"]);
+        assert_eq!(Authentication::passkey(false).amr(), ["hwk", "user", "mfa"]);
+        assert!(Authentication::passkey(true).multi_factor());
     }
 
     #[test]

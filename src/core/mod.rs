@@ -35,4 +35,5 @@ pub mod siwe;
 pub mod sql;
 pub mod streams;
 pub mod token;
+pub mod webauthn;
 pub mod workspaces;

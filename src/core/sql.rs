@@ -560,6 +560,54 @@ pub mod mfa_challenges {
          (SELECT token_hash FROM mfa_challenges WHERE expires_at <= ? LIMIT ?)";
 }
 
+pub mod passkeys {
+    /// Parameters: id, user, credential id, COSE key, alg, sign count, transports (JSON),
+    /// name, aaguid, backup eligible, backed up, now. A credential id already registered (to
+    /// anyone) inserts nothing.
+    pub const INSERT: &str = "INSERT INTO passkeys (id, user_id, credential_id, public_key, alg, sign_count, transports, name, aaguid, backup_eligible, backed_up, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (credential_id) DO NOTHING RETURNING id";
+
+    pub const OF_USER: &str = "SELECT id, credential_id, transports, name, aaguid, backup_eligible, backed_up, created_at, last_used_at \
+         FROM passkeys WHERE user_id = ? ORDER BY created_at, id";
+
+    pub const BY_CREDENTIAL: &str = "SELECT id, user_id, public_key, sign_count, backup_eligible FROM passkeys WHERE credential_id = ?";
+
+    /// Records a use with its counter, only if the counter still allows it (both zero, or
+    /// growing): of two parallel assertions with one counter value, one passes. Parameters:
+    /// count, backed up, now, id, count, count.
+    pub const RECORD_USE: &str =
+        "UPDATE passkeys SET sign_count = ?, backed_up = ?, last_used_at = ? \
+         WHERE id = ? AND (sign_count < ? OR (sign_count = 0 AND ? = 0))";
+
+    /// Parameters: name, id, user.
+    pub const RENAME: &str =
+        "UPDATE passkeys SET name = ? WHERE id = ? AND user_id = ? RETURNING id";
+
+    /// Removes a passkey only while another way to sign in remains (a password, an external
+    /// identity, a wallet or another passkey), in one statement so parallel deletes cannot
+    /// remove the last two. Parameters: id, then user five times.
+    pub const DELETE_IF_NOT_LAST: &str = "DELETE FROM passkeys WHERE id = ? AND user_id = ? AND \
+         ((SELECT password_hash FROM users WHERE id = ?) <> '' \
+          OR EXISTS (SELECT 1 FROM external_identities WHERE user_id = ?) \
+          OR EXISTS (SELECT 1 FROM wallets WHERE user_id = ?) \
+          OR (SELECT COUNT(*) FROM passkeys WHERE user_id = ?) > 1) RETURNING id";
+
+    pub const EXISTS: &str = "SELECT id FROM passkeys WHERE id = ? AND user_id = ?";
+}
+
+pub mod webauthn_challenges {
+    /// Parameters: hash, purpose, user (NULL for sign-in), now, expires.
+    pub const INSERT: &str = "INSERT INTO webauthn_challenges (challenge_hash, purpose, user_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)";
+
+    /// Single use, in one statement: a replay or a parallel use finds nothing. Parameters:
+    /// hash, purpose, now.
+    pub const TAKE: &str = "DELETE FROM webauthn_challenges WHERE challenge_hash = ? AND purpose = ? AND expires_at > ? RETURNING user_id";
+
+    /// Expired challenges (the maintenance cron). Parameters: now, limit.
+    pub const PURGE_EXPIRED: &str = "DELETE FROM webauthn_challenges WHERE challenge_hash IN \
+         (SELECT challenge_hash FROM webauthn_challenges WHERE expires_at <= ? LIMIT ?)";
+}
+
 pub mod session_authentications {
     /// A replayed (idempotent) login names the same session again: nothing changes.
     pub const INSERT: &str =
@@ -875,13 +923,14 @@ pub mod external_identities {
          WHERE user_id = ? ORDER BY created_at, id";
 
     /// Unlinks one identity only while another way to sign in remains (a password, another
-    /// identity, or a wallet): the check and the delete are one statement, so two parallel
-    /// unlinks cannot remove the last two. Parameters: id, user, user, user, user.
+    /// identity, a wallet or a passkey): the check and the delete are one statement, so two
+    /// parallel unlinks cannot remove the last two. Parameters: id, then user five times.
     pub const DELETE_IF_NOT_LAST: &str =
         "DELETE FROM external_identities WHERE id = ? AND user_id = ? AND \
          ((SELECT password_hash FROM users WHERE id = ?) <> '' \
           OR (SELECT COUNT(*) FROM external_identities WHERE user_id = ?) > 1 \
-          OR EXISTS (SELECT 1 FROM wallets WHERE user_id = ?)) RETURNING id";
+          OR EXISTS (SELECT 1 FROM wallets WHERE user_id = ?) \
+          OR EXISTS (SELECT 1 FROM passkeys WHERE user_id = ?)) RETURNING id";
 }
 
 pub mod wallets {
@@ -914,12 +963,14 @@ pub mod wallets {
          WHERE user_id = ? ORDER BY created_at, address";
 
     /// Unlinks a wallet only while another way to sign in remains (a password, an external
-    /// identity, or another wallet): the check and the delete are one statement, so two
-    /// parallel unlinks cannot remove the last two. Parameters: address, user, user, user, user.
+    /// identity, a passkey or another wallet): the check and the delete are one statement, so
+    /// two parallel unlinks cannot remove the last two. Parameters: address, then user five
+    /// times.
     pub const DELETE_IF_NOT_LAST: &str =
         "DELETE FROM wallets WHERE address = ? AND user_id = ? AND \
          ((SELECT password_hash FROM users WHERE id = ?) <> '' \
           OR EXISTS (SELECT 1 FROM external_identities WHERE user_id = ?) \
+          OR EXISTS (SELECT 1 FROM passkeys WHERE user_id = ?) \
           OR (SELECT COUNT(*) FROM wallets WHERE user_id = ?) > 1) RETURNING address";
 }
 
@@ -1109,6 +1160,16 @@ mod tests {
             mfa_challenges::CONSUME,
             mfa_challenges::DELETE_OF_USER,
             mfa_challenges::PURGE_EXPIRED,
+            passkeys::INSERT,
+            passkeys::OF_USER,
+            passkeys::BY_CREDENTIAL,
+            passkeys::RECORD_USE,
+            passkeys::RENAME,
+            passkeys::DELETE_IF_NOT_LAST,
+            passkeys::EXISTS,
+            webauthn_challenges::INSERT,
+            webauthn_challenges::TAKE,
+            webauthn_challenges::PURGE_EXPIRED,
             session_authentications::INSERT,
             session_authentications::BY_SESSION,
             session_authentications::RECORD,
@@ -1562,7 +1623,7 @@ mod tests {
         let unlink = |id: &str| -> Option<String> {
             db.query_row(
                 x::DELETE_IF_NOT_LAST,
-                rusqlite::params![id, "u1", "u1", "u1", "u1"],
+                rusqlite::params![id, "u1", "u1", "u1", "u1", "u1"],
                 |r| r.get(0),
             )
             .ok()
@@ -1636,7 +1697,7 @@ mod tests {
         let unlink = |user: &str, address: &str| -> Option<String> {
             db.query_row(
                 w::DELETE_IF_NOT_LAST,
-                rusqlite::params![address, user, user, user, user],
+                rusqlite::params![address, user, user, user, user, user],
                 |r| r.get(0),
             )
             .ok()
@@ -1673,6 +1734,81 @@ mod tests {
         };
         assert_eq!(take(), Some(301));
         assert_eq!(take(), None);
+    }
+
+    #[test]
+    fn a_webauthn_challenge_is_taken_once_for_its_purpose_and_only_while_fresh() {
+        let db = with_user();
+        let c = super::webauthn_challenges::INSERT;
+        db.execute(c, rusqlite::params!["h1", "register", "u1", 1, 100])
+            .unwrap();
+        db.execute(
+            c,
+            rusqlite::params!["h2", "authenticate", None::<String>, 1, 100],
+        )
+        .unwrap();
+        let take = |h: &str, purpose: &str, now: i64| -> Option<Option<String>> {
+            db.query_row(
+                super::webauthn_challenges::TAKE,
+                rusqlite::params![h, purpose, now],
+                |r| r.get(0),
+            )
+            .ok()
+        };
+        assert_eq!(
+            take("h1", "authenticate", 10),
+            None,
+            "a registration challenge cannot sign in"
+        );
+        assert_eq!(take("h1", "register", 10), Some(Some("u1".into())));
+        assert_eq!(take("h1", "register", 10), None, "single use");
+        assert_eq!(take("h2", "authenticate", 100), None, "expired");
+    }
+
+    #[test]
+    fn a_passkey_counter_only_grows_and_the_last_way_to_sign_in_stays() {
+        let db = with_user();
+        let add = |id: &str, cred: &str| -> Option<String> {
+            db.query_row(
+                super::passkeys::INSERT,
+                rusqlite::params![id, "u1", cred, "k", -7, 5, "[]", "n", "a", 0, 0, 1],
+                |r| r.get(0),
+            )
+            .ok()
+        };
+        assert_eq!(add("p1", "c1").as_deref(), Some("p1"));
+        assert_eq!(add("p2", "c1"), None, "a credential id is registered once");
+        let used = |count: i64| {
+            db.execute(
+                super::passkeys::RECORD_USE,
+                rusqlite::params![count, 0, 2, "p1", count, count],
+            )
+            .unwrap()
+        };
+        assert_eq!(used(5), 0, "the same count again");
+        assert_eq!(used(4), 0);
+        assert_eq!(used(6), 1);
+        assert_eq!(used(0), 0);
+        let delete = |id: &str| -> Option<String> {
+            db.query_row(
+                super::passkeys::DELETE_IF_NOT_LAST,
+                rusqlite::params![id, "u1", "u1", "u1", "u1", "u1"],
+                |r| r.get(0),
+            )
+            .ok()
+        };
+        db.execute("UPDATE users SET password_hash = '' WHERE id = 'u1'", [])
+            .unwrap();
+        assert_eq!(add("p2", "c2").as_deref(), Some("p2"));
+        assert_eq!(delete("p1").as_deref(), Some("p1"));
+        assert_eq!(
+            delete("p2"),
+            None,
+            "no password, no identity: the last passkey stays"
+        );
+        db.execute("UPDATE users SET password_hash = 'h' WHERE id = 'u1'", [])
+            .unwrap();
+        assert_eq!(delete("p2").as_deref(), Some("p2"));
     }
 
     #[test]

@@ -241,8 +241,18 @@ async fn subtle(method: &str, args: &[JsValue]) -> Result<JsValue, JsValue> {
 /// the runtime's WebCrypto: no RSA or elliptic-curve code in the Worker. A key WebCrypto will
 /// not import (a point off the curve, say) verifies nothing.
 async fn webcrypto_verify(key: &Key, message: &[u8], signature: &[u8]) -> Result<bool, String> {
+    verify_jwk(key.alg, &key.jwk, message, signature).await
+}
+
+/// `webcrypto_verify` for any public JWK of `alg` (passkeys' ES256 and RS256 keys too).
+pub async fn verify_jwk(
+    alg: Alg,
+    jwk: &serde_json::Value,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<bool, String> {
     let js = |e: JsValue| format!("webcrypto: {e:?}");
-    let (import_alg, verify_alg) = match key.alg {
+    let (import_alg, verify_alg) = match alg {
         Alg::Rs256 => (
             js_object(&[("name", "RSASSA-PKCS1-v1_5"), ("hash", "SHA-256")]).map_err(js)?,
             js_object(&[("name", "RSASSA-PKCS1-v1_5")]).map_err(js)?,
@@ -252,7 +262,7 @@ async fn webcrypto_verify(key: &Key, message: &[u8], signature: &[u8]) -> Result
             js_object(&[("name", "ECDSA"), ("hash", "SHA-256")]).map_err(js)?,
         ),
     };
-    let jwk = js_sys::JSON::parse(&key.jwk.to_string()).map_err(js)?;
+    let jwk = js_sys::JSON::parse(&jwk.to_string()).map_err(js)?;
     let usages = js_sys::Array::of1(&JsValue::from_str("verify"));
     let imported = match subtle(
         "importKey",

@@ -8,8 +8,8 @@ use crate::edge::ctx::Ctx;
 use crate::edge::http::problem;
 use crate::edge::rand;
 use crate::edge::routes::{
-    accounts, admin, credits, dev, email, health, jobs, lifecycle, mfa, oauth, password, profile,
-    realtime, sessions, siwe, streams, tokens, workspaces,
+    accounts, admin, credits, dev, email, health, jobs, lifecycle, mfa, oauth, passkeys, password,
+    profile, realtime, sessions, siwe, streams, tokens, workspaces,
 };
 use std::rc::Rc;
 use worker::{Context, Date, Env, Request, Response};
@@ -141,6 +141,13 @@ async fn dispatch(
         Route::Refresh => tokens::refresh(req, &ctx).await,
         Route::Logout => tokens::logout(req, &ctx).await,
         Route::MfaVerify => mfa::verify(req, &ctx).await,
+        Route::PasskeyAuthenticationOptions => passkeys::authentication_options(req, &ctx).await,
+        Route::PasskeySignIn => passkeys::sign_in(req, &ctx).await,
+        Route::PasskeyRegistrationOptions => passkeys::registration_options(req, &ctx).await,
+        Route::RegisterPasskey => passkeys::register(req, &ctx).await,
+        Route::ListPasskeys => passkeys::list(req, &ctx).await,
+        Route::RenamePasskey => passkeys::rename(req, &ctx, id).await,
+        Route::RemovePasskey => passkeys::remove(req, &ctx, id).await,
         Route::Reauthenticate => mfa::reauthenticate(req, &ctx).await,
         Route::StartTotp => mfa::start_totp(req, &ctx).await,
         Route::ConfirmTotp => mfa::confirm_totp(req, &ctx).await,

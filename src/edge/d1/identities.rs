@@ -137,7 +137,14 @@ pub async fn unlink_unless_last(
     let row: Option<IdRow> = first(
         db,
         sql::DELETE_IF_NOT_LAST,
-        &[s(id), s(user_id), s(user_id), s(user_id), s(user_id)],
+        &[
+            s(id),
+            s(user_id),
+            s(user_id),
+            s(user_id),
+            s(user_id),
+            s(user_id),
+        ],
     )
     .await?;
     Ok(row.is_some())

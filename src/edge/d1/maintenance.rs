@@ -6,7 +6,7 @@ use crate::core::error::{AppError, Within};
 use crate::core::sql::{
     audit, chat_participants, credits, dead_letters, dev_mailbox, email_changes, email_tokens,
     mfa_challenges, oauth_codes, oauth_states, purge, queue_deliveries, sessions, siwe_nonces,
-    tickets, users, workspace_invitations, workspaces,
+    tickets, users, webauthn_challenges, workspace_invitations, workspaces,
 };
 use serde::Deserialize;
 use wasm_bindgen::JsValue;
@@ -29,7 +29,7 @@ pub async fn sweep(
     batch: i64,
     keep: &Retention,
 ) -> Vec<(&'static str, Result<usize, AppError>)> {
-    let steps: [(&str, &str, Vec<JsValue>); 15] = [
+    let steps: [(&str, &str, Vec<JsValue>); 16] = [
         // Realtime tickets live 30 s; used ones are kept no longer than expired ones.
         (
             "dead_realtime_tickets",
@@ -119,6 +119,12 @@ pub async fn sweep(
         (
             "expired_mfa_challenges",
             mfa_challenges::PURGE_EXPIRED,
+            vec![i(now), i(batch)],
+        ),
+        // Passkey challenges never answered (they live minutes).
+        (
+            "expired_webauthn_challenges",
+            webauthn_challenges::PURGE_EXPIRED,
             vec![i(now), i(batch)],
         ),
     ];

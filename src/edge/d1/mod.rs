@@ -15,6 +15,7 @@ pub mod mailbox;
 pub mod maintenance;
 pub mod mfa;
 pub mod oauth;
+pub mod passkeys;
 pub mod referral_keys;
 pub mod sessions;
 pub mod signing_keys;

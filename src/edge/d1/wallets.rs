@@ -169,6 +169,7 @@ pub async fn unlink_unless_last(
             s(user_id),
             s(user_id),
             s(user_id),
+            s(user_id),
         ],
     )
     .await?;

@@ -215,17 +215,43 @@ struct ReauthenticateBody {
     password: Option<String>,
     #[serde(default)]
     code: Option<String>,
+    /// A passkey assertion (`AuthenticationResponseJSON`) after `POST /v1/auth/passkeys/options`.
+    #[serde(default)]
+    credential: Option<crate::core::webauthn::AuthenticationResponseJson>,
 }
 
-/// `POST /v1/auth/reauthenticate`: the password (an account without a second factor) or a
-/// second-factor code (an account with one) makes the session's authentication recent again.
-/// Both are counted in the lockout like a sign-in.
+/// `POST /v1/auth/reauthenticate`: the password (an account without a second factor), a
+/// second-factor code (an account with one), or one of the user's passkeys (any account: a
+/// passkey with user verification is two factors in one) makes the session's authentication
+/// recent again. Passwords and codes are counted in the lockout like a sign-in.
 pub async fn reauthenticate(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> {
     let authed = authenticate(req, ctx).await?;
     let user = &authed.user;
     enforce(ctx, Limit::ProfileUser, Key::User(&user.id)).await?;
     let body: ReauthenticateBody = read_json(req).await?;
     let db = ctx.db()?;
+    if let Some(credential) = body.credential {
+        if body.password.is_some() || body.code.is_some() {
+            return Err(AppError::InvalidRequest(
+                "invalid body: give exactly one of `password`, `code` or `credential`".into(),
+            ));
+        }
+        let (owner, how) = super::passkeys::check_assertion(ctx, &credential).await?;
+        if owner.id != user.id {
+            return Err(AppError::InvalidPasskey(
+                "this passkey belongs to another account",
+            ));
+        }
+        d1::mfa::reauthenticated(&db, &authed.session_id, how, ctx.now).await?;
+        audit::record(
+            ctx,
+            &user.id,
+            Event::Reauthenticated,
+            Some(&authed.session_id),
+        )
+        .await;
+        return no_content();
+    }
     let factor = d1::mfa::totp(&db, &user.id).await?.filter(|f| f.confirmed);
     let how = match (body.password, body.code, factor) {
         (Some(password), None, None) => {
@@ -235,7 +261,7 @@ pub async fn reauthenticate(req: &mut Request, ctx: &Ctx) -> Result<Response, Ap
         }
         (Some(_), None, Some(_)) => {
             return Err(AppError::InvalidRequest(
-                "this account has a second factor: reauthenticate with `code`".into(),
+                "this account has a second factor: reauthenticate with `code` or a passkey `credential`".into(),
             ))
         }
         (None, Some(code), Some(factor)) => {
@@ -243,12 +269,12 @@ pub async fn reauthenticate(req: &mut Request, ctx: &Ctx) -> Result<Response, Ap
         }
         (None, Some(_), None) => {
             return Err(AppError::InvalidRequest(
-                "this account has no second factor: reauthenticate with `password`".into(),
+                "this account has no second factor: reauthenticate with `password` or a passkey `credential`".into(),
             ))
         }
         _ => {
             return Err(AppError::InvalidRequest(
-                "invalid body: give exactly one of `password` or `code`".into(),
+                "invalid body: give exactly one of `password`, `code` or `credential`".into(),
             ))
         }
     };

@@ -10,6 +10,7 @@ pub mod jobs;
 pub mod lifecycle;
 pub mod mfa;
 pub mod oauth;
+pub mod passkeys;
 pub mod password;
 pub mod profile;
 pub mod realtime;
