@@ -1519,7 +1519,7 @@ export interface paths {
         put?: never;
         /**
          * Refresh the session's authentication (step-up)
-         * @description Makes the calling session's authentication recent again, for the sensitive actions that need it (password and e-mail change, account deletion, adding or removing a second factor: 401 `reauthentication_required` otherwise). An account without a second factor sends `{password}`; an account with one sends `{code}` (TOTP or an unused recovery code; the password alone is 400 there). Wrong ones count toward the account lockout. From then on the session's access tokens (after the next refresh) carry the `amr` of this authentication.
+         * @description Makes the calling session's authentication recent again, for the sensitive actions that need it (password and e-mail change, account deletion, adding or removing a second factor: 401 `reauthentication_required` otherwise). An account without a second factor sends `{password}`; an account with one sends `{code}` (TOTP or an unused recovery code; the password alone is 400 there). Any account may instead send `{credential}`, an assertion of one of its passkeys for a challenge from `POST /v1/auth/passkeys/options` (two factors in one: it satisfies step-up for an account with TOTP too). Wrong ones count toward the account lockout. From then on the session's access tokens (after the next refresh) carry the `amr` of this authentication.
          */
         post: operations["reauthenticate"];
         delete?: never;
@@ -1627,6 +1627,111 @@ export interface paths {
          * @description Unlinks one of the caller's wallets, unless it is the last way to sign in (no password, no external identity, no other wallet): 409 `last_login_method`. Checked and deleted in one statement, so two parallel unlinks cannot remove the last two.
          */
         delete: operations["unlinkWallet"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/passkeys/options": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start a passkey registration
+         * @description Creation options with a fresh challenge (single use, 5 minutes) for `navigator.credentials.create()`: resident key required, user verification required, attestation `none`, ES256/EdDSA/RS256, the user's passkeys excluded. No request body. Step-up: the session's last authentication (its sign-in, or `POST /v1/auth/reauthenticate`) must be at most `REAUTH_WINDOW_SECONDS` (default 600) old and, when the account has a second factor, have included it; else 401 `reauthentication_required`.
+         */
+        post: operations["passkeyRegistrationOptions"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/passkeys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List passkeys
+         * @description The caller's passkeys, oldest first.
+         */
+        get: operations["listPasskeys"];
+        put?: never;
+        /**
+         * Register a passkey
+         * @description Verifies the `RegistrationResponseJSON` of `navigator.credentials.create()` with the options of `POST /v1/me/passkeys/options`: `clientDataJSON` (type `webauthn.create`, the challenge issued to this user, an origin of `WEBAUTHN_ORIGINS`, not cross-origin), the authenticator data (RP ID hash, UP, UV and AT flags) and the COSE key (ES256, EdDSA or RS256 of 2048 bits or more). Every attestation format is accepted and its statement ignored (treated as `none`). Step-up: the session's last authentication (its sign-in, or `POST /v1/auth/reauthenticate`) must be at most `REAUTH_WINDOW_SECONDS` (default 600) old and, when the account has a second factor, have included it; else 401 `reauthentication_required`.
+         */
+        post: operations["registerPasskey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/passkeys/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove a passkey
+         * @description Removes one of the caller's passkeys, unless it is the last way to sign in (no password, no external identity, no other passkey): 409 `last_login_method`, checked and deleted in one statement. Step-up: the session's last authentication (its sign-in, or `POST /v1/auth/reauthenticate`) must be at most `REAUTH_WINDOW_SECONDS` (default 600) old and, when the account has a second factor, have included it; else 401 `reauthentication_required`.
+         */
+        delete: operations["removePasskey"];
+        options?: never;
+        head?: never;
+        /** Rename a passkey */
+        patch: operations["renamePasskey"];
+        trace?: never;
+    };
+    "/v1/auth/passkeys/options": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start a passkey sign-in
+         * @description Request options with a fresh challenge (single use, 5 minutes) for `navigator.credentials.get()`: no `allowCredentials` (usernameless: the passkey names its account), user verification required. Also the challenge of a passkey reauthentication (`POST /v1/auth/reauthenticate {credential}`). No request body.
+         */
+        post: operations["passkeyAuthenticationOptions"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/passkeys/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sign in with a passkey
+         * @description Verifies the `AuthenticationResponseJSON` of `navigator.credentials.get()`: `clientDataJSON` (type `webauthn.get`, a live challenge of `POST /v1/auth/passkeys/options`, spent here, an origin of `WEBAUTHN_ORIGINS`, not cross-origin), the authenticator data (RP ID hash, UP and UV flags), the signature over `authenticatorData || SHA-256(clientDataJSON)` with the stored key, the `userHandle` (when given) and the sign count (when either counter is non-zero the new one must be greater; otherwise refused and audited). A passkey with user verification is two phishing-resistant factors in one: the session opens directly (no `mfa_required`, also for an account with TOTP) with `amr` `["hwk","user","mfa"]` (device-bound) or `["swk","user","mfa"]` (synced) and `acr` `aal2`.
+         */
+        post: operations["passkeySignIn"];
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -1817,7 +1922,7 @@ export interface components {
              * @description What happened.
              * @enum {string}
              */
-            type: "register" | "email_verified" | "login_succeeded" | "login_failed" | "account_locked" | "refresh_token_reused" | "logout" | "session_revoked" | "password_reset_requested" | "password_reset" | "password_changed" | "account_deactivated" | "account_reactivated" | "deletion_requested" | "account_restored" | "email_change_requested" | "email_changed" | "workspace_created" | "workspace_joined" | "workspace_role_changed" | "workspace_member_removed" | "workspace_left" | "workspace_invitation_sent" | "workspace_invitation_revoked" | "workspace_deletion_requested" | "role_demoted" | "api_key_created" | "role_promoted" | "admin_sessions_revoked" | "signing_key_rotated" | "api_key_revoked" | "admin_unlocked" | "admin_activated" | "admin_deactivated" | "credits_granted" | "referral_keys_created" | "identity_linked" | "identity_unlinked" | "wallet_linked" | "wallet_unlinked" | "siwe_signed_in" | "totp_enrolment_started" | "totp_enabled" | "totp_disabled" | "recovery_code_used" | "mfa_failed" | "reauthenticated" | "second_factors_reset";
+            type: "register" | "email_verified" | "login_succeeded" | "login_failed" | "account_locked" | "refresh_token_reused" | "logout" | "session_revoked" | "password_reset_requested" | "password_reset" | "password_changed" | "account_deactivated" | "account_reactivated" | "deletion_requested" | "account_restored" | "email_change_requested" | "email_changed" | "workspace_created" | "workspace_joined" | "workspace_role_changed" | "workspace_member_removed" | "workspace_left" | "workspace_invitation_sent" | "workspace_invitation_revoked" | "workspace_deletion_requested" | "role_demoted" | "api_key_created" | "role_promoted" | "admin_sessions_revoked" | "signing_key_rotated" | "api_key_revoked" | "admin_unlocked" | "admin_activated" | "admin_deactivated" | "credits_granted" | "referral_keys_created" | "identity_linked" | "identity_unlinked" | "wallet_linked" | "wallet_unlinked" | "siwe_signed_in" | "totp_enrolment_started" | "totp_enabled" | "totp_disabled" | "recovery_code_used" | "mfa_failed" | "reauthenticated" | "second_factors_reset" | "passkey_registered" | "passkey_renamed" | "passkey_removed" | "passkey_signed_in" | "passkey_sign_count_regressed";
             /** @description Client IP (`CF-Connecting-IP`) of the request that caused the event, or null. */
             ip: string | null;
             /** @description `User-Agent` of that request, or null. */
@@ -2839,11 +2944,12 @@ export interface components {
             password?: string;
             code?: string;
         } & (unknown | unknown);
-        /** @description Exactly one: the password (an account without a second factor) or a second-factor code, TOTP or recovery (an account with one). */
+        /** @description Exactly one: the password (an account without a second factor), a second-factor code, TOTP or recovery (an account with one), or a passkey assertion of the session's user (any account; after `POST /v1/auth/passkeys/options`). */
         ReauthenticateRequest: {
             password?: string;
             code?: string;
-        } & (unknown | unknown);
+            credential?: components["schemas"]["AuthenticationResponseJSON"];
+        } & (unknown | unknown | unknown);
         SiweNonce: {
             /** @description 128 random bits as 32 lower-case hex digits, for the message's `Nonce:` field. Single use; valid for 5 minutes. */
             nonce: string;
@@ -2882,6 +2988,143 @@ export interface components {
         };
         WalletList: {
             wallets: components["schemas"]["Wallet"][];
+        };
+        /** @description WebAuthn Level 3 `PublicKeyCredentialCreationOptionsJSON`: give it to `PublicKeyCredential.parseCreationOptionsFromJSON()`. */
+        PublicKeyCredentialCreationOptionsJSON: {
+            rp: {
+                id: string;
+                name: string;
+            };
+            user: {
+                /** @description The opaque user handle (base64url of the account id's 16 bytes; never the e-mail). */
+                id: string;
+                name: string;
+                displayName: string;
+            };
+            /** @description 32 random bytes, single use, valid 5 minutes. */
+            challenge: string;
+            pubKeyCredParams: {
+                /** @constant */
+                type: "public-key";
+                /** @enum {integer} */
+                alg: -7 | -8 | -257;
+            }[];
+            timeout: number;
+            excludeCredentials: components["schemas"]["PublicKeyCredentialDescriptorJSON"][];
+            authenticatorSelection: {
+                /** @enum {string} */
+                residentKey?: "required" | "preferred";
+                requireResidentKey?: boolean;
+                /** @constant */
+                userVerification?: "required";
+            };
+            /** @constant */
+            attestation: "none";
+            hints?: string[];
+            extensions?: Record<string, never>;
+        };
+        PublicKeyCredentialDescriptorJSON: {
+            /** @constant */
+            type: "public-key";
+            /** @description base64url */
+            id: string;
+            transports?: string[];
+        };
+        /** @description WebAuthn Level 3 `PublicKeyCredentialRequestOptionsJSON` for a usernameless sign-in (discoverable credentials): give it to `PublicKeyCredential.parseRequestOptionsFromJSON()`. */
+        PublicKeyCredentialRequestOptionsJSON: {
+            /** @description 32 random bytes, single use, valid 5 minutes. */
+            challenge: string;
+            timeout: number;
+            rpId: string;
+            allowCredentials: components["schemas"]["PublicKeyCredentialDescriptorJSON"][];
+            /** @constant */
+            userVerification: "required";
+            hints?: string[];
+        };
+        PasskeyCreationOptions: {
+            publicKey: components["schemas"]["PublicKeyCredentialCreationOptionsJSON"];
+        };
+        PasskeyRequestOptions: {
+            publicKey: components["schemas"]["PublicKeyCredentialRequestOptionsJSON"];
+        };
+        /** @description WebAuthn Level 3 `RegistrationResponseJSON` (`credential.toJSON()` of `navigator.credentials.create()`). Other members (`authenticatorAttachment`, `clientExtensionResults`, the response's `authenticatorData`, `publicKey`, `publicKeyAlgorithm`) are accepted and ignored: everything is read from the attestation object. */
+        RegistrationResponseJSON: {
+            /** @description base64url */
+            id: string;
+            /** @description base64url */
+            rawId: string;
+            /** @constant */
+            type: "public-key";
+            authenticatorAttachment?: string | null;
+            clientExtensionResults?: Record<string, never>;
+            response: {
+                /** @description base64url */
+                clientDataJSON: string;
+                /** @description base64url */
+                attestationObject: string;
+                transports?: string[];
+            };
+        };
+        /** @description WebAuthn Level 3 `AuthenticationResponseJSON` (`credential.toJSON()` of `navigator.credentials.get()`). */
+        AuthenticationResponseJSON: {
+            /** @description base64url */
+            id: string;
+            /** @description base64url */
+            rawId: string;
+            /** @constant */
+            type: "public-key";
+            authenticatorAttachment?: string | null;
+            clientExtensionResults?: Record<string, never>;
+            response: {
+                /** @description base64url */
+                clientDataJSON: string;
+                /** @description base64url */
+                authenticatorData: string;
+                /** @description base64url */
+                signature: string;
+                userHandle?: string | null;
+            };
+        };
+        RegisterPasskeyRequest: {
+            credential: components["schemas"]["RegistrationResponseJSON"];
+            /** @description Shown in the list (default `Passkey`); trimmed, no control characters. */
+            name?: string;
+        };
+        RenamePasskeyRequest: {
+            /** @description Trimmed; 1 to 64 characters, no control characters. */
+            name: string;
+        };
+        PasskeySignInRequest: {
+            credential: components["schemas"]["AuthenticationResponseJSON"];
+            /** @description Optional label for the new session. No control characters. */
+            device_name?: string;
+            /**
+             * @description `bearer` (default): the tokens are in the body. `cookie`: they are set as HttpOnly cookies and the body carries a `csrf_token` instead (`CookieSessionResponse`).
+             * @default bearer
+             * @enum {string}
+             */
+            mode: "bearer" | "cookie";
+        };
+        Passkey: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            last_used_at: string | null;
+            /**
+             * Format: uuid
+             * @description The authenticator model (all zeros when it does not say); not verified (attestation is not checked).
+             */
+            aaguid: string;
+            /** @description A synced (multi-device) passkey. */
+            backup_eligible: boolean;
+            backed_up: boolean;
+            transports: string[];
+        };
+        PasskeyList: {
+            passkeys: components["schemas"]["Passkey"][];
         };
     };
     responses: {
@@ -3682,7 +3925,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description This identity or wallet is the only way left to sign in (the account has no password, and no other external identity or wallet). Set a password through the reset flow (`POST /v1/auth/password/forgot`), or link another identity or wallet first. */
+        /** @description This identity or passkey is the only way left to sign in (the account has no password, and no other identity or passkey). Set a password through the reset flow (`POST /v1/auth/password/forgot`), link another identity or add another passkey first. */
         LastLoginMethod: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
@@ -3888,7 +4131,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description A wrong password (`invalid_credentials`) or code (`invalid_mfa_code`), both counted in the account lockout; or a missing, invalid or revoked access token (`invalid_token`, `session_revoked`). */
+        /** @description A wrong password (`invalid_credentials`) or code (`invalid_mfa_code`), both counted in the account lockout; a refused passkey assertion (`invalid_passkey`, as for `POST /v1/auth/passkeys/verify`, or a passkey of another account); or a missing, invalid or revoked access token (`invalid_token`, `session_revoked`). */
         ReauthenticationFailed: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
@@ -3990,6 +4233,68 @@ export interface components {
                  *       "status": 409,
                  *       "detail": "this wallet is linked to another account",
                  *       "code": "wallet_taken",
+                 *       "request_id": "8a1f6c2e9b3d4f10-AMS"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The passkey ceremony was refused (`invalid_passkey`, the reason in `detail`): the challenge is unknown, expired or already used (single use: of a replay or parallel uses one wins); the origin is not one of `WEBAUTHN_ORIGINS` or the ceremony is cross-origin; the authenticator data is for another RP ID; user presence or verification is missing; the signature does not verify; the credential is unknown; or the signature counter did not grow (audited as `passkey_sign_count_regressed`). */
+        PasskeyRefused: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "urn:edgeward:problem:invalid_passkey",
+                 *       "title": "Passkey refused",
+                 *       "status": 401,
+                 *       "detail": "the challenge is unknown, expired or already used; ask for new options",
+                 *       "code": "invalid_passkey",
+                 *       "request_id": "8a1f6c2e9b3d4f10-AMS"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description Missing, invalid or revoked access token (`invalid_token`, `session_revoked`); step-up needed (`reauthentication_required`); or the attestation response was refused (`invalid_passkey`: challenge not issued to this user, expired or used; origin; RP ID hash; UP/UV/AT flags; an unsupported key). */
+        PasskeyRegistrationFailed: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "urn:edgeward:problem:invalid_passkey",
+                 *       "title": "Passkey refused",
+                 *       "status": 401,
+                 *       "detail": "the authenticator did not verify the user",
+                 *       "code": "invalid_passkey",
+                 *       "request_id": "8a1f6c2e9b3d4f10-AMS"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description This credential is already registered. */
+        PasskeyExists: {
+            headers: {
+                "X-Request-Id": components["headers"]["XRequestId"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "urn:edgeward:problem:passkey_exists",
+                 *       "title": "Conflict",
+                 *       "status": 409,
+                 *       "detail": "this credential is already registered",
+                 *       "code": "passkey_exists",
                  *       "request_id": "8a1f6c2e9b3d4f10-AMS"
                  *     }
                  */
@@ -7971,6 +8276,211 @@ export interface operations {
             403: components["responses"]["CsrfFailed"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["LastLoginMethod"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    passkeyRegistrationOptions: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Cookie mode: the session's `csrf_token` (required when authenticated by the access cookie). */
+                "X-CSRF-Token"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Creation options. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasskeyCreationOptions"];
+                };
+            };
+            401: components["responses"]["ReauthenticationRequired"];
+            403: components["responses"]["CsrfFailed"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listPasskeys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Passkeys. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasskeyList"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    registerPasskey: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Cookie mode: the session's `csrf_token` (required when authenticated by the access cookie). */
+                "X-CSRF-Token"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RegisterPasskeyRequest"];
+            };
+        };
+        responses: {
+            /** @description The passkey. */
+            201: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Passkey"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["PasskeyRegistrationFailed"];
+            403: components["responses"]["CsrfFailed"];
+            409: components["responses"]["PasskeyExists"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    removePasskey: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Cookie mode: the session's `csrf_token` (required when authenticated by the access cookie). */
+                "X-CSRF-Token"?: string;
+            };
+            path: {
+                /** @description Passkey id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: components["responses"]["NoContent"];
+            401: components["responses"]["ReauthenticationRequired"];
+            403: components["responses"]["CsrfFailed"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["LastLoginMethod"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    renamePasskey: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Cookie mode: the session's `csrf_token` (required when authenticated by the access cookie). */
+                "X-CSRF-Token"?: string;
+            };
+            path: {
+                /** @description Passkey id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RenamePasskeyRequest"];
+            };
+        };
+        responses: {
+            204: components["responses"]["NoContent"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["CsrfFailed"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    passkeyAuthenticationOptions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request options. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasskeyRequestOptions"];
+                };
+            };
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    passkeySignIn: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasskeySignInRequest"];
+            };
+        };
+        responses: {
+            /** @description The session opened. In cookie mode: the tokens are set as cookies and the body is a `CookieSessionResponse`. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["XRequestId"];
+                    "Set-Cookie": components["headers"]["SetCookie"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenResponse"] | components["schemas"]["CookieSessionResponse"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["PasskeyRefused"];
+            403: components["responses"]["LoginForbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
