@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pyotp
 
 from e2e_support import assert_json, assert_problem, assert_status, b64url, decode_unverified
-from soft_authenticator import AT, UP, SoftAuthenticator
+from soft_authenticator import AT, UP, UV, SoftAuthenticator
 
 ORIGIN = "http://localhost:8787"
 
@@ -134,12 +134,16 @@ def test_a_wrong_origin_cross_origin_rp_id_or_missing_uv_is_refused(app):
     for kwargs in ({"origin": "http://localhost:8788"}, {"origin": "https://evil.test"},
                    {"cross_origin": True}, {"rp_id": "evil.test"}, {"flags": UP}):
         assert_problem(_sign_in(app, authn.get(_request_options(app), **kwargs)), 401, "invalid_passkey")
-    # The same checks at registration, and no AT flag there.
-    for kwargs in ({"origin": "https://evil.test"}, {"rp_id": "evil.test"}, {"flags": UP | AT}, {"flags": UP}):
+    # The same checks at registration (UV missing: UP | AT).
+    for kwargs in ({"origin": "https://evil.test"}, {"rp_id": "evil.test"}, {"flags": UP | AT}):
         other = SoftAuthenticator(origin=ORIGIN)
         resp = app.post("/v1/me/passkeys", {"credential": other.create(_registration_options(app, access), **kwargs)},
                         access=access)
         assert_problem(resp, 401, "invalid_passkey")
+    # Credential data without the AT flag is not authenticator data.
+    resp = app.post("/v1/me/passkeys", {"credential": SoftAuthenticator(origin=ORIGIN).create(
+        _registration_options(app, access), flags=UP | UV)}, access=access)
+    assert_problem(resp, 400, "invalid_request")
     # Another attestation format is accepted (its statement ignored).
     other = SoftAuthenticator(origin=ORIGIN)
     resp = app.post("/v1/me/passkeys", {"credential": other.create(_registration_options(app, access), fmt="packed")},
