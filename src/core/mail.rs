@@ -210,8 +210,8 @@ pub fn render(template: &Template, base_url: &str, ttl_hint: &str) -> Rendered {
         },
         Template::SecondFactorsReset => Rendered {
             subject: "Your second factors were reset".into(),
-            text: "An administrator removed the second factors of your Edgeward account (authenticator app and recovery codes). Signing in now needs your password alone; set up a second factor again in your account settings.\n\nIf you did not ask for this, contact your administrator and change your password now.\n".into(),
-            html: "<p>An administrator removed the second factors of your Edgeward account (authenticator app and recovery codes). Signing in now needs your password alone; set up a second factor again in your account settings.</p><p>If you did not ask for this, contact your administrator and change your password now.</p>".into(),
+            text: "An administrator removed the second factors of your Edgeward account (authenticator app, recovery codes and passkeys). Signing in now needs your password alone; set up a second factor again in your account settings.\n\nIf you did not ask for this, contact your administrator and change your password now.\n".into(),
+            html: "<p>An administrator removed the second factors of your Edgeward account (authenticator app, recovery codes and passkeys). Signing in now needs your password alone; set up a second factor again in your account settings.</p><p>If you did not ask for this, contact your administrator and change your password now.</p>".into(),
         },
         Template::PasswordChanged => Rendered {
             subject: "Your password was changed".into(),

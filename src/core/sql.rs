@@ -593,6 +593,10 @@ pub mod passkeys {
           OR (SELECT COUNT(*) FROM passkeys WHERE user_id = ?) > 1) RETURNING id";
 
     pub const EXISTS: &str = "SELECT id FROM passkeys WHERE id = ? AND user_id = ?";
+
+    /// An administrator's reset of the second factors: passkeys go too (the e-mail reset flow
+    /// still lets a user without a password in). Parameters: user.
+    pub const DELETE_ALL: &str = "DELETE FROM passkeys WHERE user_id = ?";
 }
 
 pub mod webauthn_challenges {
@@ -1167,6 +1171,7 @@ mod tests {
             passkeys::RENAME,
             passkeys::DELETE_IF_NOT_LAST,
             passkeys::EXISTS,
+            passkeys::DELETE_ALL,
             webauthn_challenges::INSERT,
             webauthn_challenges::TAKE,
             webauthn_challenges::PURGE_EXPIRED,

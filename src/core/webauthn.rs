@@ -764,6 +764,16 @@ pub fn host_within(host: &str, rp_id: &str) -> bool {
     host == rp_id || host.ends_with(&format!(".{rp_id}"))
 }
 
+impl From<WebauthnError> for crate::core::error::AppError {
+    fn from(e: WebauthnError) -> Self {
+        if e.is_malformed() {
+            Self::InvalidRequest(format!("invalid credential: {}", e.detail()))
+        } else {
+            Self::InvalidPasskey(e.detail())
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1211,15 +1221,5 @@ mod tests {
         assert_eq!(parse_name("a\nb"), None);
         assert!(host_within("app.example.com", "example.com"));
         assert!(!host_within("badexample.com", "example.com"));
-    }
-}
-
-impl From<WebauthnError> for crate::core::error::AppError {
-    fn from(e: WebauthnError) -> Self {
-        if e.is_malformed() {
-            Self::InvalidRequest(format!("invalid credential: {}", e.detail()))
-        } else {
-            Self::InvalidPasskey(e.detail())
-        }
     }
 }

@@ -213,3 +213,14 @@ def test_registration_and_removal_need_a_recent_authentication_and_a_passkey_pro
     assert_problem(app.post("/v1/auth/reauthenticate", {"password": password,
                                                         "credential": authn.get(_request_options(app))},
                             access=access), 400, "invalid_request")
+
+
+def test_an_admins_second_factor_reset_removes_the_passkeys_too(app_factory):
+    admin_email = "passkey-admin@example.test"
+    app = app_factory(ADMIN_EMAILS=admin_email)
+    root = app.create_verified_user_with_email(admin_email)[2]
+    _email, _password, login, authn, _passkey = _user_with_passkey(app)
+    uid = login["user"]["id"]
+    assert_status(app.request("DELETE", f"/v1/admin/users/{uid}/mfa", access=root["access_token"]), 204)
+    assert assert_json(app.get("/v1/me/passkeys", access=login["access_token"]), 200)["passkeys"] == []
+    assert_problem(_sign_in(app, authn.get(_request_options(app))), 401, "invalid_passkey")

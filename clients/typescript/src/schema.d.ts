@@ -1540,7 +1540,7 @@ export interface paths {
         post?: never;
         /**
          * Reset a user's second factors (administrators)
-         * @description For a user who lost their authenticator: removes the TOTP factor (confirmed or pending), its recovery codes and the user's sign-ins waiting for a second factor, in one unit. Sign-in then needs the password (or another way to sign in) alone; sessions stay. The user gets a security e-mail (when a factor was removed), and the action is in the user's audit log (`second_factors_reset`) with the acting administrator, whether or not a factor was left. Unknown user: 404.
+         * @description For a user who lost their authenticator: removes the TOTP factor (confirmed or pending), its recovery codes, the user's sign-ins waiting for a second factor and the user's passkeys, in one unit (an account without a password still has the e-mail reset flow). Sign-in then needs the password (or another way to sign in) alone; sessions stay. The user gets a security e-mail (when a factor or passkey was removed), and the action is in the user's audit log (`second_factors_reset`) with the acting administrator, whether or not a factor was left. Unknown user: 404.
          */
         delete: operations["adminResetSecondFactors"];
         options?: never;

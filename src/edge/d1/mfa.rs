@@ -4,7 +4,9 @@
 use super::{batch, changes, first, i, opt, run, s, stmt};
 use crate::core::error::{AppError, Faulty};
 use crate::core::mfa::{Authentication, Challenge, LastAuthentication, TotpFactor};
-use crate::core::sql::{mfa_challenges, recovery_codes, session_authentications, totp_factors};
+use crate::core::sql::{
+    mfa_challenges, passkeys, recovery_codes, session_authentications, totp_factors,
+};
 use serde::Deserialize;
 use worker::D1Database;
 
@@ -98,9 +100,9 @@ pub async fn remove_totp(db: &D1Database, user_id: &str) -> Result<bool, AppErro
     Ok(results.first().map(changes) == Some(1))
 }
 
-/// An administrator's reset: the factor (confirmed or pending), its recovery codes and the
-/// user's sign-ins waiting for a second factor go together, in one batch. `false` when there
-/// was no factor.
+/// An administrator's reset: the factor (confirmed or pending), its recovery codes, the
+/// user's sign-ins waiting for a second factor and the user's passkeys go together, in one
+/// batch. `false` when there was no factor and no passkey.
 pub async fn reset(db: &D1Database, user_id: &str) -> Result<bool, AppError> {
     let results = batch(
         db,
@@ -108,10 +110,11 @@ pub async fn reset(db: &D1Database, user_id: &str) -> Result<bool, AppError> {
             stmt(db, totp_factors::DELETE, &[s(user_id)])?,
             stmt(db, recovery_codes::DELETE_ALL, &[s(user_id)])?,
             stmt(db, mfa_challenges::DELETE_OF_USER, &[s(user_id)])?,
+            stmt(db, passkeys::DELETE_ALL, &[s(user_id)])?,
         ],
     )
     .await?;
-    Ok(results.first().map(changes) == Some(1))
+    Ok(results.first().map(changes) == Some(1) || results.get(3).map(changes).unwrap_or(0) > 0)
 }
 
 /// Spends a recovery code; `false` when it is unknown or already spent.

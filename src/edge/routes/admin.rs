@@ -190,7 +190,7 @@ pub async fn revoke_all(req: &Request, ctx: &Ctx, id: &str) -> Result<Response, 
 }
 
 /// `DELETE /v1/admin/users/{id}/mfa`: removes the user's second factors (a TOTP factor,
-/// confirmed or pending, its recovery codes, and sign-ins waiting for it), for a user who lost
+/// confirmed or pending, its recovery codes, sign-ins waiting for it, and passkeys), for a user who lost
 /// them. Sessions stay; the user is told by a security mail that cannot be switched off.
 /// Audited with the actor whether or not a factor was left, like every admin action.
 pub async fn reset_second_factors(
