@@ -54,7 +54,7 @@ class EdgewardBearer:
 
 
 # Schema-valid requests the server may still refuse for reasons no schema can state, each with
-# the exact problem it must then be: (operation, status, code, detail or None for any).
+# the exact problem it must then be: (operation, status, code, detail: exact, a prefix ending in `*`, or None for any).
 STATE_REJECTIONS = {
     # A well-formed token that was never issued, has expired or was used: only the server's
     # records tell it from a live one.
