@@ -1159,6 +1159,54 @@ mod tests {
         }
     }
 
+    /// A registration and a sign-in made by Chromium 148's virtual authenticator (CTAP2,
+    /// internal transport, resident key, user verification) through the browser's own L3
+    /// `toJSON()`, captured from tests/e2e/test_passkeys_chromium.py.
+    const CHROMIUM_ORIGIN: &str = "http://localhost:45065";
+    const CHROMIUM_REGISTRATION: &str = r#"{"authenticatorAttachment":"platform","clientExtensionResults":{"credProps":{"rk":true}},"id":"QLdO2tEzftjnmvmqEleofOagbXH1ENUU73TXHRSh3d0","rawId":"QLdO2tEzftjnmvmqEleofOagbXH1ENUU73TXHRSh3d0","response":{"attestationObject":"o2NmbXRkbm9uZWdhdHRTdG10oGhhdXRoRGF0YVikSZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2NFAAAAAQECAwQFBgcIAQIDBAUGBwgAIEC3TtrRM37Y55r5qhJXqHzmoG1x9RDVFO901x0Uod3dpQECAyYgASFYIFsKxsQXWjLle5ryEW_kmEBgOvF6E2r2iBrQyfW7KtmrIlggNVn2uTWSPuwOk69zM16BPqCbpB_Y3pF22mn4yVu7Mwg","authenticatorData":"SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2NFAAAAAQECAwQFBgcIAQIDBAUGBwgAIEC3TtrRM37Y55r5qhJXqHzmoG1x9RDVFO901x0Uod3dpQECAyYgASFYIFsKxsQXWjLle5ryEW_kmEBgOvF6E2r2iBrQyfW7KtmrIlggNVn2uTWSPuwOk69zM16BPqCbpB_Y3pF22mn4yVu7Mwg","clientDataJSON":"eyJ0eXBlIjoid2ViYXV0aG4uY3JlYXRlIiwiY2hhbGxlbmdlIjoiSHBhSDhEQUVLblE1WWVCVmlnZFM3X0N2ZkRKaVJrcUQwTGlCS1JITlAxRSIsIm9yaWdpbiI6Imh0dHA6Ly9sb2NhbGhvc3Q6NDUwNjUiLCJjcm9zc09yaWdpbiI6ZmFsc2V9","publicKey":"MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEWwrGxBdaMuV7mvIRb-SYQGA68XoTavaIGtDJ9bsq2as1Wfa5NZI-7A6Tr3MzXoE-oJukH9jekXbaafjJW7szCA","publicKeyAlgorithm":-7,"transports":["internal"]},"type":"public-key"}"#;
+    const CHROMIUM_ASSERTION: &str = r#"{"authenticatorAttachment":"platform","clientExtensionResults":{},"id":"QLdO2tEzftjnmvmqEleofOagbXH1ENUU73TXHRSh3d0","rawId":"QLdO2tEzftjnmvmqEleofOagbXH1ENUU73TXHRSh3d0","response":{"authenticatorData":"SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAg","clientDataJSON":"eyJ0eXBlIjoid2ViYXV0aG4uZ2V0IiwiY2hhbGxlbmdlIjoiWjE3c3VDRjNBVFJ4U1BsRFZ3ellrVXZCdElDZTFfOFFoaDI4NUZ0aGxrWSIsIm9yaWdpbiI6Imh0dHA6Ly9sb2NhbGhvc3Q6NDUwNjUiLCJjcm9zc09yaWdpbiI6ZmFsc2V9","signature":"MEQCIDwUxmgeti7U1wH_7v_PMwEdU5uxMdFtVqTsiflp_9_oAiAlLhpGrwQFzsep62grc3-32rHPrZ7J3yWo4Ti42mQIDA","userHandle":"xU6pVCVxQFiYCoe6BoeYkQ"},"type":"public-key"}"#;
+
+    #[test]
+    fn a_chromium_registration_and_assertion_verify() {
+        let rp = RelyingParty {
+            id: "localhost".into(),
+            name: "Edgeward".into(),
+            origins: vec![CHROMIUM_ORIGIN.into()],
+        };
+        let reg: RegistrationResponseJson = serde_json::from_str(CHROMIUM_REGISTRATION).unwrap();
+        let reg = verify_registration(&reg, &rp).unwrap();
+        assert_eq!(reg.challenge, "HpaH8DAEKnQ5YeBVigdS7_CvfDJiRkqD0LiBKRHNP1E");
+        assert_eq!(
+            (reg.alg, reg.fmt.as_str(), reg.sign_count),
+            (ES256, "none", 1),
+            "Chromium's counter counts the registration"
+        );
+        assert_eq!(reg.transports, ["internal"]);
+        let key = PublicKey::from_cose(&reg.public_key_cose).unwrap();
+        let response: AuthenticationResponseJson =
+            serde_json::from_str(CHROMIUM_ASSERTION).unwrap();
+        let a = prepare_assertion(&response, &rp).unwrap();
+        assert_eq!(a.challenge, "Z17suCF3ATRxSPlDVwzYkUvBtICe1_8Qhh285FthlkY");
+        assert_eq!(a.credential_id, reg.credential_id);
+        assert_eq!(a.sign_count, 2);
+        assert!(webcrypto(&verify(&key, &a.signed, &a.signature), &a.signed));
+        let mut tampered = a.signed.clone();
+        tampered[37] ^= 1;
+        assert!(!webcrypto(
+            &verify(&key, &tampered, &a.signature),
+            &tampered
+        ));
+        // The same responses for another relying party's origin are refused.
+        let other = RelyingParty {
+            origins: vec!["http://localhost:1".into()],
+            ..rp
+        };
+        assert_eq!(
+            prepare_assertion(&response, &other),
+            Err(WebauthnError::OriginNotAllowed)
+        );
+    }
+
     #[test]
     fn a_sign_count_must_grow_unless_both_are_zero() {
         assert_eq!(check_sign_count(0, 0), Ok(()));
