@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from fake_github import FakeGithub
 from fake_jwks import FakeJwks
-from e2e_support import assert_json, assert_problem, b64url, b64url_decode, new_password, unique_email
+from e2e_support import assert_json, assert_problem, assert_status, b64url, b64url_decode, new_password, unique_email
 from oidc_support import (APP_CALLBACK, OidcProvider, Walk, free_port, provider_config,
                           query_of, set_cookies)
 
@@ -457,3 +457,22 @@ def test_an_external_sign_in_of_an_account_with_a_second_factor_gets_the_challen
     done = assert_json(app.post("/v1/auth/mfa/verify",
                                 {"mfa_token": challenge["mfa_token"], "code": totp.at(time.time() + 30)}), 200)
     assert done["user"]["id"] == first["user"]["id"]
+
+
+def test_a_passkey_is_a_way_to_sign_in_the_last_one_stays(app, wallet):
+    """An account without a password: with a passkey its last identity may go, and then the
+    passkey is the last way to sign in (409 `last_login_method`), and still signs in."""
+    from soft_authenticator import SoftAuthenticator
+
+    tokens = assert_json(exchange(app, wallet.token(f"did:wallet:{uuid.uuid4().hex}")), 200)
+    access = tokens["access_token"]
+    authn = SoftAuthenticator(origin=app.vars["WEBAUTHN_ORIGINS"])
+    options = assert_json(app.post("/v1/me/passkeys/options", access=access), 200)["publicKey"]
+    passkey = assert_json(app.post("/v1/me/passkeys", {"credential": authn.create(options)}, access=access), 201)
+    [identity] = assert_json(app.get("/v1/me/identities", access=access), 200)["identities"]
+    assert_status(app.request("DELETE", f"/v1/me/identities/{identity['id']}", access=access), 204)
+    assert_problem(app.request("DELETE", f"/v1/me/passkeys/{passkey['id']}", access=access), 409,
+                   "last_login_method")
+    request = assert_json(app.post("/v1/auth/passkeys/options"), 200)["publicKey"]
+    signed = assert_json(app.post("/v1/auth/passkeys/verify", {"credential": authn.get(request)}), 200)
+    assert signed["user"]["id"] == tokens["user"]["id"]
