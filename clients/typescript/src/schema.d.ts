@@ -3925,7 +3925,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description This identity or passkey is the only way left to sign in (the account has no password, and no other identity or passkey). Set a password through the reset flow (`POST /v1/auth/password/forgot`), link another identity or add another passkey first. */
+        /** @description This identity, wallet or passkey is the only way left to sign in (the account has no password, and no other external identity, wallet or passkey). Set a password through the reset flow (`POST /v1/auth/password/forgot`), or link another identity or wallet, or add another passkey, first. */
         LastLoginMethod: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
