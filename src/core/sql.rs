@@ -562,10 +562,14 @@ pub mod mfa_challenges {
 
 pub mod passkeys {
     /// Parameters: id, user, credential id, COSE key, alg, sign count, transports (JSON),
-    /// name, aaguid, backup eligible, backed up, now. A credential id already registered (to
-    /// anyone) inserts nothing.
+    /// name, aaguid, backup eligible, backed up, now, then user and the cap. A credential id
+    /// already registered (to anyone) inserts nothing, and so does a user at the cap: the count
+    /// and the insert are one statement, so parallel registrations cannot pass it.
     pub const INSERT: &str = "INSERT INTO passkeys (id, user_id, credential_id, public_key, alg, sign_count, transports, name, aaguid, backup_eligible, backed_up, created_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (credential_id) DO NOTHING RETURNING id";
+         SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE (SELECT COUNT(*) FROM passkeys WHERE user_id = ?) < ? \
+         ON CONFLICT (credential_id) DO NOTHING RETURNING id";
+
+    pub const COUNT_OF_USER: &str = "SELECT COUNT(*) AS n FROM passkeys WHERE user_id = ?";
 
     pub const OF_USER: &str = "SELECT id, credential_id, transports, name, aaguid, backup_eligible, backed_up, created_at, last_used_at \
          FROM passkeys WHERE user_id = ? ORDER BY created_at, id";
@@ -1165,6 +1169,7 @@ mod tests {
             mfa_challenges::DELETE_OF_USER,
             mfa_challenges::PURGE_EXPIRED,
             passkeys::INSERT,
+            passkeys::COUNT_OF_USER,
             passkeys::OF_USER,
             passkeys::BY_CREDENTIAL,
             passkeys::RECORD_USE,
@@ -1773,16 +1778,26 @@ mod tests {
     #[test]
     fn a_passkey_counter_only_grows_and_the_last_way_to_sign_in_stays() {
         let db = with_user();
-        let add = |id: &str, cred: &str| -> Option<String> {
+        let add_capped = |id: &str, cred: &str, cap: i64| -> Option<String> {
             db.query_row(
                 super::passkeys::INSERT,
-                rusqlite::params![id, "u1", cred, "k", -7, 5, "[]", "n", "a", 0, 0, 1],
+                rusqlite::params![id, "u1", cred, "k", -7, 5, "[]", "n", "a", 0, 0, 1, "u1", cap],
                 |r| r.get(0),
             )
             .ok()
         };
+        let add = |id: &str, cred: &str| add_capped(id, cred, 20);
         assert_eq!(add("p1", "c1").as_deref(), Some("p1"));
         assert_eq!(add("p2", "c1"), None, "a credential id is registered once");
+        assert_eq!(
+            add_capped("p2", "c2", 1),
+            None,
+            "a user at the cap adds none"
+        );
+        let count: i64 = db
+            .query_row(super::passkeys::COUNT_OF_USER, ["u1"], |r| r.get(0))
+            .unwrap();
+        assert_eq!(count, 1);
         let used = |count: i64| {
             db.execute(
                 super::passkeys::RECORD_USE,

@@ -25,6 +25,9 @@ pub const CHALLENGE_TTL_S: i64 = 300;
 pub const TIMEOUT_MS: i64 = 240_000;
 /// A passkey name as shown in the list.
 pub const MAX_NAME_CHARS: usize = 64;
+/// Passkeys one account may hold: more than any person uses (a phone, a laptop, a few
+/// security keys), few enough that the list and sign-in lookups stay small.
+pub const MAX_PASSKEYS_PER_USER: i64 = 20;
 /// Credential ids are at most 1023 bytes (WebAuthn L3 5.8.3).
 const MAX_CREDENTIAL_ID: usize = 1023;
 

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pyotp
 
-from e2e_support import assert_json, assert_problem, assert_status, b64url, decode_unverified
+from e2e_support import assert_json, assert_problem, assert_status, b64url, decode_unverified, run_in_parallel
 from soft_authenticator import AT, UP, UV, SoftAuthenticator
 
 ORIGIN = "http://localhost:8787"
@@ -224,3 +224,24 @@ def test_an_admins_second_factor_reset_removes_the_passkeys_too(app_factory):
     assert_status(app.request("DELETE", f"/v1/admin/users/{uid}/mfa", access=root["access_token"]), 204)
     assert assert_json(app.get("/v1/me/passkeys", access=login["access_token"]), 200)["passkeys"] == []
     assert_problem(_sign_in(app, authn.get(_request_options(app))), 401, "invalid_passkey")
+
+
+def test_an_account_holds_at_most_twenty_passkeys_even_when_registrations_race(app_factory):
+    capped = app_factory(RATE_LIMIT_PROFILE_USER="200/60")
+    _email, _password, login = capped.create_verified_user()
+    access = login["access_token"]
+    authn = SoftAuthenticator(origin=ORIGIN)
+    for _ in range(17):
+        _register(capped, access, authn)
+    # Four registrations race for the last three places: three are stored, one is refused.
+    bodies = [{"credential": authn.create(_registration_options(capped, access))} for _ in range(4)]
+    answers = run_in_parallel(lambda i: capped.post("/v1/me/passkeys", bodies[i], access=access), 4)
+    assert sorted(a.status_code for a in answers) == [201, 201, 201, 409], [a.text for a in answers]
+    refused = next(a for a in answers if a.status_code == 409)
+    assert_problem(refused, 409, "passkey_limit_reached")
+    held = assert_json(capped.get("/v1/me/passkeys", access=access), 200)["passkeys"]
+    assert len(held) == 20
+    # Deleting one makes room again.
+    assert_status(capped.request("DELETE", f"/v1/me/passkeys/{held[0]['id']}", access=access), 204)
+    _register(capped, access, authn)
+    assert len(assert_json(capped.get("/v1/me/passkeys", access=access), 200)["passkeys"]) == 20

@@ -1667,7 +1667,7 @@ export interface paths {
         put?: never;
         /**
          * Register a passkey
-         * @description Verifies the `RegistrationResponseJSON` of `navigator.credentials.create()` with the options of `POST /v1/me/passkeys/options`: `clientDataJSON` (type `webauthn.create`, the challenge issued to this user, an origin of `WEBAUTHN_ORIGINS`, not cross-origin), the authenticator data (RP ID hash, UP, UV and AT flags) and the COSE key (ES256, EdDSA or RS256 of 2048 bits or more). Every attestation format is accepted and its statement ignored (treated as `none`). Step-up: the session's last authentication (its sign-in, or `POST /v1/auth/reauthenticate`) must be at most `REAUTH_WINDOW_SECONDS` (default 600) old and, when the account has a second factor, have included it; else 401 `reauthentication_required`.
+         * @description Verifies the `RegistrationResponseJSON` of `navigator.credentials.create()` with the options of `POST /v1/me/passkeys/options`: `clientDataJSON` (type `webauthn.create`, the challenge issued to this user, an origin of `WEBAUTHN_ORIGINS`, not cross-origin), the authenticator data (RP ID hash, UP, UV and AT flags) and the COSE key (ES256, EdDSA or RS256 of 2048 bits or more). An account holds at most 20 passkeys (409 `passkey_limit_reached`). Every attestation format is accepted and its statement ignored (treated as `none`). Step-up: the session's last authentication (its sign-in, or `POST /v1/auth/reauthenticate`) must be at most `REAUTH_WINDOW_SECONDS` (default 600) old and, when the account has a second factor, have included it; else 401 `reauthentication_required`.
          */
         post: operations["registerPasskey"];
         delete?: never;
@@ -4281,7 +4281,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description This credential is already registered. */
+        /** @description This credential is already registered (`passkey_exists`), or the account already holds 20 passkeys, the most one account may hold (`passkey_limit_reached`: delete one first). */
         PasskeyExists: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];

@@ -5,7 +5,9 @@ use crate::core::api::rfc3339;
 use crate::core::crypto::b64url;
 use crate::core::error::{AppError, Faulty};
 use crate::core::sql::{passkeys, webauthn_challenges};
-use crate::core::webauthn::{aaguid_text, Existing, PasskeyView, Registration};
+use crate::core::webauthn::{
+    aaguid_text, Existing, PasskeyView, Registration, MAX_PASSKEYS_PER_USER,
+};
 use serde::Deserialize;
 use worker::D1Database;
 
@@ -71,7 +73,17 @@ pub async fn take_challenge(
     Ok(row.map(|r| r.user_id))
 }
 
-/// Stores a verified registration; `false` when its credential id is already registered.
+/// Why a verified registration was not stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotStored {
+    /// Its credential id is already registered (to anyone).
+    Exists,
+    /// The user already holds `MAX_PASSKEYS_PER_USER`.
+    Full,
+}
+
+/// Stores a verified registration, unless its credential id is already registered or the
+/// user is at the cap (one statement: `passkeys::INSERT`).
 pub async fn insert(
     db: &D1Database,
     id: &str,
@@ -79,7 +91,7 @@ pub async fn insert(
     reg: &Registration,
     name: &str,
     now: i64,
-) -> Result<bool, AppError> {
+) -> Result<Result<(), NotStored>, AppError> {
     let transports = serde_json::to_string(&reg.transports).fault("d1.passkeys.insert")?;
     #[derive(Deserialize)]
     struct Returned {}
@@ -99,10 +111,26 @@ pub async fn insert(
             i(i64::from(reg.backup_eligible)),
             i(i64::from(reg.backed_up)),
             i(now),
+            s(user_id),
+            i(MAX_PASSKEYS_PER_USER),
         ],
     )
     .await?;
-    Ok(row.is_some())
+    if row.is_some() {
+        return Ok(Ok(()));
+    }
+    #[derive(Deserialize)]
+    struct Count {
+        n: i64,
+    }
+    let held = first::<Count>(db, passkeys::COUNT_OF_USER, &[s(user_id)])
+        .await?
+        .map_or(0, |c| c.n);
+    Ok(Err(if held >= MAX_PASSKEYS_PER_USER {
+        NotStored::Full
+    } else {
+        NotStored::Exists
+    }))
 }
 
 #[derive(Deserialize)]

@@ -17,11 +17,11 @@ use crate::core::mfa::Authentication;
 use crate::core::webauthn::{
     self, check_sign_count, creation_options, parse_name, prepare_assertion, request_options,
     verify_registration, AuthenticationResponseJson, PublicKey, RegistrationResponseJson, Verify,
-    WebauthnError, CHALLENGE_TTL_S,
+    WebauthnError, CHALLENGE_TTL_S, MAX_PASSKEYS_PER_USER,
 };
 use crate::edge::auth::authenticate;
 use crate::edge::ctx::Ctx;
-use crate::edge::d1::passkeys::Purpose;
+use crate::edge::d1::passkeys::{NotStored, Purpose};
 use crate::edge::d1::{self, audit};
 use crate::edge::http::{json, no_content, read_json};
 use crate::edge::rand;
@@ -116,11 +116,22 @@ pub async fn register(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError
         _ => return Err(WebauthnError::UnknownChallenge.into()),
     }
     let id = rand::uuid()?;
-    if !d1::passkeys::insert(&db, &id, &user.id, &reg, &name, ctx.now).await? {
-        return Err(AppError::Conflict {
-            code: "passkey_exists",
-            detail: "this credential is already registered".into(),
-        });
+    match d1::passkeys::insert(&db, &id, &user.id, &reg, &name, ctx.now).await? {
+        Ok(()) => {}
+        Err(NotStored::Exists) => {
+            return Err(AppError::Conflict {
+                code: "passkey_exists",
+                detail: "this credential is already registered".into(),
+            })
+        }
+        Err(NotStored::Full) => {
+            return Err(AppError::Conflict {
+                code: "passkey_limit_reached",
+                detail: format!(
+                    "an account holds at most {MAX_PASSKEYS_PER_USER} passkeys; delete one first"
+                ),
+            })
+        }
     }
     audit::record(
         ctx,
