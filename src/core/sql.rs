@@ -20,6 +20,12 @@ pub mod users {
 
     pub const BY_ID: &str = "SELECT id, email, name, status, email_verified, created_at, version, password_hash, deletion_due_at, locale, timezone, avatar_url, notification_prefs, role FROM users WHERE id = ?";
 
+    /// `BY_EMAIL` plus whether the account has a confirmed second factor (`second_factor`, 0/1):
+    /// a sign-in's one lookup. An unknown address costs the same single query.
+    pub const BY_EMAIL_FOR_SIGN_IN: &str = "SELECT u.id, u.email, u.name, u.status, u.email_verified, u.created_at, u.version, u.password_hash, u.deletion_due_at, u.locale, u.timezone, u.avatar_url, u.notification_prefs, u.role, \
+         EXISTS (SELECT 1 FROM totp_factors t WHERE t.user_id = u.id AND t.confirmed_at IS NOT NULL) AS second_factor \
+         FROM users u WHERE u.email = ?";
+
     /// Marks the e-mail verified for the user whose verification token this batch just used.
     pub const VERIFY_BY_USED_TOKEN: &str = "UPDATE users SET email_verified = 1, \
          status = CASE WHEN status = 'pending_verification' THEN 'active' ELSE status END, \
@@ -1210,6 +1216,7 @@ mod tests {
             oauth_codes::PURGE_DEAD,
             users::BY_EMAIL,
             users::BY_ID,
+            users::BY_EMAIL_FOR_SIGN_IN,
             users::VERIFY_BY_USED_TOKEN,
             users::RESET_PASSWORD_BY_USED_TOKEN,
             users::SET_PASSWORD,

@@ -27,17 +27,30 @@ use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestIni
 /// one clears the count. What a failure records (audit, the lockout notice) happens after the
 /// response, so a wrong password costs the same time as an unknown address (`check_unknown`).
 pub async fn check(ctx: &Ctx, user: &User, password: &Password) -> Result<(), AppError> {
-    check_counted(ctx, user, password, true).await
+    check_counted(ctx, user, password, OnRight::Clear).await
 }
 
-/// `check`, where a correct password clears the lockout count only if `clears`. The first
-/// factor of an account with a second one only refunds its own attempt: someone who knows the
-/// password cannot reset the count between wrong codes, and the codes count on from there.
+/// What a correct password does to the account's lockout count.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum OnRight {
+    /// Clears it at once.
+    Clear,
+    /// Refunds only its own attempt: the first factor of an account with a second one.
+    /// Someone who knows the password cannot reset the count between wrong codes, and the
+    /// codes count on from there.
+    Refund,
+    /// Clears it in the caller's next call to the user's object: the session's creation
+    /// (`CreateReq::clears_lockout`, one round trip less for a login), or, when the caller
+    /// opens none, `Client::login_succeeded`. The caller must do one of them.
+    Deferred,
+}
+
+/// `check`, with `on_right` saying what a correct password does to the lockout count.
 pub async fn check_counted(
     ctx: &Ctx,
     user: &User,
     password: &Password,
-    clears: bool,
+    on_right: OnRight,
 ) -> Result<(), AppError> {
     let permit = hash_gate::admit(ctx.cfg.hash_gate).await?;
     let client = Client::for_user(&ctx.env, &user.id)?;
@@ -50,10 +63,10 @@ pub async fn check_counted(
     };
     drop(permit);
     if ok {
-        if clears {
-            client.login_succeeded().await?;
-        } else {
-            client.first_factor_passed().await?;
+        match on_right {
+            OnRight::Clear => client.login_succeeded().await?,
+            OnRight::Refund => client.first_factor_passed().await?,
+            OnRight::Deferred => {}
         }
         return Ok(());
     }

@@ -24,6 +24,9 @@ pub(super) struct UserRow {
     avatar_url: Option<String>,
     notification_prefs: Option<String>,
     role: String,
+    /// Only in `users::BY_EMAIL_FOR_SIGN_IN`'s rows: 1 with a confirmed second factor.
+    #[serde(default)]
+    second_factor: Option<i64>,
 }
 
 impl UserRow {
@@ -106,6 +109,17 @@ pub async fn insert_with_verification(db: &D1Database, u: &NewUser<'_>) -> Resul
 
 pub async fn by_email(db: &D1Database, email: &str) -> Result<Option<User>, AppError> {
     user(first(db, users::BY_EMAIL, &[s(email)]).await?)
+}
+
+/// A sign-in's lookup: the user of `email` and whether the account has a confirmed second
+/// factor, in one query.
+pub async fn for_sign_in(db: &D1Database, email: &str) -> Result<Option<(User, bool)>, AppError> {
+    let row: Option<UserRow> = first(db, users::BY_EMAIL_FOR_SIGN_IN, &[s(email)]).await?;
+    row.map(|r| {
+        let second_factor = r.second_factor.is_some_and(|f| f != 0);
+        r.into_user().map(|u| (u, second_factor))
+    })
+    .transpose()
 }
 
 pub async fn by_id(db: &D1Database, id: &str) -> Result<Option<User>, AppError> {

@@ -69,6 +69,10 @@ pub struct CreateReq {
     /// The login's `Idempotency-Key`, if it has one.
     #[serde(default)]
     pub login_key: Option<LoginKey>,
+    /// The right password of this login clears the lockout count here, whatever the outcome
+    /// (`passwords::OnRight::Deferred`): one round trip instead of two.
+    #[serde(default)]
+    pub clears_lockout: bool,
 }
 
 /// An idempotent login (`core::login_key`): the key's digest and the request's fingerprint.
@@ -431,6 +435,9 @@ impl UserSessions {
 
         // ---- decision and local write: synchronous, no await ----
         let storage = self.storage();
+        if req.clears_lockout {
+            storage.save_lockout(lockout::succeed())?;
+        }
         if storage
             .password_stamp()?
             .is_some_and(|fp| fp != req.password_fp)

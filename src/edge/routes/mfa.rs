@@ -118,6 +118,7 @@ pub async fn verify(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError> 
         mode,
         None,
         how,
+        false,
     )
     .await
 }
