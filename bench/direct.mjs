@@ -9,7 +9,7 @@
 //
 //   node bench/direct.mjs --port 0 --state DIR --env-file FILE [--config wrangler.toml]
 //   node bench/direct.mjs --port 8787 --persist-to DIR --env-file .dev.vars --skip-migrations \
-//     [--log-level info]
+//     [--log-level info] [--inspector-port N]
 //
 // --state DIR is Miniflare's own storage root (bench/run: fresh each run); --persist-to DIR is
 // `wrangler dev --persist-to DIR`'s layout (DIR/v3), so both serve the same D1 database and
@@ -156,8 +156,12 @@ const v4 = {
 };
 const opts = miniflare.convertV4MiniflareOptions ? miniflare.convertV4MiniflareOptions(v4) : v4;
 const quietLog = new miniflare.Log(miniflare.LogLevel.ERROR);
+// --inspector-port N: workerd's V8 inspector on 127.0.0.1:N, for a CPU profile of the Worker
+// under load (bench/lib/cpu-profile.mjs).
+const inspectorPort = arg("inspector-port");
 const mf = new miniflare.Miniflare({
   ...opts,
+  ...(inspectorPort ? { inspectorPort: Number(inspectorPort) } : {}),
   log: quietLog,
   logRequests: false,
   // Like `wrangler dev --log-level LEVEL`: the Worker logs one JSON line per request at info

@@ -10,12 +10,29 @@ use crate::core::crypto::token_hash;
 use crate::core::domain::SessionId;
 use crate::core::error::AppError;
 use crate::core::session;
-use crate::core::token::{verify, TokenError, VerifyPolicy};
+use crate::core::token::{verify_memoized, SignatureMemo, TokenError, VerifyPolicy};
 use crate::edge::browser;
 use crate::edge::ctx::Ctx;
 use crate::edge::d1;
 use crate::edge::ratelimit::{enforce, Key};
+use std::cell::RefCell;
 use worker::Request;
+
+thread_local! {
+    // This isolate's memo of checked signatures (`core::token::SignatureMemo`): a client's
+    // repeated token costs one Ed25519 verification per isolate, not one per request.
+    static SIGNATURES: RefCell<SignatureMemo> = RefCell::new(SignatureMemo::default());
+}
+
+/// `core::token::verify_memoized` with this isolate's memo.
+fn verify(
+    token: &str,
+    keys: &crate::core::token::KeySet,
+    policy: &VerifyPolicy<'_>,
+    now: i64,
+) -> Result<crate::core::token::VerifiedClaims, TokenError> {
+    SIGNATURES.with(|m| verify_memoized(token, keys, policy, now, &mut m.borrow_mut()))
+}
 
 /// The `kid` of a compact JWS header, for a key-set reload (the token is verified after).
 fn jwt_kid(token: &str) -> Option<String> {

@@ -9,9 +9,11 @@ use super::keys::KeySet;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use chrono::{TimeZone, Utc};
+use ed25519_dalek::VerifyingKey;
 use jwt_compact::alg::Ed25519;
 use jwt_compact::{AlgorithmExt, Claims, Header, UntrustedToken};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 pub const TOKEN_TYPE: &str = "at+jwt";
 const MAX_TOKEN_LEN: usize = 8 * 1024;
@@ -120,11 +122,86 @@ struct RawClaims {
 
 type HeaderExtras = serde_json::Map<String, serde_json::Value>;
 
+/// Tokens whose signature has been checked already, each with the public key that checked it:
+/// a client sends the same access token with every request of its lifetime, and an Ed25519
+/// verification is most of a session check's own CPU in wasm. A signature check is a pure
+/// function of the token's bytes and the key, so its answer is reused only for exactly those
+/// bytes under exactly that key (a key that left the key set, or changed under its kid, is not
+/// asked again: the kid lookup comes first and the key must match). Everything else (the
+/// header, every claim against the time now, and the caller's session lookup) runs on every
+/// request. Bounded: when full it starts over.
+pub struct SignatureMemo {
+    seen: HashMap<String, [u8; 32]>,
+    capacity: usize,
+}
+
+/// At most this many tokens are remembered (about 1.5 MiB of an isolate's 128 MiB).
+pub const MEMO_CAPACITY: usize = 4096;
+
+impl Default for SignatureMemo {
+    fn default() -> Self {
+        Self::with_capacity(MEMO_CAPACITY)
+    }
+}
+
+impl SignatureMemo {
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            seen: HashMap::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    fn knows(&self, token: &str, key: &VerifyingKey) -> bool {
+        self.seen.get(token).is_some_and(|k| k == key.as_bytes())
+    }
+
+    fn remember(&mut self, token: &str, key: &VerifyingKey) {
+        if self.seen.len() >= self.capacity {
+            self.seen.clear();
+        }
+        self.seen.insert(token.to_owned(), *key.as_bytes());
+    }
+
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.seen.len()
+    }
+
+    #[cfg(test)]
+    pub fn is_empty(&self) -> bool {
+        self.seen.is_empty()
+    }
+}
+
+/// `verify_memoized` without a memo: every check, the signature's included.
+#[cfg(test)]
 pub fn verify(
     token: &str,
     keys: &KeySet,
     policy: &VerifyPolicy<'_>,
     now: i64,
+) -> Result<VerifiedClaims, TokenError> {
+    check(token, keys, policy, now, None)
+}
+
+/// `verify`, skipping the signature check for a token `memo` saw verified under the same key.
+pub fn verify_memoized(
+    token: &str,
+    keys: &KeySet,
+    policy: &VerifyPolicy<'_>,
+    now: i64,
+    memo: &mut SignatureMemo,
+) -> Result<VerifiedClaims, TokenError> {
+    check(token, keys, policy, now, Some(memo))
+}
+
+fn check(
+    token: &str,
+    keys: &KeySet,
+    policy: &VerifyPolicy<'_>,
+    now: i64,
+    memo: Option<&mut SignatureMemo>,
 ) -> Result<VerifiedClaims, TokenError> {
     if token.len() > MAX_TOKEN_LEN
         || token.bytes().filter(|b| *b == b'.').count() != 2
@@ -157,10 +234,18 @@ pub fn verify(
     }
     let kid = header.key_id.as_deref().ok_or(TokenError::Header("kid"))?;
     let entry = keys.get(kid).ok_or(TokenError::UnknownKid)?;
-    Ed25519
-        .validator::<serde_json::Value>(&entry.verifying)
-        .validate(&untrusted)
-        .map_err(|_| TokenError::BadSignature)?;
+    match memo {
+        Some(m) if m.knows(token, &entry.verifying) => {}
+        memo => {
+            Ed25519
+                .validator::<serde_json::Value>(&entry.verifying)
+                .validate(&untrusted)
+                .map_err(|_| TokenError::BadSignature)?;
+            if let Some(m) = memo {
+                m.remember(token, &entry.verifying);
+            }
+        }
+    }
 
     let payload = token.split('.').nth(1).ok_or(TokenError::Malformed)?;
     let bytes = B64.decode(payload).map_err(|_| TokenError::Malformed)?;
@@ -212,6 +297,7 @@ pub fn verify(
 mod tests {
     use super::*;
     use crate::core::config::tests::TEST_KEYS;
+    use crate::core::token::KeyEntry;
 
     const ISS: &str = "https://auth.example.test";
     const AUD: &str = "https://api.example.test";
@@ -253,6 +339,97 @@ mod tests {
         assert_eq!(v.sid.as_deref(), Some("session-1"));
         assert_eq!(v.exp - v.iat, 900);
         assert_eq!(v.kid, "k1");
+    }
+
+    /// The same key set with kid `k1` bound to another key (a fresh Ed25519 key).
+    fn k1_replaced() -> KeySet {
+        let other = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+        KeySet::from_parts(
+            vec![KeyEntry {
+                kid: "k1".into(),
+                verifying: other.verifying_key(),
+                signing: Some(other),
+            }],
+            "k1",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_memoized_token_still_has_its_claims_checked_against_the_time_now() {
+        let (ks, mut memo) = (keys(), SignatureMemo::default());
+        let t = sign(&ks, None, &claims()).unwrap();
+        assert!(verify_memoized(&t, &ks, &policy(), NOW, &mut memo).is_ok());
+        assert_eq!(memo.len(), 1);
+        assert_eq!(
+            verify_memoized(&t, &ks, &policy(), NOW + 900 + 61, &mut memo),
+            Err(TokenError::Expired)
+        );
+        let strict = VerifyPolicy {
+            audience: "https://other.example.test",
+            ..policy()
+        };
+        assert_eq!(
+            verify_memoized(&t, &ks, &strict, NOW, &mut memo),
+            Err(TokenError::Claims("aud"))
+        );
+    }
+
+    #[test]
+    fn a_memoized_token_is_checked_again_when_its_kid_names_another_key_or_none() {
+        let (ks, mut memo) = (keys(), SignatureMemo::default());
+        let t = sign(&ks, None, &claims()).unwrap();
+        verify_memoized(&t, &ks, &policy(), NOW, &mut memo).unwrap();
+        assert_eq!(
+            verify_memoized(&t, &k1_replaced(), &policy(), NOW, &mut memo),
+            Err(TokenError::BadSignature)
+        );
+        let other_kid = KeySet::from_parts(
+            vec![KeyEntry {
+                kid: "k2".into(),
+                ..keys().entries()[0].clone()
+            }],
+            "k2",
+        )
+        .unwrap();
+        assert_eq!(
+            verify_memoized(&t, &other_kid, &policy(), NOW, &mut memo),
+            Err(TokenError::UnknownKid)
+        );
+    }
+
+    #[test]
+    fn only_verified_tokens_are_memoized_and_a_changed_byte_is_checked_anew() {
+        let (ks, mut memo) = (keys(), SignatureMemo::default());
+        let t = sign(&ks, None, &claims()).unwrap();
+        let mut forged = t.clone();
+        let last = forged.pop().unwrap();
+        forged.push(if last == 'A' { 'B' } else { 'A' });
+        assert_eq!(
+            verify_memoized(&forged, &ks, &policy(), NOW, &mut memo),
+            Err(TokenError::BadSignature)
+        );
+        assert!(memo.is_empty());
+        verify_memoized(&t, &ks, &policy(), NOW, &mut memo).unwrap();
+        assert_eq!(
+            verify_memoized(&forged, &ks, &policy(), NOW, &mut memo),
+            Err(TokenError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn the_memo_is_bounded() {
+        let (ks, mut memo) = (keys(), SignatureMemo::with_capacity(3));
+        for n in 0..=3 {
+            let c = AccessClaims {
+                jti: format!("jti-{n}"),
+                ..claims()
+            };
+            let t = sign(&ks, None, &c).unwrap();
+            verify_memoized(&t, &ks, &policy(), NOW, &mut memo).unwrap();
+            assert!(memo.len() <= 3);
+        }
+        assert_eq!(memo.len(), 1, "full: it started over");
     }
 
     #[test]

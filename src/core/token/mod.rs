@@ -3,5 +3,9 @@
 mod access;
 mod keys;
 
-pub use access::{sign, verify, AccessClaims, TokenError, VerifyPolicy};
+#[cfg(test)]
+pub use access::verify;
+pub use access::{
+    sign, verify_memoized, AccessClaims, SignatureMemo, TokenError, VerifiedClaims, VerifyPolicy,
+};
 pub use keys::{KeyEntry, KeySet, KeySetError};
