@@ -46,11 +46,11 @@ impl CredentialsBody {
     }
 }
 
-/// Rate limits and the user (side by side), then a lockout-counted password check, and whether the account
-/// has a confirmed second factor. Unknown e-mails cost the same hashing and storage round
-/// trips (the same single lookup) and get the same answer as a wrong password. For an account
-/// with a second factor a right password leaves the lockout count as it is: the second factor
-/// clears it.
+/// Rate limits and the user (side by side), then a lockout-counted password check, and whether
+/// the account has a confirmed second factor. Unknown e-mails cost the same hashing and storage
+/// round trips (the same single lookup) and get the same answer as a wrong password. For an
+/// account with a second factor a right password leaves the lockout count as it is: the second
+/// factor clears it.
 pub async fn authenticate_first_factor(
     ctx: &Ctx,
     email: &str,
