@@ -310,5 +310,15 @@ pub async fn sign_in(req: &mut Request, ctx: &Ctx) -> Result<Response, AppError>
     user.sign_in().into_result()?;
     super::admin::bootstrap(ctx, &user).await?;
     audit::record(ctx, &user.id, Event::PasskeySignedIn, None).await;
-    start_authenticated_session(ctx, &user, body.device_name.as_deref(), mode, None, how).await
+    // No password was checked: the password lockout is left as it is.
+    start_authenticated_session(
+        ctx,
+        &user,
+        body.device_name.as_deref(),
+        mode,
+        None,
+        how,
+        false,
+    )
+    .await
 }
