@@ -230,11 +230,15 @@ def test_an_account_holds_at_most_twenty_passkeys_even_when_registrations_race(a
     capped = app_factory(RATE_LIMIT_PROFILE_USER="200/60")
     _email, _password, login = capped.create_verified_user()
     access = login["access_token"]
-    authn = SoftAuthenticator(origin=ORIGIN)
+    # One authenticator per passkey: like a real one, an authenticator will not create a second
+    # credential for an account the options say it already holds.
+    def device() -> SoftAuthenticator:
+        return SoftAuthenticator(origin=ORIGIN)
+
     for _ in range(17):
-        _register(capped, access, authn)
+        _register(capped, access, device())
     # Four registrations race for the last three places: three are stored, one is refused.
-    bodies = [{"credential": authn.create(_registration_options(capped, access))} for _ in range(4)]
+    bodies = [{"credential": device().create(_registration_options(capped, access))} for _ in range(4)]
     answers = run_in_parallel(lambda i: capped.post("/v1/me/passkeys", bodies[i], access=access), 4)
     assert sorted(a.status_code for a in answers) == [201, 201, 201, 409], [a.text for a in answers]
     refused = next(a for a in answers if a.status_code == 409)
@@ -243,5 +247,5 @@ def test_an_account_holds_at_most_twenty_passkeys_even_when_registrations_race(a
     assert len(held) == 20
     # Deleting one makes room again.
     assert_status(capped.request("DELETE", f"/v1/me/passkeys/{held[0]['id']}", access=access), 204)
-    _register(capped, access, authn)
+    _register(capped, access, device())
     assert len(assert_json(capped.get("/v1/me/passkeys", access=access), 200)["passkeys"]) == 20
