@@ -40,6 +40,55 @@ async function ceremony({ kind, publicKey }) {
   }
 }
 
+// The TypeScript client (served by the page server at /client/) in a fresh context with its own
+// virtual authenticator: sign in with the password, register a passkey, sign out, sign in
+// usernameless with it, and step up with it. `jsonHelpers: false` removes the browser's Level 3
+// JSON helpers first, so the client's own conversion runs.
+async function clientScenario(browser, { jsonHelpers }) {
+  const context = await browser.newContext();
+  if (!jsonHelpers) {
+    await context.addInitScript(() => {
+      delete PublicKeyCredential.parseCreationOptionsFromJSON;
+      delete PublicKeyCredential.parseRequestOptionsFromJSON;
+      delete PublicKeyCredential.prototype.toJSON;
+    });
+  }
+  const page = await context.newPage();
+  await page.goto(`${PAGE}/app`);
+  const cdp = await context.newCDPSession(page);
+  await cdp.send("WebAuthn.enable");
+  await cdp.send("WebAuthn.addVirtualAuthenticator", {
+    options: {
+      protocol: "ctap2", ctap2Version: "ctap2_1", transport: "internal", hasResidentKey: true,
+      hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true,
+    },
+  });
+  try {
+    return await page.evaluate(async ([api, email, password]) => {
+      const out = { helpers: typeof PublicKeyCredential.parseCreationOptionsFromJSON === "function" };
+      try {
+        const { EdgewardClient } = await import("/client/index.js");
+        const client = new EdgewardClient({ baseUrl: api, mode: "bearer", name: "passkeys" });
+        await client.login(email, password);
+        out.registered = await client.registerPasskey("Client");
+        out.names = (await client.passkeys()).map((p) => p.name);
+        await client.logout();
+        out.signedIn = (await client.signInWithPasskey({ deviceName: "client" })).email;
+        out.me = (await client.me()).email;
+        await client.reauthenticateWithPasskey();
+        out.stepUp = "ok";
+        // Clean up for the next scenario's usernameless sign-in, which must find one passkey.
+        await client.deletePasskey(out.registered.id);
+      } catch (err) {
+        out.error = String(err);
+      }
+      return out;
+    }, [API, EMAIL, PASSWORD]);
+  } finally {
+    await context.close();
+  }
+}
+
 const browser = await chromium.launch({ executablePath: EDGEWARD_CHROMIUM, args: ["--no-sandbox"] });
 const out = {};
 try {
@@ -81,6 +130,8 @@ try {
   out.secondSignIn = await signIn();
   out.authenticatorCredentials = (await cdp.send("WebAuthn.getCredentials", { authenticatorId })).credentials
     .map(({ isResidentCredential, rpId, signCount }) => ({ isResidentCredential, rpId, signCount }));
+  out.client = await clientScenario(browser, { jsonHelpers: true });
+  out.clientWithoutJsonHelpers = await clientScenario(browser, { jsonHelpers: false });
 } finally {
   await browser.close();
 }

@@ -91,16 +91,22 @@ def flow(app_factory, pages) -> dict:
 def two_tabs(app_factory, pages) -> dict:
     """The client built (tsc --strict), then two tabs with expired access tokens, against a
     server whose access tokens live 5 s."""
-    build = subprocess.run(["npm", "run", "-s", "build"], cwd=CLIENT, capture_output=True, text=True,
-                           env={**os.environ, "PATH": f"{BIN_DIR}{os.pathsep}{os.environ.get('PATH', '')}"},
-                           timeout=120, stdin=subprocess.DEVNULL)
-    assert build.returncode == 0, f"client build failed:\n{build.stdout[-3000:]}{build.stderr[-3000:]}"
+    build_client()
     app = app_factory(ALLOWED_ORIGINS=pages.url, ACCESS_TOKEN_TTL_SECONDS=str(SHORT_ACCESS_TTL_S))
     email, password, _login = app.create_verified_user()
     seen = run_driver(TWO_TABS, API=app.base_url, PAGE=pages.url, EMAIL=email, PASSWORD=password,
                       TTL_S=str(SHORT_ACCESS_TTL_S))
     seen["email"] = email
     return seen
+
+
+def build_client() -> None:
+    """The TypeScript client compiled (tsc --strict) into clients/typescript/dist, which the page
+    server serves under /client/."""
+    build = subprocess.run(["npm", "run", "-s", "build"], cwd=CLIENT, capture_output=True, text=True,
+                           env={**os.environ, "PATH": f"{BIN_DIR}{os.pathsep}{os.environ.get('PATH', '')}"},
+                           timeout=120, stdin=subprocess.DEVNULL)
+    assert build.returncode == 0, f"client build failed:\n{build.stdout[-3000:]}{build.stderr[-3000:]}"
 
 
 def run_driver(driver, **env) -> dict:

@@ -13,13 +13,14 @@ import pytest
 
 from conftest import ROOT
 from e2e_support import decode_unverified
-from test_browser_chromium import PageServer, run_driver
+from test_browser_chromium import PageServer, build_client, run_driver
 
 DRIVER = ROOT / "tests" / "browser" / "passkeys.mjs"
 
 
 @pytest.fixture(scope="module")
 def seen(app_factory) -> dict:
+    build_client()
     pages = PageServer()
     pages.start()
     try:
@@ -57,3 +58,17 @@ def test_chromium_signs_in_usernameless_with_the_passkey_twice(seen):
     assert seen["me"]["body"]["email"] == seen["email"]
     # Chromium's virtual authenticator counts signatures: the second sign-in's counter grew.
     assert seen["authenticatorCredentials"][0]["signCount"] >= 2
+
+
+@pytest.mark.parametrize("how", ["client", "clientWithoutJsonHelpers"])
+def test_the_typescript_client_registers_and_signs_in_with_a_passkey_in_chromium(seen, how):
+    """The client's registerPasskey/signInWithPasskey on navigator.credentials, with the
+    browser's Level 3 JSON helpers, and with them removed (the client's own conversion, as in
+    browsers that lack them)."""
+    run = seen[how]
+    assert run.get("error") is None, run
+    assert run["helpers"] is (how == "client")
+    assert run["registered"]["name"] == "Client"
+    assert sorted(run["names"]) == ["Chromium", "Client"]  # the first test's passkey, and this one
+    assert run["signedIn"] == seen["email"] and run["me"] == seen["email"]
+    assert run["stepUp"] == "ok"

@@ -13,7 +13,116 @@ export type RegisterRequest = Schemas["RegisterRequest"];
 export type UpdateMeRequest = Schemas["UpdateMeRequest"];
 export type MfaRequired = Schemas["MfaRequired"];
 export type TotpEnrolment = Schemas["TotpEnrolment"];
+export type Passkey = Schemas["Passkey"];
+export type Wallet = Schemas["Wallet"];
+export type Identity = Schemas["Identity"];
+export type AuthProvider = Schemas["AuthProvider"];
+export type CreationOptionsJSON = Schemas["PublicKeyCredentialCreationOptionsJSON"];
+export type RequestOptionsJSON = Schemas["PublicKeyCredentialRequestOptionsJSON"];
+export type RegistrationJSON = Schemas["RegistrationResponseJSON"];
+export type AuthenticationJSON = Schemas["AuthenticationResponseJSON"];
 export type Mode = "bearer" | "cookie";
+
+/** What the client needs of WebAuthn: the browser's `navigator.credentials` by default
+ * (`browserWebAuthn`), or a stand-in (a native app's platform API, tests). Both sides speak
+ * WebAuthn Level 3 JSON (base64url strings). */
+export interface WebAuthn {
+  create(options: CreationOptionsJSON): Promise<RegistrationJSON>;
+  get(options: RequestOptionsJSON): Promise<AuthenticationJSON>;
+}
+
+export function base64urlToBytes(text: string): Uint8Array {
+  const b64 = text.replace(/-/g, "+").replace(/_/g, "/").replace(/=+$/, "");
+  const bin = atob(b64 + "=".repeat((4 - (b64.length % 4)) % 4));
+  return Uint8Array.from(bin, (c) => c.charCodeAt(0));
+}
+
+export function bytesToBase64url(bytes: ArrayBuffer | ArrayBufferView): string {
+  const view = bytes instanceof ArrayBuffer ? new Uint8Array(bytes) : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let bin = "";
+  for (const b of view) bin += String.fromCharCode(b);
+  return btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+type Descriptor = { id: string; type: string; transports?: string[] };
+const descriptor = (d: Descriptor) => ({ ...d, id: base64urlToBytes(d.id) });
+
+/** Creation options JSON → the binary form `navigator.credentials.create` takes (what
+ * `PublicKeyCredential.parseCreationOptionsFromJSON` does where the browser has it). */
+export function creationOptionsFromJSON(o: CreationOptionsJSON): Record<string, unknown> {
+  const json = o as unknown as { user: { id: string }; challenge: string; excludeCredentials?: Descriptor[] };
+  return {
+    ...o,
+    challenge: base64urlToBytes(json.challenge),
+    user: { ...o.user, id: base64urlToBytes(json.user.id) },
+    excludeCredentials: (json.excludeCredentials ?? []).map(descriptor),
+  };
+}
+
+/** Request options JSON → the binary form `navigator.credentials.get` takes. */
+export function requestOptionsFromJSON(o: RequestOptionsJSON): Record<string, unknown> {
+  const json = o as unknown as { challenge: string; allowCredentials?: Descriptor[] };
+  return {
+    ...o,
+    challenge: base64urlToBytes(json.challenge),
+    allowCredentials: (json.allowCredentials ?? []).map(descriptor),
+  };
+}
+
+interface BrowserCredential {
+  id: string;
+  rawId: ArrayBuffer;
+  type: string;
+  authenticatorAttachment?: string | null;
+  response: Record<string, unknown> & { clientDataJSON: ArrayBuffer; getTransports?: () => string[] };
+  getClientExtensionResults?: () => Record<string, unknown>;
+  toJSON?: () => unknown;
+}
+
+/** A credential of `navigator.credentials` as Level 3 JSON: its own `toJSON()` where the
+ * browser has it, else the same members encoded here. */
+export function credentialToJSON(c: BrowserCredential): RegistrationJSON | AuthenticationJSON {
+  if (typeof c.toJSON === "function") return c.toJSON() as RegistrationJSON | AuthenticationJSON;
+  const response: Record<string, unknown> = {};
+  for (const key of ["clientDataJSON", "attestationObject", "authenticatorData", "signature", "userHandle"]) {
+    const v = c.response[key];
+    if (v instanceof ArrayBuffer || ArrayBuffer.isView(v)) response[key] = bytesToBase64url(v as ArrayBuffer);
+  }
+  if (typeof c.response.getTransports === "function") response.transports = c.response.getTransports();
+  return {
+    id: c.id,
+    rawId: bytesToBase64url(c.rawId),
+    type: "public-key",
+    authenticatorAttachment: c.authenticatorAttachment ?? null,
+    clientExtensionResults: c.getClientExtensionResults?.() ?? {},
+    response,
+  } as unknown as RegistrationJSON | AuthenticationJSON;
+}
+
+/** `navigator.credentials` of this browser (null outside one). */
+export function browserWebAuthn(): WebAuthn | null {
+  const g = globalThis as unknown as {
+    navigator?: { credentials?: { create(o: unknown): Promise<unknown>; get(o: unknown): Promise<unknown> } };
+    PublicKeyCredential?: { parseCreationOptionsFromJSON?: (o: unknown) => unknown; parseRequestOptionsFromJSON?: (o: unknown) => unknown };
+  };
+  const credentials = g.navigator?.credentials;
+  if (!credentials || !g.PublicKeyCredential) return null;
+  const pkc = g.PublicKeyCredential;
+  const got = (c: unknown) => {
+    if (!c) throw new EdgewardError(0, "passkey_cancelled", "the authenticator returned no credential");
+    return credentialToJSON(c as BrowserCredential);
+  };
+  return {
+    async create(options) {
+      const publicKey = pkc.parseCreationOptionsFromJSON?.(options) ?? creationOptionsFromJSON(options);
+      return got(await credentials.create({ publicKey })) as RegistrationJSON;
+    },
+    async get(options) {
+      const publicKey = pkc.parseRequestOptionsFromJSON?.(options) ?? requestOptionsFromJSON(options);
+      return got(await credentials.get({ publicKey })) as AuthenticationJSON;
+    },
+  };
+}
 
 /**
  * Thrown by `login` (and `reactivate`/`restore`-like sign-ins) when the password was right but
@@ -110,6 +219,8 @@ export interface ClientOptions {
   maxRetryWaitMs?: number;
   /** Called when the session ends here or in another tab. */
   onLogout?: () => void;
+  /** Passkeys: `navigator.credentials` in a browser by default. */
+  webauthn?: WebAuthn | null;
   /** Test seams. */
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
@@ -161,6 +272,7 @@ export class EdgewardClient {
   private readonly now: () => number;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly onLogout: (() => void) | undefined;
+  private readonly webauthn: WebAuthn | null;
   private readonly id = Math.random().toString(36).slice(2);
   private inflight: Promise<void> | null = null;
   private claims: { id: string; at: number }[] = [];
@@ -187,6 +299,7 @@ export class EdgewardClient {
     this.now = options.now ?? Date.now;
     this.sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
     this.onLogout = options.onLogout;
+    this.webauthn = options.webauthn === undefined ? browserWebAuthn() : options.webauthn;
     const open = options.channel === undefined
       ? (g.BroadcastChannel ? (n: string) => new g.BroadcastChannel!(n) : null)
       : options.channel;
@@ -436,6 +549,138 @@ export class EdgewardClient {
   /** Removes TOTP, confirmed with the password or a current code. */
   removeTotp(proof: { password: string } | { code: string }): Promise<void> {
     return this.request("DELETE", "/v1/me/mfa/totp", { body: proof });
+  }
+
+  // ------------------------------------------------------------------ passkeys
+
+  private authenticator(): WebAuthn {
+    if (!this.webauthn) throw new EdgewardError(0, "webauthn_unavailable", "no WebAuthn here: pass `webauthn` in the options");
+    return this.webauthn;
+  }
+
+  /** The signed-in user's passkeys. */
+  async passkeys(): Promise<Passkey[]> {
+    return (await this.request<Schemas["PasskeyList"]>("GET", "/v1/me/passkeys")).passkeys;
+  }
+
+  /** Creates a passkey on this device and registers it (a sensitive action: it may answer 401
+   *  `reauthentication_required`; see `reauthenticate`). */
+  async registerPasskey(name?: string): Promise<Passkey> {
+    const { publicKey } = await this.request<Schemas["PasskeyCreationOptions"]>("POST", "/v1/me/passkeys/options");
+    const credential = await this.authenticator().create(publicKey);
+    return this.request("POST", "/v1/me/passkeys", { body: { credential, ...(name ? { name } : {}) } });
+  }
+
+  renamePasskey(id: string, name: string): Promise<void> {
+    return this.request("PATCH", `/v1/me/passkeys/${encodeURIComponent(id)}`, { body: { name } });
+  }
+
+  deletePasskey(id: string): Promise<void> {
+    return this.request("DELETE", `/v1/me/passkeys/${encodeURIComponent(id)}`);
+  }
+
+  private async passkeyAssertion(): Promise<AuthenticationJSON> {
+    const { publicKey } = await this.request<Schemas["PasskeyRequestOptions"]>("POST", "/v1/auth/passkeys/options", { auth: false });
+    return this.authenticator().get(publicKey);
+  }
+
+  /** Usernameless sign-in: the browser offers the passkeys it holds for this site. A passkey is
+   *  two factors in one, so no `SecondFactorRequired` follows. */
+  async signInWithPasskey(options: { deviceName?: string } = {}): Promise<User> {
+    const credential = await this.passkeyAssertion();
+    const body = { credential, mode: this.mode, ...(options.deviceName ? { device_name: options.deviceName } : {}) };
+    const answer = await this.request<TokenResponse | CookieSessionResponse>("POST", "/v1/auth/passkeys/verify", { body, auth: false });
+    this.save(answer);
+    return answer.user;
+  }
+
+  /** Step-up with a passkey of the signed-in user. */
+  async reauthenticateWithPasskey(): Promise<void> {
+    const credential = await this.passkeyAssertion();
+    await this.request("POST", "/v1/auth/reauthenticate", { body: { credential } });
+  }
+
+  // ------------------------------------------------------------------ external identity
+
+  /** The sign-in providers the server offers. */
+  async providers(): Promise<AuthProvider[]> {
+    return (await this.request<Schemas["AuthProviderList"]>("GET", "/v1/auth/providers", { auth: false })).providers;
+  }
+
+  /** Where to send the browser to sign in with `provider`; it comes back to `redirectUri` (on the
+   *  server's allow-list) with `?code=` (bearer mode: pass it to `completeOAuth`) or with the
+   *  session's cookies set (cookie mode: call `resumeCookieSession`). `codeChallenge`: the app's
+   *  own PKCE S256 challenge, whose verifier `completeOAuth` then needs. */
+  oauthStartUrl(provider: string, redirectUri: string, options: { codeChallenge?: string } = {}): string {
+    const q = new URLSearchParams({ redirect_uri: redirectUri });
+    if (this.mode === "cookie") q.set("mode", "cookie");
+    if (options.codeChallenge) {
+      q.set("code_challenge", options.codeChallenge);
+      q.set("code_challenge_method", "S256");
+    }
+    return `${this.base}/v1/auth/oauth/${encodeURIComponent(provider)}/start?${q}`;
+  }
+
+  /** Bearer mode: trades the one-time `code` of the redirect back for the session. */
+  async completeOAuth(code: string, codeVerifier?: string): Promise<User> {
+    const body = { code, ...(codeVerifier ? { code_verifier: codeVerifier } : {}) };
+    return this.signedIn(await this.request("POST", "/v1/auth/oauth/token", { body, auth: false }));
+  }
+
+  /** Cookie mode: after a sign-in that set the cookies outside this client (an OAuth redirect),
+   *  takes the session up here (its CSRF token and expiry) with one refresh. */
+  async resumeCookieSession(): Promise<User> {
+    const answer = await this.request<CookieSessionResponse>("POST", "/v1/auth/refresh", { body: {}, auth: false });
+    this.save(answer);
+    return answer.user;
+  }
+
+  /** Token exchange: a JWT of a configured `jwt` provider becomes a session here. */
+  async exchangeToken(provider: string, token: string, options: { deviceName?: string } = {}): Promise<User> {
+    const body = { provider, token, mode: this.mode, ...(options.deviceName ? { device_name: options.deviceName } : {}) };
+    return this.signedIn(await this.request("POST", "/v1/auth/exchange", { body, auth: false }));
+  }
+
+  async identities(): Promise<Identity[]> {
+    return (await this.request<Schemas["IdentityList"]>("GET", "/v1/me/identities")).identities;
+  }
+
+  unlinkIdentity(id: string): Promise<void> {
+    return this.request("DELETE", `/v1/me/identities/${encodeURIComponent(id)}`);
+  }
+
+  // ------------------------------------------------------------------ Sign in with Ethereum
+
+  /** A single-use nonce for the EIP-4361 message's `Nonce:` field (valid 5 minutes). */
+  async siweNonce(): Promise<string> {
+    return (await this.request<Schemas["SiweNonce"]>("POST", "/v1/auth/siwe/nonce", { auth: false })).nonce;
+  }
+
+  /** Signs in with the EIP-4361 `message` and its `personal_sign` signature (the wallet signs;
+   *  this client has no Ethereum code). May throw `SecondFactorRequired`. */
+  async signInWithEthereum(message: string, signature: string, options: { deviceName?: string } = {}): Promise<User> {
+    const body = { message, signature, mode: this.mode, ...(options.deviceName ? { device_name: options.deviceName } : {}) };
+    return this.signedIn(await this.request("POST", "/v1/auth/siwe/verify", { body, auth: false }));
+  }
+
+  async wallets(): Promise<Wallet[]> {
+    return (await this.request<Schemas["WalletList"]>("GET", "/v1/me/wallets")).wallets;
+  }
+
+  /** Links the wallet that signed `message` (a fresh nonce's) to the signed-in user. */
+  linkWallet(message: string, signature: string): Promise<Wallet> {
+    return this.request("POST", "/v1/me/wallets", { body: { message, signature } });
+  }
+
+  unlinkWallet(address: string): Promise<void> {
+    return this.request("DELETE", `/v1/me/wallets/${encodeURIComponent(address)}`);
+  }
+
+  /** A sign-in's answer: the session, or the second factor it still needs. */
+  private signedIn(answer: TokenResponse | CookieSessionResponse | MfaRequired): User {
+    if ("mfa_required" in answer) throw new SecondFactorRequired(answer);
+    this.save(answer);
+    return answer.user;
   }
 
   /** Ends the session on the server and in every tab. */

@@ -2,7 +2,8 @@
 // "tabs" (clients), a fake Web Locks manager and a fake BroadcastChannel bus.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { EdgewardClient, EdgewardError, SecondFactorRequired } from "../dist/index.js";
+import { EdgewardClient, EdgewardError, SecondFactorRequired, base64urlToBytes, bytesToBase64url, creationOptionsFromJSON,
+  credentialToJSON, requestOptionsFromJSON } from "../dist/index.js";
 
 const USER = { id: "u1", email: "ada@example.test", name: "Ada", status: "active", version: 1 };
 
@@ -221,4 +222,89 @@ test("a failed refresh signs out, and logout in one tab reaches the others", asy
   server.refresh = "revoked";
   await assert.rejects(tab1.me(), (e) => e.code === "invalid_refresh_token");
   assert.equal(tab1.session, null);
+});
+
+/** A WebAuthn stand-in that records the options it was given and answers fixed JSON. */
+function fakeWebAuthn() {
+  const seen = [];
+  return {
+    seen,
+    async create(options) { seen.push(["create", options]); return { id: "cred", rawId: "cred", type: "public-key", response: { clientDataJSON: "cd", attestationObject: "ao" } }; },
+    async get(options) { seen.push(["get", options]); return { id: "cred", rawId: "cred", type: "public-key", response: { clientDataJSON: "cd", authenticatorData: "ad", signature: "sig" } }; },
+  };
+}
+
+test("a passkey is registered with the server's options and signs in usernameless, in the client's mode", async () => {
+  const server = fakeServer({ mode: "cookie" });
+  const webauthn = fakeWebAuthn();
+  const c = client(server, { mode: "cookie", webauthn });
+  const creation = { rp: { id: "example.test", name: "x" }, user: { id: "dQ", name: "ada", displayName: "Ada" }, challenge: "Y2g" };
+  server.script.push(() => json(200, { publicKey: { challenge: "cmVx", rpId: "example.test", allowCredentials: [], userVerification: "required", timeout: 1 } }));
+  server.script.push(() => json(200, issueTokens(server, "cookie")));
+  const user = await c.signInWithPasskey({ deviceName: "phone" });
+  assert.equal(user.email, USER.email);
+  assert.equal(webauthn.seen[0][0], "get");
+  assert.equal(webauthn.seen[0][1].challenge, "cmVx");
+  const verify = server.calls.find((x) => x.path === "/v1/auth/passkeys/verify");
+  assert.deepEqual(verify.body, { credential: { id: "cred", rawId: "cred", type: "public-key", response: { clientDataJSON: "cd", authenticatorData: "ad", signature: "sig" } }, mode: "cookie", device_name: "phone" });
+  assert.equal(server.calls.find((x) => x.path === "/v1/auth/passkeys/options").credentials, "include");
+
+  server.script.push(() => json(200, { publicKey: creation }));
+  server.script.push(() => json(201, { id: "p1", name: "Laptop" }));
+  const passkey = await c.registerPasskey("Laptop");
+  assert.equal(passkey.id, "p1");
+  assert.deepEqual(webauthn.seen[1], ["create", creation]);
+  const register = server.calls.find((x) => x.path === "/v1/me/passkeys");
+  assert.deepEqual(register.body, { credential: { id: "cred", rawId: "cred", type: "public-key", response: { clientDataJSON: "cd", attestationObject: "ao" } }, name: "Laptop" });
+  assert.equal(register.headers["x-csrf-token"], "c1", "a cookie-mode registration is a CSRF-checked write");
+});
+
+test("without WebAuthn a passkey call fails clearly before any request", async () => {
+  const server = fakeServer();
+  const c = client(server, { webauthn: null });
+  server.script.push(() => json(200, { publicKey: { challenge: "cmVx" } }));
+  await assert.rejects(c.signInWithPasskey(), (e) => e instanceof EdgewardError && e.code === "webauthn_unavailable");
+});
+
+test("base64url and the binary WebAuthn options round-trip without a browser", () => {
+  const bytes = Uint8Array.from([0, 1, 2, 250, 251, 252, 253, 254, 255]);
+  assert.equal(bytesToBase64url(bytes), "AAEC-vv8_f7_");
+  assert.deepEqual(base64urlToBytes("AAEC-vv8_f7_"), bytes);
+  assert.deepEqual(base64urlToBytes("AAEC-vv8_f7_=="), bytes);
+  const creation = creationOptionsFromJSON({ challenge: "AAEC", user: { id: "-_8", name: "a", displayName: "A" }, rp: { id: "x", name: "x" },
+    excludeCredentials: [{ id: "AQ", type: "public-key", transports: ["usb"] }] });
+  assert.deepEqual([...creation.challenge], [0, 1, 2]);
+  assert.deepEqual([...creation.user.id], [251, 255]);
+  assert.deepEqual([...creation.excludeCredentials[0].id], [1]);
+  assert.deepEqual(creation.excludeCredentials[0].transports, ["usb"]);
+  const request = requestOptionsFromJSON({ challenge: "AQID", rpId: "x", userVerification: "required" });
+  assert.deepEqual([...request.challenge], [1, 2, 3]);
+  assert.deepEqual(request.allowCredentials, []);
+  const json = credentialToJSON({ id: "AQ", rawId: Uint8Array.from([1]).buffer, type: "public-key",
+    response: { clientDataJSON: Uint8Array.from([123]).buffer, authenticatorData: Uint8Array.from([9]).buffer, signature: Uint8Array.from([8]).buffer, userHandle: null },
+    getClientExtensionResults: () => ({}) });
+  assert.deepEqual(json, { id: "AQ", rawId: "AQ", type: "public-key", authenticatorAttachment: null, clientExtensionResults: {},
+    response: { clientDataJSON: "ew", authenticatorData: "CQ", signature: "CA" } });
+});
+
+test("Sign in with Ethereum, token exchange and the OAuth code answer a session or the second factor", async () => {
+  const server = fakeServer();
+  const c = client(server);
+  server.script.push(() => json(200, { nonce: "0123456789abcdef0123456789abcdef" }));
+  assert.equal(await c.siweNonce(), "0123456789abcdef0123456789abcdef");
+  server.script.push(() => json(200, { mfa_required: true, mfa_token: "m".repeat(43), methods: ["totp", "recovery_code"], expires_in: 300 }));
+  const err = await c.signInWithEthereum("msg", "0xsig").catch((e) => e);
+  assert.ok(err instanceof SecondFactorRequired);
+  server.script.push(() => json(200, issueTokens(server)));
+  assert.equal((await c.exchangeToken("privy", "jwt", { deviceName: "app" })).email, USER.email);
+  assert.deepEqual(server.calls.find((x) => x.path === "/v1/auth/exchange").body, { provider: "privy", token: "jwt", mode: "bearer", device_name: "app" });
+  assert.deepEqual(await c.me(), USER);
+  server.script.push(() => json(200, issueTokens(server)));
+  await c.completeOAuth("code1", "verifier1");
+  assert.deepEqual(server.calls.find((x) => x.path === "/v1/auth/oauth/token").body, { code: "code1", code_verifier: "verifier1" });
+  assert.equal(c.oauthStartUrl("google", "https://app.example.test/done", { codeChallenge: "ch" }),
+    "https://api.example.test/v1/auth/oauth/google/start?redirect_uri=https%3A%2F%2Fapp.example.test%2Fdone&code_challenge=ch&code_challenge_method=S256");
+  const cookie = client(fakeServer({ mode: "cookie" }), { mode: "cookie" });
+  assert.equal(cookie.oauthStartUrl("gh", "https://app.example.test/done"),
+    "https://api.example.test/v1/auth/oauth/gh/start?redirect_uri=https%3A%2F%2Fapp.example.test%2Fdone&mode=cookie");
 });
