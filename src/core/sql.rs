@@ -4,6 +4,20 @@
 /// The Durable Objects' own SQLite statements and schemas.
 pub mod objects;
 
+/// The guard of every "unless it is the last way to sign in" delete: more than one way remains
+/// before it (a password; each external identity, wallet and passkey), the one being removed
+/// included. Parameters: the user, four times. One expression for the three deletes, so a new
+/// way to sign in is counted by all of them, and each delete is one statement: two parallel
+/// removals cannot take the last two.
+macro_rules! more_than_one_way_to_sign_in {
+    () => {
+        "((SELECT password_hash <> '' FROM users WHERE id = ?) \
+          + (SELECT COUNT(*) FROM external_identities WHERE user_id = ?) \
+          + (SELECT COUNT(*) FROM wallets WHERE user_id = ?) \
+          + (SELECT COUNT(*) FROM passkeys WHERE user_id = ?)) > 1"
+    };
+}
+
 pub mod users {
     /// Creates the account unless the e-mail is taken; RETURNING tells which happened.
     pub const INSERT: &str = "INSERT INTO users (id, email, password_hash, name, status, email_verified, created_at, updated_at, version) \
@@ -593,14 +607,13 @@ pub mod passkeys {
     pub const RENAME: &str =
         "UPDATE passkeys SET name = ? WHERE id = ? AND user_id = ? RETURNING id";
 
-    /// Removes a passkey only while another way to sign in remains (a password, an external
-    /// identity, a wallet or another passkey), in one statement so parallel deletes cannot
-    /// remove the last two. Parameters: id, then user five times.
-    pub const DELETE_IF_NOT_LAST: &str = "DELETE FROM passkeys WHERE id = ? AND user_id = ? AND \
-         ((SELECT password_hash FROM users WHERE id = ?) <> '' \
-          OR EXISTS (SELECT 1 FROM external_identities WHERE user_id = ?) \
-          OR EXISTS (SELECT 1 FROM wallets WHERE user_id = ?) \
-          OR (SELECT COUNT(*) FROM passkeys WHERE user_id = ?) > 1) RETURNING id";
+    /// Removes a passkey unless it is the last way to sign in. Parameters: id, then user five
+    /// times.
+    pub const DELETE_IF_NOT_LAST: &str = concat!(
+        "DELETE FROM passkeys WHERE id = ? AND user_id = ? AND ",
+        more_than_one_way_to_sign_in!(),
+        " RETURNING id"
+    );
 
     pub const EXISTS: &str = "SELECT id FROM passkeys WHERE id = ? AND user_id = ?";
 
@@ -936,15 +949,13 @@ pub mod external_identities {
         "SELECT id, provider, subject, email, created_at FROM external_identities \
          WHERE user_id = ? ORDER BY created_at, id";
 
-    /// Unlinks one identity only while another way to sign in remains (a password, another
-    /// identity, a wallet or a passkey): the check and the delete are one statement, so two
-    /// parallel unlinks cannot remove the last two. Parameters: id, then user five times.
-    pub const DELETE_IF_NOT_LAST: &str =
-        "DELETE FROM external_identities WHERE id = ? AND user_id = ? AND \
-         ((SELECT password_hash FROM users WHERE id = ?) <> '' \
-          OR (SELECT COUNT(*) FROM external_identities WHERE user_id = ?) > 1 \
-          OR EXISTS (SELECT 1 FROM wallets WHERE user_id = ?) \
-          OR EXISTS (SELECT 1 FROM passkeys WHERE user_id = ?)) RETURNING id";
+    /// Unlinks one identity unless it is the last way to sign in. Parameters: id, then user
+    /// five times.
+    pub const DELETE_IF_NOT_LAST: &str = concat!(
+        "DELETE FROM external_identities WHERE id = ? AND user_id = ? AND ",
+        more_than_one_way_to_sign_in!(),
+        " RETURNING id"
+    );
 }
 
 pub mod wallets {
@@ -976,16 +987,13 @@ pub mod wallets {
     pub const OF_USER: &str = "SELECT address, chain_id, created_at, last_used_at FROM wallets \
          WHERE user_id = ? ORDER BY created_at, address";
 
-    /// Unlinks a wallet only while another way to sign in remains (a password, an external
-    /// identity, a passkey or another wallet): the check and the delete are one statement, so
-    /// two parallel unlinks cannot remove the last two. Parameters: address, then user five
-    /// times.
-    pub const DELETE_IF_NOT_LAST: &str =
-        "DELETE FROM wallets WHERE address = ? AND user_id = ? AND \
-         ((SELECT password_hash FROM users WHERE id = ?) <> '' \
-          OR EXISTS (SELECT 1 FROM external_identities WHERE user_id = ?) \
-          OR EXISTS (SELECT 1 FROM passkeys WHERE user_id = ?) \
-          OR (SELECT COUNT(*) FROM wallets WHERE user_id = ?) > 1) RETURNING address";
+    /// Unlinks a wallet unless it is the last way to sign in. Parameters: address, then user
+    /// five times.
+    pub const DELETE_IF_NOT_LAST: &str = concat!(
+        "DELETE FROM wallets WHERE address = ? AND user_id = ? AND ",
+        more_than_one_way_to_sign_in!(),
+        " RETURNING address"
+    );
 }
 
 pub mod siwe_nonces {

@@ -134,18 +134,5 @@ pub async fn unlink_unless_last(
     user_id: &str,
     id: &str,
 ) -> Result<bool, AppError> {
-    let row: Option<IdRow> = first(
-        db,
-        sql::DELETE_IF_NOT_LAST,
-        &[
-            s(id),
-            s(user_id),
-            s(user_id),
-            s(user_id),
-            s(user_id),
-            s(user_id),
-        ],
-    )
-    .await?;
-    Ok(row.is_some())
+    super::delete_unless_last(db, sql::DELETE_IF_NOT_LAST, id, user_id).await
 }

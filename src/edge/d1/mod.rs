@@ -118,6 +118,20 @@ async fn run(db: &D1Database, sql: &str, args: &[JsValue]) -> Result<usize, AppE
     Ok(changes(&result))
 }
 
+/// One of the deletes guarded by "it is not the last way to sign in"
+/// (`sql::*::DELETE_IF_NOT_LAST`: the row's key, then the user five times); `true` when the
+/// row was removed.
+async fn delete_unless_last(
+    db: &D1Database,
+    sql: &str,
+    key: &str,
+    user_id: &str,
+) -> Result<bool, AppError> {
+    let u = s(user_id);
+    let args = [s(key), u.clone(), u.clone(), u.clone(), u.clone(), u];
+    Ok(first::<serde_json::Value>(db, sql, &args).await?.is_some())
+}
+
 async fn batch(
     db: &D1Database,
     statements: Vec<D1PreparedStatement>,

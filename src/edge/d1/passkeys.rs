@@ -266,22 +266,7 @@ pub async fn delete_unless_last(
     user_id: &str,
     id: &str,
 ) -> Result<bool, AppError> {
-    #[derive(Deserialize)]
-    struct Returned {}
-    let row: Option<Returned> = first(
-        db,
-        passkeys::DELETE_IF_NOT_LAST,
-        &[
-            s(id),
-            s(user_id),
-            s(user_id),
-            s(user_id),
-            s(user_id),
-            s(user_id),
-        ],
-    )
-    .await?;
-    Ok(row.is_some())
+    super::delete_unless_last(db, passkeys::DELETE_IF_NOT_LAST, id, user_id).await
 }
 
 pub async fn exists(db: &D1Database, user_id: &str, id: &str) -> Result<bool, AppError> {

@@ -160,18 +160,5 @@ pub async fn unlink_unless_last(
     user_id: &str,
     address: &Address,
 ) -> Result<bool, AppError> {
-    let row: Option<AddressRow> = first(
-        db,
-        sql::DELETE_IF_NOT_LAST,
-        &[
-            s(&address.lower()),
-            s(user_id),
-            s(user_id),
-            s(user_id),
-            s(user_id),
-            s(user_id),
-        ],
-    )
-    .await?;
-    Ok(row.is_some())
+    super::delete_unless_last(db, sql::DELETE_IF_NOT_LAST, &address.lower(), user_id).await
 }
