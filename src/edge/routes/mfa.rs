@@ -23,7 +23,7 @@ use crate::edge::passwords;
 use crate::edge::rand;
 use crate::edge::ratelimit::{enforce, Key};
 use serde::{Deserialize, Serialize};
-use worker::{Request, Response};
+use worker::{D1Database, Request, Response};
 
 /// The answer to a right password when a second factor is due: no session yet.
 #[derive(Serialize)]
@@ -231,53 +231,14 @@ pub async fn reauthenticate(req: &mut Request, ctx: &Ctx) -> Result<Response, Ap
     enforce(ctx, Limit::ProfileUser, Key::User(&user.id)).await?;
     let body: ReauthenticateBody = read_json(req).await?;
     let db = ctx.db()?;
-    if let Some(credential) = body.credential {
-        if body.password.is_some() || body.code.is_some() {
-            return Err(AppError::InvalidRequest(
-                "invalid body: give exactly one of `password`, `code` or `credential`".into(),
-            ));
-        }
-        let (owner, how) = super::passkeys::check_assertion(ctx, &credential).await?;
-        if owner.id != user.id {
-            return Err(AppError::InvalidPasskey(
-                "this passkey belongs to another account",
-            ));
-        }
-        d1::mfa::reauthenticated(&db, &authed.session_id, how, ctx.now).await?;
-        audit::record(
-            ctx,
-            &user.id,
-            Event::Reauthenticated,
-            Some(&authed.session_id),
-        )
-        .await;
-        return no_content();
-    }
-    let factor = d1::mfa::totp(&db, &user.id).await?.filter(|f| f.confirmed);
-    let how = match (body.password, body.code, factor) {
-        (Some(password), None, None) => {
-            let password = Password::parse_presented(password)?;
-            passwords::check(ctx, user, &password).await?;
-            Authentication::Password
-        }
-        (Some(_), None, Some(_)) => {
-            return Err(AppError::InvalidRequest(
-                "this account has a second factor: reauthenticate with `code` or a passkey `credential`".into(),
-            ))
-        }
-        (None, Some(code), Some(factor)) => {
-            check_code(ctx, user, &factor, &Code::parse(&code)?).await?
-        }
-        (None, Some(_), None) => {
-            return Err(AppError::InvalidRequest(
-                "this account has no second factor: reauthenticate with `password` or a passkey `credential`".into(),
-            ))
-        }
-        _ => {
+    let how = match body.credential {
+        Some(_) if body.password.is_some() || body.code.is_some() => {
             return Err(AppError::InvalidRequest(
                 "invalid body: give exactly one of `password`, `code` or `credential`".into(),
             ))
         }
+        Some(credential) => passkey_of(ctx, user, &credential).await?,
+        None => password_or_code(ctx, &db, user, body.password, body.code).await?,
     };
     d1::mfa::reauthenticated(&db, &authed.session_id, how, ctx.now).await?;
     audit::record(
@@ -288,6 +249,49 @@ pub async fn reauthenticate(req: &mut Request, ctx: &Ctx) -> Result<Response, Ap
     )
     .await;
     no_content()
+}
+
+/// A passkey assertion of the session's own user.
+async fn passkey_of(
+    ctx: &Ctx,
+    user: &User,
+    credential: &crate::core::webauthn::AuthenticationResponseJson,
+) -> Result<Authentication, AppError> {
+    let (owner, how) = super::passkeys::check_assertion(ctx, credential).await?;
+    if owner.id != user.id {
+        return Err(AppError::InvalidPasskey(
+            "this passkey belongs to another account",
+        ));
+    }
+    Ok(how)
+}
+
+/// The password of an account without a second factor, or a code of one with it.
+async fn password_or_code(
+    ctx: &Ctx,
+    db: &D1Database,
+    user: &User,
+    password: Option<String>,
+    code: Option<String>,
+) -> Result<Authentication, AppError> {
+    let factor = d1::mfa::totp(db, &user.id).await?.filter(|f| f.confirmed);
+    match (password, code, factor) {
+        (Some(password), None, None) => {
+            let password = Password::parse_presented(password)?;
+            passwords::check(ctx, user, &password).await?;
+            Ok(Authentication::Password)
+        }
+        (Some(_), None, Some(_)) => Err(AppError::InvalidRequest(
+            "this account has a second factor: reauthenticate with `code` or a passkey `credential`".into(),
+        )),
+        (None, Some(code), Some(factor)) => check_code(ctx, user, &factor, &Code::parse(&code)?).await,
+        (None, Some(_), None) => Err(AppError::InvalidRequest(
+            "this account has no second factor: reauthenticate with `password` or a passkey `credential`".into(),
+        )),
+        _ => Err(AppError::InvalidRequest(
+            "invalid body: give exactly one of `password`, `code` or `credential`".into(),
+        )),
+    }
 }
 
 /// `POST /v1/me/mfa/totp`: a new pending TOTP seed (a pending one is replaced).
