@@ -66,11 +66,16 @@ def test_the_development_values_live_only_in_the_local_vars_file():
     assert not re.search(r'(?m)^EMAIL_PROVIDER = "log"$', toml)
 
 
+# What production's wrangler.toml leaves empty, so that it follows APP_BASE_URL (the local vars
+# file has development values there that production refuses, e.g. an http passkey origin).
+PRODUCTION_DERIVED = {"WEBAUTHN_RP_ID": "", "WEBAUTHN_ORIGINS": ""}
+
+
 @pytest.fixture(scope="module")
 def production_app(app_factory):
     """A server with production's vars: https links, the HTTP mail provider (never reached here)."""
-    return app_factory(ENVIRONMENT="production", EMAIL_PROVIDER="resend", EMAIL_API_KEY="re_test",
-                       EMAIL_API_URL="http://127.0.0.1:9", APP_BASE_URL="https://app.example.test",
+    return app_factory(**PRODUCTION_DERIVED, ENVIRONMENT="production", EMAIL_PROVIDER="resend",
+                       EMAIL_API_KEY="re_test", EMAIL_API_URL="http://127.0.0.1:9", APP_BASE_URL="https://app.example.test",
                        ALLOWED_ORIGINS="https://app.example.test")
 
 
@@ -84,7 +89,7 @@ def test_a_production_worker_has_no_development_doors(production_app, method, pa
 
 
 def test_a_production_worker_refuses_the_log_mail_provider(app_factory):
-    app = app_factory(ENVIRONMENT="production", EMAIL_PROVIDER="log",
+    app = app_factory(**PRODUCTION_DERIVED, ENVIRONMENT="production", EMAIL_PROVIDER="log",
                       APP_BASE_URL="https://app.example.test")
 
     resp = app.get("/.well-known/jwks.json")
@@ -93,7 +98,7 @@ def test_a_production_worker_refuses_the_log_mail_provider(app_factory):
 
 
 def test_a_fault_is_logged_with_its_operations_and_cause_but_the_client_sees_only_a_request_id(app_factory):
-    app = app_factory(ENVIRONMENT="production", EMAIL_PROVIDER="log",
+    app = app_factory(**PRODUCTION_DERIVED, ENVIRONMENT="production", EMAIL_PROVIDER="log",
                       APP_BASE_URL="https://app.example.test", E2E_LOG_LEVEL="log")
 
     resp = app.get("/.well-known/jwks.json")
