@@ -561,17 +561,32 @@ pub struct Registration {
     pub fmt: String,
 }
 
+/// What both ceremonies check first: the credential's id and type, and its client data (of
+/// type `kind`, for this relying party). Answers the raw id, the client data's bytes and its
+/// challenge.
+fn ceremony(
+    (id, raw_id, cred_type): (&str, &str, &str),
+    client_data_json: &str,
+    kind: &str,
+    rp: &RelyingParty,
+) -> Result<(Vec<u8>, Vec<u8>, String), WebauthnError> {
+    let raw_id = credential_id(id, raw_id, cred_type)?;
+    let client_data = b64(client_data_json, "clientDataJSON is not base64url")?;
+    let challenge = check_client_data(&client_data, kind, rp)?;
+    Ok((raw_id, client_data, challenge))
+}
+
 /// Checks a `RegistrationResponseJSON` (WebAuthn L3 7.1, attestation treated as `none`).
 pub fn verify_registration(
     resp: &RegistrationResponseJson,
     rp: &RelyingParty,
 ) -> Result<Registration, WebauthnError> {
-    let raw_id = credential_id(&resp.id, &resp.raw_id, &resp.kind)?;
-    let client_data = b64(
+    let (raw_id, _client_data, challenge) = ceremony(
+        (&resp.id, &resp.raw_id, &resp.kind),
         &resp.response.client_data_json,
-        "clientDataJSON is not base64url",
+        "webauthn.create",
+        rp,
     )?;
-    let challenge = check_client_data(&client_data, "webauthn.create", rp)?;
     let att = b64(
         &resp.response.attestation_object,
         "attestationObject is not base64url",
@@ -646,12 +661,12 @@ pub fn prepare_assertion(
     resp: &AuthenticationResponseJson,
     rp: &RelyingParty,
 ) -> Result<Assertion, WebauthnError> {
-    let raw_id = credential_id(&resp.id, &resp.raw_id, &resp.kind)?;
-    let client_data = b64(
+    let (raw_id, client_data, challenge) = ceremony(
+        (&resp.id, &resp.raw_id, &resp.kind),
         &resp.response.client_data_json,
-        "clientDataJSON is not base64url",
+        "webauthn.get",
+        rp,
     )?;
-    let challenge = check_client_data(&client_data, "webauthn.get", rp)?;
     let auth_data = b64(
         &resp.response.authenticator_data,
         "authenticatorData is not base64url",
