@@ -135,13 +135,18 @@ const v4 = {
   queueProducers,
   queueConsumers,
   // Nothing leaves 127.0.0.1: any outbound fetch() of the Worker gets a 502 from here.
-  // [assets] (GET /docs), served before the Worker as on the platform and under wrangler dev.
+  // [assets] (GET /docs; /openapi.json through the Worker), routed as on the platform and under
+  // wrangler dev.
   ...(config.assets?.directory
     ? {
         assets: {
           directory: path.resolve(configDir, config.assets.directory),
           binding: config.assets.binding,
           routerConfig: { has_user_worker: true },
+          // run_worker_first = ["/openapi.json"]: these paths run the Worker before the assets.
+          ...(config.assets.run_worker_first !== undefined
+            ? { run_worker_first: config.assets.run_worker_first }
+            : {}),
           assetConfig: {
             ...(config.assets.html_handling ? { html_handling: config.assets.html_handling } : {}),
             ...(config.assets.not_found_handling ? { not_found_handling: config.assets.not_found_handling } : {}),

@@ -4,6 +4,9 @@
 /// The D1 database.
 pub const DB: &str = "DB";
 
+/// The static assets (`[assets]`): the `/docs` page and the OpenAPI document.
+pub const ASSETS: &str = "ASSETS";
+
 /// Queue producers.
 pub const EMAIL_QUEUE: &str = "EMAIL";
 pub const JOBS_QUEUE: &str = "JOBS";
@@ -23,7 +26,7 @@ mod tests {
 
     #[test]
     fn every_binding_is_declared_in_wrangler_toml() {
-        for name in [DB, EMAIL_QUEUE, JOBS_QUEUE, JOBS_DLQ] {
+        for name in [DB, ASSETS, EMAIL_QUEUE, JOBS_QUEUE, JOBS_DLQ] {
             assert!(
                 WRANGLER.contains(&format!("binding = \"{name}\"")),
                 "{name} is not a binding in wrangler.toml"

@@ -124,7 +124,7 @@ async fn dispatch(
     match route {
         Route::Health => return health::health(),
         Route::Ready => return health::ready(&env).await,
-        Route::OpenApi => return health::openapi(),
+        Route::OpenApi => return health::openapi(&env).await,
         _ => {}
     }
     let ctx = Ctx::new(req, env, request_id, invocation)?;

@@ -77,6 +77,11 @@ def test_direct_dev_serves_on_port_with_state_in_the_given_directory(direct_dev)
     resp = _get(base, "/docs")
     assert resp.status_code == 200, resp.text[:300]
     assert "text/html" in resp.headers.get("content-type", ""), resp.headers
+    # run_worker_first: the Worker answers /openapi.json from the assets, with its request id
+    resp = _get(base, "/openapi.json")
+    assert resp.status_code == 200, resp.text[:300]
+    assert resp.json()["openapi"].startswith("3.1")
+    assert resp.headers.get("X-Request-Id"), resp.headers
 
 
 def test_direct_dev_register_mailbox_verify_login_and_me(direct_dev):

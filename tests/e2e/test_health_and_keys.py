@@ -1,5 +1,7 @@
 """Health, readiness, the published key set, the OpenAPI document and the generic HTTP conventions."""
+import json
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -67,6 +69,24 @@ def test_openapi_document_is_3_1_and_lists_every_contract_operation(app):
     missing = [f"{method.upper()} {path}" for method, path in CONTRACT_OPERATIONS
                if method not in paths.get(path, {})]
     assert not missing, f"OpenAPI lacks {missing}"
+
+
+def test_the_openapi_document_is_the_shipped_file_with_the_api_headers(app):
+    resp = app.openapi()
+
+    # Read from the static assets (not compiled into the wasm), answered by the Worker.
+    shipped = Path(__file__).resolve().parents[2] / "openapi" / "openapi.json"
+    body = assert_json(resp, 200)
+    assert body == json.loads(shipped.read_text())
+    assert resp.headers["Cache-Control"] == "public, max-age=300"
+    assert resp.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_the_openapi_document_refuses_other_methods_with_allow(app):
+    resp = app.post("/openapi.json", {})
+
+    assert_problem(resp, 405)
+    assert resp.headers["Allow"] == "GET, HEAD"
 
 
 def test_a_request_id_taken_from_cf_ray_is_echoed(app):
