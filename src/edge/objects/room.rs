@@ -19,10 +19,26 @@ use crate::edge::sockets::{self, AliveReq, AliveResp};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use storage::Storage;
+use wasm_bindgen::JsCast;
 use worker::{
     durable_object, DurableObject, Env, Request, Response, Result, State, WebSocket,
     WebSocketIncomingMessage, WebSocketPair,
 };
+
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    /// A `WebSocket`, for `send` with a string already in JavaScript: `worker`'s
+    /// `send_with_str` decodes the Rust string into a new one on every call, which a broadcast
+    /// paid once per socket of the room (the largest share of a chat frame's CPU).
+    #[wasm_bindgen(js_name = WebSocket)]
+    type Socket;
+
+    #[wasm_bindgen(method, catch, js_name = send)]
+    fn send_text(
+        this: &Socket,
+        text: &js_sys::JsString,
+    ) -> std::result::Result<(), wasm_bindgen::JsValue>;
+}
 
 const PARTICIPANT_HEADER: &str = "x-edgeward-participant";
 const ENDED_HEADER: &str = "x-edgeward-stream-ended";
@@ -239,15 +255,17 @@ impl DurableObject for Room {
         let Some(mut who) = ws.deserialize_attachment::<Participant>()? else {
             return ws.close(Some(1011), Some("lost connection state"));
         };
+        // One read for the frame's checks (`SENDER_STANDING`): the room pays it on every frame.
+        let standing = self.storage().standing(&who.session_id, &who.user_id)?;
         // A revoked session's sockets were closed by the kick; any frame still arriving from
         // them is refused and closes them here, in their own event.
-        if self.storage().is_revoked(&who.session_id)? {
+        if standing.revoked != 0 {
             return self.close_revoked(&ws, &who);
         }
         // A removed user's sockets were closed by the owner's event; closes issued from
         // another socket's event only go out when the room next hibernates, so any frame
         // still arriving from them closes them here, in their own event, at once.
-        if self.storage().is_banned(&who.user_id)? {
+        if standing.banned != 0 {
             return ws.close(
                 Some(crate::core::realtime::room::CLOSE_REMOVED),
                 Some("removed by the stream owner"),
@@ -263,10 +281,9 @@ impl DurableObject for Room {
             }
             return Ok(());
         };
-        let storage = self.storage();
         let view = RoomView {
-            ended: storage.ended()?,
-            sender_muted_until_ms: storage.muted_until(&who.user_id)?,
+            ended: standing.ended != 0,
+            sender_muted_until_ms: standing.muted_until_ms,
         };
         let id = rand::uuid().unwrap_or_default();
         let effects = apply(&mut who, view, &text, now_ms, &id, &RoomPolicy::default());
@@ -375,14 +392,16 @@ impl Room {
         ))
     }
 
-    /// To every open connection but `except`. A failing socket does not stop the others.
+    /// To every open connection but `except`. A failing socket does not stop the others. The
+    /// text becomes a JavaScript string once, not once per socket (`send_text`).
     fn broadcast(&self, event: &Event, except: Option<&WebSocket>) {
-        let text = event.to_json();
+        let text = js_sys::JsString::from(event.to_json());
         for ws in self.state.get_websockets() {
             if except.is_some_and(|e| e == &ws) {
                 continue;
             }
-            let _ = ws.send_with_str(&text);
+            let socket: &worker::web_sys::WebSocket = ws.as_ref();
+            let _ = socket.unchecked_ref::<Socket>().send_text(&text);
         }
     }
 

@@ -17,6 +17,15 @@ struct MessageRow {
     time_ms: i64,
 }
 
+/// Where a frame's sender stands in the room: `SENDER_STANDING`'s one row.
+#[derive(Deserialize)]
+pub struct Standing {
+    pub revoked: i64,
+    pub banned: i64,
+    pub ended: i64,
+    pub muted_until_ms: Option<i64>,
+}
+
 impl Storage {
     pub fn create(&self) -> Result<()> {
         self.0.exec(q::SCHEMA, None)?;
@@ -112,19 +121,6 @@ impl Storage {
         self.any(q::IS_BANNED, user_id)
     }
 
-    pub fn ended(&self) -> Result<bool> {
-        #[derive(Deserialize)]
-        struct Meta {
-            ended: i64,
-        }
-        Ok(self
-            .0
-            .exec(q::ENDED, None)?
-            .to_array::<Meta>()?
-            .first()
-            .is_some_and(|m| m.ended != 0))
-    }
-
     pub fn set_ended(&self) -> Result<()> {
         self.0.exec(q::SET_ENDED, None)?;
         Ok(())
@@ -137,6 +133,17 @@ impl Storage {
         self.0
             .exec(q::FORGET_REVOKED_BEFORE, vec![(now_ms - memory_ms).into()])?;
         Ok(())
+    }
+
+    /// The revocation, ban, end of stream and mute a frame from `session_id` of `user_id` is
+    /// checked against, read in one statement.
+    pub fn standing(&self, session_id: &str, user_id: &str) -> Result<Standing> {
+        self.0
+            .exec(
+                q::SENDER_STANDING,
+                vec![session_id.into(), user_id.into(), user_id.into()],
+            )?
+            .one()
     }
 
     pub fn is_revoked(&self, session_id: &str) -> Result<bool> {
