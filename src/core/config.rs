@@ -123,6 +123,9 @@ pub struct Config {
     /// The passkeys' relying party (`WEBAUTHN_RP_ID`, `WEBAUTHN_ORIGINS`; named after the
     /// issuer, as TOTP apps show it).
     pub webauthn: crate::core::webauthn::RelyingParty,
+    /// `D1_READ_REPLICATION`: whether the read-only listings read from D1 replicas (with
+    /// bookmarks for read-your-writes) or everything stays on the primary.
+    pub read_replication: crate::core::replication::ReadReplication,
 }
 
 /// The rate-limited actions and what they are keyed by.
@@ -292,6 +295,7 @@ pub mod vars {
     pub const SIWE_CHAIN_IDS: &str = "SIWE_CHAIN_IDS";
     pub const WEBAUTHN_RP_ID: &str = "WEBAUTHN_RP_ID";
     pub const WEBAUTHN_ORIGINS: &str = "WEBAUTHN_ORIGINS";
+    pub const D1_READ_REPLICATION: &str = "D1_READ_REPLICATION";
 
     /// Every name the Worker reads, for documentation tests.
     #[cfg(test)]
@@ -348,6 +352,7 @@ pub mod vars {
         SIWE_CHAIN_IDS,
         WEBAUTHN_RP_ID,
         WEBAUTHN_ORIGINS,
+        D1_READ_REPLICATION,
     ];
 }
 
@@ -612,7 +617,14 @@ impl Config {
             &issuer,
             environment,
         )?;
+        let read_replication =
+            crate::core::replication::ReadReplication::parse(get(D1_READ_REPLICATION).as_deref())
+                .map_err(|why| ConfigError::Invalid {
+                var: D1_READ_REPLICATION,
+                why,
+            })?;
         Ok(Self {
+            read_replication,
             webauthn,
             siwe_domains,
             siwe_chain_ids,
@@ -995,6 +1007,20 @@ pub(crate) mod tests {
         assert_eq!(sealed.csrf_key, CsrfKey::derive("k1"));
         assert_ne!(sealed.csrf_key, resealed.csrf_key);
         assert_ne!(plain.csrf_key, sealed.csrf_key);
+    }
+
+    #[test]
+    fn read_replication_is_off_by_default_and_a_bad_value_is_refused_by_name() {
+        use crate::core::replication::ReadReplication;
+        let c = Config::from_lookup(lookup(&[])).unwrap();
+        assert_eq!(c.read_replication, ReadReplication::Off);
+        let on = Config::from_lookup(lookup(&[("D1_READ_REPLICATION", " on ")])).unwrap();
+        assert_eq!(on.read_replication, ReadReplication::On);
+        let e = Config::from_lookup(lookup(&[("D1_READ_REPLICATION", "replicas")])).unwrap_err();
+        assert!(
+            matches!(&e, ConfigError::Invalid { var: "D1_READ_REPLICATION", why } if why.contains("off or on")),
+            "{e}"
+        );
     }
 
     #[test]

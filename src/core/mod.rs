@@ -28,6 +28,7 @@ pub mod profile;
 pub mod ratelimit;
 pub mod realtime;
 pub mod referral;
+pub mod replication;
 pub mod rotation;
 pub mod routes;
 pub mod session;

@@ -3,11 +3,14 @@
 
 /// Request headers a browser app may send (a preflight asking for others is refused by the
 /// browser, since they are not echoed back).
+/// `x-d1-bookmark` is read-your-writes across D1 replicas (`core::replication`).
 pub const ALLOW_HEADERS: &str =
-    "authorization, content-type, idempotency-key, if-match, x-csrf-token";
+    "authorization, content-type, idempotency-key, if-match, x-csrf-token, x-d1-bookmark";
 
 /// Response headers a browser app may read besides the CORS-safelisted ones.
-pub const EXPOSE_HEADERS: &str = "x-request-id, retry-after, etag, location, www-authenticate";
+/// (`x-d1-bookmark`: a page must read it to send it back.)
+pub const EXPOSE_HEADERS: &str =
+    "x-request-id, retry-after, etag, location, www-authenticate, x-d1-bookmark";
 
 /// How long a browser may cache a preflight answer (Chromium caps it at 7200 s).
 pub const MAX_AGE_S: u32 = 600;
@@ -159,7 +162,7 @@ mod tests {
         );
         assert_eq!(header(&h, "access-control-allow-credentials"), Some("true"));
         let exposed = header(&h, "access-control-expose-headers").unwrap();
-        for name in ["x-request-id", "retry-after", "etag"] {
+        for name in ["x-request-id", "retry-after", "etag", "x-d1-bookmark"] {
             assert!(exposed.contains(name), "{name}");
         }
         assert_eq!(header(&h, "vary"), Some("Origin"));
@@ -184,6 +187,7 @@ mod tests {
             "idempotency-key",
             "if-match",
             "x-csrf-token",
+            "x-d1-bookmark",
         ] {
             assert!(allowed.contains(name), "{name}");
         }
