@@ -2,9 +2,10 @@
 
 use crate::core::config::{vars, Config};
 use crate::core::error::{AppError, Faulty};
+use crate::edge::d1::Reads;
 use std::cell::RefCell;
 use std::rc::Rc;
-use worker::{Context, Date, Env, Request};
+use worker::{Context, D1DatabaseSession, Date, Env, Request};
 
 thread_local! {
     static CONFIG: RefCell<Option<Rc<Config>>> = const { RefCell::new(None) };
@@ -48,6 +49,11 @@ pub struct Ctx {
     pub user_agent: Option<String>,
     /// The invocation, for work that may finish after the response (`background`).
     invocation: Rc<Context>,
+    /// The D1 session this request's reads go through: only on a replica route with
+    /// `D1_READ_REPLICATION=on` (`edge::replication`), else every read is on the primary.
+    /// Shared with the router, which answers with the session's bookmark; replaced when a
+    /// read must reach the primary after all (`pin_primary`).
+    pub(crate) replica: Option<Rc<RefCell<Rc<D1DatabaseSession>>>>,
 }
 
 impl Ctx {
@@ -74,6 +80,7 @@ impl Ctx {
             ip: header("cf-connecting-ip"),
             user_agent: header("user-agent"),
             invocation,
+            replica: None,
         })
     }
 
@@ -95,7 +102,33 @@ impl Ctx {
         });
     }
 
+    /// D1's plain binding: every query on the primary. Writes, and reads that must see the
+    /// latest row, take this.
     pub fn db(&self) -> Result<worker::D1Database, AppError> {
         self.env.d1(crate::core::bindings::DB).fault("ctx.db")
+    }
+
+    /// Where this request's reads go: its D1 session on a replica route with read replication
+    /// on, else the primary. Only reads a replica may answer take this (`core::replication`).
+    pub fn reads(&self) -> Result<Reads, AppError> {
+        match &self.replica {
+            Some(slot) => Ok(Reads::Replica(slot.borrow().clone())),
+            None => Ok(Reads::Primary(self.db()?)),
+        }
+    }
+
+    /// The reads of the rest of this request go to the primary first: a replica route's
+    /// session is replaced by one whose first query is on the primary (its bookmark then
+    /// covers everything the primary had, so the answer's bookmark does too).
+    pub fn pin_primary(&self) -> Result<Reads, AppError> {
+        let Some(slot) = &self.replica else {
+            return Ok(Reads::Primary(self.db()?));
+        };
+        let session = self
+            .db()?
+            .with_session(Some("first-primary"))
+            .fault("ctx.pin_primary")?;
+        *slot.borrow_mut() = Rc::new(session);
+        self.reads()
     }
 }

@@ -17,6 +17,7 @@ mod queue;
 mod rand;
 mod ratelimit;
 mod realtime;
+mod replication;
 mod router;
 mod routes;
 mod sockets;

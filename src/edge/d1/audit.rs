@@ -98,7 +98,7 @@ pub async fn page(
     limit: i64,
 ) -> Result<(Vec<EventView>, Option<String>), AppError> {
     let rows: Vec<Row> = all(
-        &ctx.db()?,
+        &ctx.reads()?,
         audit::PAGE,
         &[
             s(user_id),

@@ -3,7 +3,7 @@
 //! (`balance >= 0`) fails the whole batch on an overdraft, so concurrent spends can never
 //! overdraw: D1 runs batches one at a time, each sees the previous one's balance.
 
-use super::{all, batch, first, i, opt, rows, s, stmt};
+use super::{all, batch, first, i, opt, rows, s, stmt, Database};
 use crate::core::api::rfc3339;
 use crate::core::credits::{EntryKind, Tip};
 use crate::core::error::{AppError, Faulty, Within};
@@ -17,7 +17,7 @@ struct BalanceRow {
     balance: i64,
 }
 
-pub async fn balance(db: &D1Database, user_id: &str) -> Result<i64, AppError> {
+pub async fn balance(db: &dyn Database, user_id: &str) -> Result<i64, AppError> {
     let row: Option<BalanceRow> = first(db, credits::BALANCE, &[s(user_id)]).await?;
     Ok(row.map_or(0, |r| r.balance))
 }
@@ -181,7 +181,7 @@ pub struct EntryView {
 }
 
 pub async fn entries(
-    db: &D1Database,
+    db: &dyn Database,
     user_id: &str,
     below_seq: Option<i64>,
     limit: i64,
@@ -286,7 +286,7 @@ fn tip_statements(
 
 /// Tips sent or received, newest first, below the cursor (a list position).
 pub async fn list_tips(
-    db: &D1Database,
+    db: &dyn Database,
     user_id: &str,
     received: bool,
     below: Option<i64>,

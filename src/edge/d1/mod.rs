@@ -29,8 +29,45 @@ pub mod workspaces;
 
 use crate::core::error::{AppError, Faulty};
 use serde::de::DeserializeOwned;
+use std::rc::Rc;
 use wasm_bindgen::JsValue;
-use worker::{D1Database, D1PreparedStatement, D1Result};
+use worker::{D1Database, D1DatabaseSession, D1PreparedStatement, D1Result};
+
+/// What the statement helpers below need of a database: D1's plain binding (every query on
+/// the primary) and a D1 session (`D1_READ_REPLICATION`: reads on a replica at least as new
+/// as the session's bookmark) both prepare statements. The helpers take `&dyn Database`, so
+/// a `&D1Database` passes unchanged and only the reads a replica may serve take `Reads`.
+pub trait Database {
+    fn statement(&self, sql: &str) -> D1PreparedStatement;
+}
+
+impl Database for D1Database {
+    fn statement(&self, sql: &str) -> D1PreparedStatement {
+        self.prepare(sql)
+    }
+}
+
+impl Database for D1DatabaseSession {
+    fn statement(&self, sql: &str) -> D1PreparedStatement {
+        self.prepare(sql)
+    }
+}
+
+/// Where a route's reads go (`Ctx::reads`): the primary, or the request's D1 session on a
+/// replica route with read replication on. Writes never take this: they take `D1Database`.
+pub enum Reads {
+    Primary(D1Database),
+    Replica(Rc<D1DatabaseSession>),
+}
+
+impl Database for Reads {
+    fn statement(&self, sql: &str) -> D1PreparedStatement {
+        match self {
+            Self::Primary(db) => db.prepare(sql),
+            Self::Replica(session) => session.prepare(sql),
+        }
+    }
+}
 
 /// The "below" bound of a first page: above any rowid or sequence number (2^53, the largest
 /// integer a JS number carries exactly).
@@ -74,15 +111,15 @@ fn in_statement(sql: &str) -> impl Fn(worker::Error) -> String + '_ {
     }
 }
 
-fn stmt(db: &D1Database, sql: &str, args: &[JsValue]) -> Result<D1PreparedStatement, AppError> {
-    db.prepare(sql)
+fn stmt(db: &dyn Database, sql: &str, args: &[JsValue]) -> Result<D1PreparedStatement, AppError> {
+    db.statement(sql)
         .bind(args)
         .map_err(in_statement(sql))
         .fault("d1.stmt")
 }
 
 async fn first<T: DeserializeOwned>(
-    db: &D1Database,
+    db: &dyn Database,
     sql: &str,
     args: &[JsValue],
 ) -> Result<Option<T>, AppError> {
@@ -94,7 +131,7 @@ async fn first<T: DeserializeOwned>(
 }
 
 async fn all<T: DeserializeOwned>(
-    db: &D1Database,
+    db: &dyn Database,
     sql: &str,
     args: &[JsValue],
 ) -> Result<Vec<T>, AppError> {
@@ -109,7 +146,7 @@ async fn all<T: DeserializeOwned>(
 }
 
 /// Runs a statement; returns the number of rows it changed.
-async fn run(db: &D1Database, sql: &str, args: &[JsValue]) -> Result<usize, AppError> {
+async fn run(db: &dyn Database, sql: &str, args: &[JsValue]) -> Result<usize, AppError> {
     let result = stmt(db, sql, args)?
         .run()
         .await
@@ -122,7 +159,7 @@ async fn run(db: &D1Database, sql: &str, args: &[JsValue]) -> Result<usize, AppE
 /// (`sql::*::DELETE_IF_NOT_LAST`: the row's key, then the user five times); `true` when the
 /// row was removed.
 async fn delete_unless_last(
-    db: &D1Database,
+    db: &dyn Database,
     sql: &str,
     key: &str,
     user_id: &str,
@@ -137,6 +174,17 @@ async fn batch(
     statements: Vec<D1PreparedStatement>,
 ) -> Result<Vec<D1Result>, AppError> {
     db.batch(statements).await.fault("d1.batch")
+}
+
+/// The primary's bookmark now: one read in a D1 session whose first query goes to the
+/// primary. Taken after a write route's work, so it covers every write the route made
+/// (its own and its Durable Objects' mirror writes, which finish before it answers).
+pub async fn primary_bookmark(db: &D1Database) -> Result<Option<String>, AppError> {
+    let session = db
+        .with_session(Some("first-primary"))
+        .fault("d1.primary_bookmark")?;
+    first::<serde_json::Value>(&session, crate::core::sql::health::PING, &[]).await?;
+    session.get_bookmark().fault("d1.primary_bookmark")
 }
 
 /// Does D1 answer a query? (Readiness.)

@@ -1,4 +1,4 @@
-use super::{all, first, i, opt, run, s, stmt, users::UserRow};
+use super::{all, first, i, opt, run, s, stmt, users::UserRow, Database};
 use crate::core::account::User;
 use crate::core::error::{AppError, Within};
 use crate::core::session::SessionState;
@@ -46,7 +46,7 @@ pub struct SessionRow {
 }
 
 pub async fn list_active(
-    db: &D1Database,
+    db: &dyn Database,
     user_id: &str,
     now: i64,
 ) -> Result<Vec<SessionRow>, AppError> {
@@ -71,7 +71,7 @@ pub struct AuthLookup {
 
 /// One read: the session's row joined to its account's.
 pub async fn auth_lookup(
-    db: &D1Database,
+    db: &dyn Database,
     session_id: &str,
 ) -> Result<Option<AuthLookup>, AppError> {
     let row = first::<AuthRow>(db, sessions::AUTH_LOOKUP, &[s(session_id)])

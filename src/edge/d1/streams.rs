@@ -1,4 +1,4 @@
-use super::{all, first, i, opt, s};
+use super::{all, first, i, opt, s, Database};
 use crate::core::domain::{StreamId, UserId};
 use crate::core::error::{AppError, Faulty};
 use crate::core::sql::{chat_participants, streams};
@@ -72,13 +72,13 @@ pub async fn insert(db: &D1Database, n: &NewStream<'_>) -> Result<Option<Stream>
     stream(row)
 }
 
-pub async fn by_id(db: &D1Database, id: &str) -> Result<Option<Stream>, AppError> {
+pub async fn by_id(db: &dyn Database, id: &str) -> Result<Option<Stream>, AppError> {
     stream(first(db, streams::BY_ID, &[s(id)]).await?)
 }
 
 /// Live streams below the cursor (a list position), with their positions.
 pub async fn list_live(
-    db: &D1Database,
+    db: &dyn Database,
     below: Option<i64>,
     limit: i64,
 ) -> Result<Vec<(i64, Stream)>, AppError> {

@@ -81,7 +81,7 @@ pub async fn get(req: &Request, ctx: &Ctx) -> Result<Response, AppError> {
         })
         .transpose()?;
     let limit = p.limit;
-    let db = ctx.db()?;
+    let db = ctx.reads()?;
     let balance = d1::credits::balance(&db, &authed.user.id).await?;
     let (entries, next) = d1::credits::entries(&db, &authed.user.id, cursor, limit).await?;
     json(
@@ -248,7 +248,7 @@ pub async fn list_tips(req: &Request, ctx: &Ctx) -> Result<Response, AppError> {
     };
     let (limit, cursor) = page_params(req)?;
     let (tips, next) =
-        d1::credits::list_tips(&ctx.db()?, &authed.user.id, received, cursor, limit).await?;
+        d1::credits::list_tips(&ctx.reads()?, &authed.user.id, received, cursor, limit).await?;
     json(
         200,
         &json!({"tips": tips, "next_cursor": next.map(super::streams::encode_cursor)}),

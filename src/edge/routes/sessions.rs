@@ -18,7 +18,7 @@ use worker::{Request, Response};
 
 pub async fn list(req: &Request, ctx: &Ctx) -> Result<Response, AppError> {
     let authed = authenticate(req, ctx).await?;
-    let rows = d1::sessions::list_active(&ctx.db()?, &authed.user.id, ctx.now).await?;
+    let rows = d1::sessions::list_active(&ctx.reads()?, &authed.user.id, ctx.now).await?;
     let sessions: Vec<SessionView> = rows
         .into_iter()
         .map(|r| view(r, &authed.session_id))

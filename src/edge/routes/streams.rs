@@ -75,7 +75,7 @@ pub fn page_params(req: &Request) -> Result<(i64, Option<i64>), AppError> {
 pub async fn list(req: &Request, ctx: &Ctx) -> Result<Response, AppError> {
     authenticate(req, ctx).await?;
     let (limit, cursor) = page_params(req)?;
-    let rows = d1::streams::list_live(&ctx.db()?, cursor, limit + 1).await?;
+    let rows = d1::streams::list_live(&ctx.reads()?, cursor, limit + 1).await?;
     let (rows, next) = d1::split_page(rows, limit, |(seq, _)| *seq);
     let next = next.map(encode_cursor);
     let streams: Vec<_> = rows.iter().map(|(_, s)| s.view()).collect();
@@ -84,7 +84,7 @@ pub async fn list(req: &Request, ctx: &Ctx) -> Result<Response, AppError> {
 
 pub async fn found(ctx: &Ctx, id: &str) -> Result<Stream, AppError> {
     let id = StreamId::parse(id).map_err(|_| AppError::NotFound)?;
-    d1::streams::by_id(&ctx.db()?, &id)
+    d1::streams::by_id(&ctx.reads()?, &id)
         .await?
         .ok_or(AppError::NotFound)
 }
