@@ -3605,6 +3605,7 @@ export interface components {
         NoContent: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
+                "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                 [name: string]: unknown;
             };
             content?: never;
@@ -3613,6 +3614,7 @@ export interface components {
         Accepted: {
             headers: {
                 "X-Request-Id": components["headers"]["XRequestId"];
+                "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                 [name: string]: unknown;
             };
             content: {
@@ -4302,7 +4304,13 @@ export interface components {
             };
         };
     };
-    parameters: never;
+    parameters: {
+        /**
+         * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+         * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+         */
+        D1Bookmark: string;
+    };
     requestBodies: never;
     headers: {
         /**
@@ -4335,6 +4343,8 @@ export interface components {
          * @example __Host-ew_access=; Max-Age=0; Path=/; Secure; HttpOnly; SameSite=Lax
          */
         ClearCookie: string;
+        /** @description With `D1_READ_REPLICATION=on` only: the D1 bookmark to send back in the next request's `X-D1-Bookmark` (opaque). A replica-read route answers with its D1 session's newest bookmark, a successful write with the primary's after its writes, any other route with the one the request sent. Absent with the mode off, and on `/health`, `/ready` and `/openapi.json`. */
+        D1Bookmark: string;
     };
     pathItems: never;
 }
@@ -4401,7 +4411,13 @@ export interface operations {
     getJwks: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -4411,6 +4427,7 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4431,6 +4448,7 @@ export interface operations {
                     "application/json": components["schemas"]["Jwks"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             500: components["responses"]["InternalError"];
         };
     };
@@ -4459,7 +4477,13 @@ export interface operations {
     registerUser: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -4480,6 +4504,7 @@ export interface operations {
             201: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4515,7 +4540,13 @@ export interface operations {
     verifyEmail: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -4534,6 +4565,7 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4576,7 +4608,13 @@ export interface operations {
     resendVerification: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -4608,6 +4646,11 @@ export interface operations {
                  * @example 9f1c2b7a-4e3d-4a6b-8c5d-0e1f2a3b4c5d
                  */
                 "Idempotency-Key"?: string;
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
             };
             path?: never;
             cookie?: never;
@@ -4631,6 +4674,7 @@ export interface operations {
                     "X-Request-Id": components["headers"]["XRequestId"];
                     "Set-Cookie": components["headers"]["SetCookie"];
                     "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4674,7 +4718,13 @@ export interface operations {
     refreshTokens: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -4694,6 +4744,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
                     "Set-Cookie": components["headers"]["SetCookie"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4734,7 +4785,13 @@ export interface operations {
     reactivateAccount: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -4755,6 +4812,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
                     "Set-Cookie": components["headers"]["SetCookie"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4796,7 +4854,13 @@ export interface operations {
     restoreAccount: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -4817,6 +4881,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
                     "Set-Cookie": components["headers"]["SetCookie"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4861,6 +4926,11 @@ export interface operations {
             header?: {
                 /** @description Cookie mode: the session's `csrf_token` (required when authenticated by the access cookie). */
                 "X-CSRF-Token"?: string;
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
             };
             path?: never;
             cookie?: never;
@@ -4872,10 +4942,12 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
                     "Set-Cookie": components["headers"]["ClearCookie"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["CsrfFailed"];
             429: components["responses"]["RateLimited"];
@@ -4886,7 +4958,13 @@ export interface operations {
     listSessions: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -4896,6 +4974,7 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4917,6 +4996,7 @@ export interface operations {
                     "application/json": components["schemas"]["SessionList"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
@@ -4930,6 +5010,11 @@ export interface operations {
             header?: {
                 /** @description Cookie mode: the session's `csrf_token` (required when authenticated by the access cookie). */
                 "X-CSRF-Token"?: string;
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
             };
             path?: never;
             cookie?: never;
@@ -4951,6 +5036,11 @@ export interface operations {
             header?: {
                 /** @description Cookie mode: the session's `csrf_token` (required when authenticated by the access cookie). */
                 "X-CSRF-Token"?: string;
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
             };
             path: {
                 /** @description Session id. */
@@ -4976,6 +5066,11 @@ export interface operations {
             header?: {
                 /** @description Cookie mode: the session's `csrf_token` (required when authenticated by the access cookie). */
                 "X-CSRF-Token"?: string;
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
             };
             path: {
                 /** @description Session id. */
@@ -4998,6 +5093,7 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5017,7 +5113,13 @@ export interface operations {
     forgotPassword: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -5043,7 +5145,13 @@ export interface operations {
     resetPassword: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -5074,6 +5182,11 @@ export interface operations {
             header?: {
                 /** @description Cookie mode: the session's `csrf_token` (required when authenticated by the access cookie). */
                 "X-CSRF-Token"?: string;
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
             };
             path?: never;
             cookie?: never;
@@ -5124,7 +5237,13 @@ export interface operations {
     getCurrentUser: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -5134,6 +5253,7 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5155,6 +5275,7 @@ export interface operations {
                     "application/json": components["schemas"]["User"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
@@ -5166,6 +5287,11 @@ export interface operations {
             header?: {
                 /** @description Cookie mode: the session's `csrf_token` (required when authenticated by the access cookie). */
                 "X-CSRF-Token"?: string;
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
             };
             path?: never;
             cookie?: never;
@@ -5185,6 +5311,7 @@ export interface operations {
             202: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5226,6 +5353,11 @@ export interface operations {
                 "If-Match"?: string;
                 /** @description Cookie mode: the session's `csrf_token` (required when authenticated by the access cookie). */
                 "X-CSRF-Token"?: string;
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
             };
             path?: never;
             cookie?: never;
@@ -5248,6 +5380,7 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5286,6 +5419,11 @@ export interface operations {
             header?: {
                 /** @description Cookie mode: the session's `csrf_token` (required when authenticated by the access cookie). */
                 "X-CSRF-Token"?: string;
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
             };
             path?: never;
             cookie?: never;
@@ -5305,6 +5443,7 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5341,7 +5480,13 @@ export interface operations {
     getNotificationPreferences: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -5351,6 +5496,7 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5372,6 +5518,7 @@ export interface operations {
                     "application/json": components["schemas"]["NotificationPreferencesEnvelope"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
@@ -5383,6 +5530,11 @@ export interface operations {
             header?: {
                 /** @description Cookie mode: the session's `csrf_token` (required when authenticated by the access cookie). */
                 "X-CSRF-Token"?: string;
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
             };
             path?: never;
             cookie?: never;
@@ -5393,6 +5545,7 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5414,6 +5567,7 @@ export interface operations {
                     "application/json": components["schemas"]["NotificationPreferencesEnvelope"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["CsrfFailed"];
             429: components["responses"]["RateLimited"];
@@ -5426,6 +5580,11 @@ export interface operations {
             header?: {
                 /** @description Cookie mode: the session's `csrf_token` (required when authenticated by the access cookie). */
                 "X-CSRF-Token"?: string;
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
             };
             path?: never;
             cookie?: never;
@@ -5450,6 +5609,7 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5488,7 +5648,13 @@ export interface operations {
                 /** @description Cursor from a previous page's `next_cursor` (`a<sequence>`, a positive integer after the letter; any other value is 400 `invalid_request`); omit it for the newest events. */
                 cursor?: string;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -5498,6 +5664,7 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5543,7 +5710,13 @@ export interface operations {
                 /** @description Cursor from a previous page's `next_cursor` (`c<entry id>`, a positive integer after the letter; any other value is 400 `invalid_request`); omit it for the newest entries. */
                 cursor?: string;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -5553,6 +5726,7 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5595,7 +5769,13 @@ export interface operations {
                 /** @description Cursor from a previous page's `next_cursor` (`p<position>`, a positive integer after the letter; any other value is 400 `invalid_request`); omit it for the newest streams. */
                 cursor?: string;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -5605,6 +5785,7 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5640,6 +5821,11 @@ export interface operations {
             header?: {
                 /** @description Cookie mode: the session's `csrf_token` (required when authenticated by the access cookie). */
                 "X-CSRF-Token"?: string;
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
             };
             path?: never;
             cookie?: never;
@@ -5660,6 +5846,7 @@ export interface operations {
             201: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5691,7 +5878,13 @@ export interface operations {
     getStream: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path: {
                 /** @description Stream id. */
                 id: string;
@@ -5704,6 +5897,7 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5722,6 +5916,7 @@ export interface operations {
                     "application/json": components["schemas"]["Stream"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["RateLimited"];
@@ -5734,6 +5929,11 @@ export interface operations {
             header?: {
                 /** @description Cookie mode: the session's `csrf_token` (required when authenticated by the access cookie). */
                 "X-CSRF-Token"?: string;
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
             };
             path: {
                 /** @description Stream id. */
@@ -5757,6 +5957,7 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5810,6 +6011,11 @@ export interface operations {
             header?: {
                 /** @description Cookie mode: the session's `csrf_token` (required when authenticated by the access cookie). */
                 "X-CSRF-Token"?: string;
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
             };
             path: {
                 /** @description Stream id. */
@@ -5823,6 +6029,7 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5841,6 +6048,7 @@ export interface operations {
                     "application/json": components["schemas"]["Stream"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             /** @description The caller is not the stream's owner; only the owner may change or end it. Or, for a cookie-authenticated request, `csrf_failed`: no valid `X-CSRF-Token` of the session, or a cross-site request; nothing was changed. */
             403: {
@@ -5887,6 +6095,11 @@ export interface operations {
                  * @example https://app.example.com
                  */
                 Origin?: string;
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
             };
             path: {
                 /** @description Stream id. */
@@ -5918,6 +6131,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["InvalidTicket"];
             403: components["responses"]["WebSocketForbidden"];
             404: components["responses"]["NotFound"];
@@ -5937,6 +6151,11 @@ export interface operations {
                 "Idempotency-Key": string;
                 /** @description Cookie mode: the session's `csrf_token` (required when authenticated by the access cookie). */
                 "X-CSRF-Token"?: string;
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
             };
             path: {
                 /** @description Stream id. */
@@ -5961,6 +6180,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
                     "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6023,7 +6243,13 @@ export interface operations {
                 /** @description Cursor from a previous page's `next_cursor` (`p<position>`, a positive integer after the letter; any other value is 400 `invalid_request`); omit it for the newest tips. */
                 cursor?: string;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -6033,6 +6259,7 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6071,7 +6298,13 @@ export interface operations {
                 /** @description Cursor from a previous page's `next_cursor` (`p<position>`, a positive integer after the letter; any other value is 400 `invalid_request`); omit it for the newest jobs. */
                 cursor?: string;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -6081,6 +6314,7 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6153,6 +6387,11 @@ export interface operations {
                 "Idempotency-Key": string;
                 /** @description Cookie mode: the session's `csrf_token` (required when authenticated by the access cookie). */
                 "X-CSRF-Token"?: string;
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
             };
             path?: never;
             cookie?: never;
@@ -6177,6 +6416,7 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6212,6 +6452,7 @@ export interface operations {
             202: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6252,7 +6493,13 @@ export interface operations {
     getJob: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path: {
                 /** @description Job id. */
                 id: string;
@@ -6265,6 +6512,7 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6296,6 +6544,7 @@ export interface operations {
                     "application/json": components["schemas"]["Job"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["RateLimited"];
@@ -6308,6 +6557,11 @@ export interface operations {
             header?: {
                 /** @description Cookie mode: the session's `csrf_token` (required when authenticated by the access cookie). */
                 "X-CSRF-Token"?: string;
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
             };
             path?: never;
             cookie?: never;
@@ -6318,6 +6572,7 @@ export interface operations {
             201: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6330,6 +6585,7 @@ export interface operations {
                     "application/json": components["schemas"]["RealtimeTicket"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["CsrfFailed"];
             429: components["responses"]["RateLimited"];
@@ -6356,6 +6612,11 @@ export interface operations {
                  * @example https://app.example.com
                  */
                 Origin?: string;
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
             };
             path?: never;
             cookie?: never;
@@ -6384,6 +6645,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["InvalidTicket"];
             403: components["responses"]["WebSocketForbidden"];
             426: components["responses"]["UpgradeRequired"];
@@ -6397,7 +6659,13 @@ export interface operations {
                 /** @description Recipient address. */
                 to: string;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -6407,6 +6675,7 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6442,6 +6711,11 @@ export interface operations {
                 "Idempotency-Key"?: string;
                 /** @description Cookie mode: the session's `csrf_token` (required when authenticated by the access cookie). */
                 "X-CSRF-Token"?: string;
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
             };
             path?: never;
             cookie?: never;
@@ -6462,6 +6736,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
                     "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6490,6 +6765,11 @@ export interface operations {
             header?: {
                 /** @description Cookie mode: the session's `csrf_token` (required when authenticated by the access cookie). */
                 "X-CSRF-Token"?: string;
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
             };
             path: {
                 /** @description Job id. */
@@ -6503,6 +6783,7 @@ export interface operations {
             202: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6514,6 +6795,7 @@ export interface operations {
                     "application/json": components["schemas"]["JobRedelivery"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["CsrfFailed"];
             404: components["responses"]["NotFound"];
@@ -6523,7 +6805,13 @@ export interface operations {
     getJobStats: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -6533,6 +6821,7 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6551,6 +6840,7 @@ export interface operations {
                     "application/json": components["schemas"]["JobStats"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["NotAdmin"];
             429: components["responses"]["RateLimited"];
@@ -6568,6 +6858,11 @@ export interface operations {
                 "Idempotency-Key"?: string;
                 /** @description Cookie mode: the session's `csrf_token` (required when authenticated by the access cookie). */
                 "X-CSRF-Token"?: string;
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
             };
             path?: never;
             cookie?: never;
@@ -6587,6 +6882,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
                     "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6634,6 +6930,11 @@ export interface operations {
             header?: {
                 /** @description Cookie mode: the session's `csrf_token` (required when authenticated by the access cookie). */
                 "X-CSRF-Token"?: string;
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
             };
             path?: never;
             cookie?: never;
@@ -6668,7 +6969,13 @@ export interface operations {
                 /** @description Cursor from a previous page's `next_cursor` (`p<position>`, a positive integer after the letter; any other value is 400 `invalid_request`). */
                 cursor?: string;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -6678,6 +6985,7 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6693,7 +7001,13 @@ export interface operations {
     createWorkspace: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -6714,6 +7028,7 @@ export interface operations {
             201: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6743,7 +7058,13 @@ export interface operations {
     getWorkspace: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path: {
                 /** @description Workspace id. */
                 id: string;
@@ -6756,6 +7077,7 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6774,6 +7096,7 @@ export interface operations {
                     "application/json": components["schemas"]["Workspace"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["WorkspaceNotFound"];
             429: components["responses"]["RateLimited"];
@@ -6783,7 +7106,13 @@ export interface operations {
     deleteWorkspace: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path: {
                 /** @description Workspace id. */
                 id: string;
@@ -6796,6 +7125,7 @@ export interface operations {
             202: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6809,6 +7139,7 @@ export interface operations {
                     "application/json": components["schemas"]["WorkspaceDeletion"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["NotWorkspaceAdmin"];
             404: components["responses"]["WorkspaceNotFound"];
@@ -6819,7 +7150,13 @@ export interface operations {
     updateWorkspace: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path: {
                 /** @description Workspace id. */
                 id: string;
@@ -6842,6 +7179,7 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6873,7 +7211,13 @@ export interface operations {
     joinWorkspace: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path: {
                 /** @description Workspace id. */
                 id: string;
@@ -6886,6 +7230,7 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6904,6 +7249,7 @@ export interface operations {
                     "application/json": components["schemas"]["Workspace"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["WorkspaceNotFound"];
             429: components["responses"]["RateLimited"];
@@ -6922,7 +7268,13 @@ export interface operations {
                 /** @description Cursor from a previous page's `next_cursor` (`p<position>`, a positive integer after the letter; any other value is 400 `invalid_request`). */
                 cursor?: string;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path: {
                 /** @description Workspace id. */
                 id: string;
@@ -6935,6 +7287,7 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6951,7 +7304,13 @@ export interface operations {
     removeWorkspaceMember: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path: {
                 /** @description Workspace id. */
                 id: string;
@@ -6963,6 +7322,7 @@ export interface operations {
         requestBody?: never;
         responses: {
             204: components["responses"]["NoContent"];
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["NotWorkspaceAdmin"];
             404: components["responses"]["WorkspaceNotFound"];
@@ -6974,7 +7334,13 @@ export interface operations {
     updateWorkspaceMember: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path: {
                 /** @description Workspace id. */
                 id: string;
@@ -6998,6 +7364,7 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7023,7 +7390,13 @@ export interface operations {
                 /** @description Cursor from a previous page's `next_cursor` (`p<position>`, a positive integer after the letter; any other value is 400 `invalid_request`). */
                 cursor?: string;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path: {
                 /** @description Workspace id. */
                 id: string;
@@ -7036,6 +7409,7 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7053,7 +7427,13 @@ export interface operations {
     createWorkspaceInvitation: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path: {
                 /** @description Workspace id. */
                 id: string;
@@ -7076,6 +7456,7 @@ export interface operations {
             201: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7108,7 +7489,13 @@ export interface operations {
     revokeWorkspaceInvitation: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path: {
                 /** @description Workspace id. */
                 id: string;
@@ -7120,6 +7507,7 @@ export interface operations {
         requestBody?: never;
         responses: {
             204: components["responses"]["NoContent"];
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["NotWorkspaceAdmin"];
             404: components["responses"]["WorkspaceNotFound"];
@@ -7130,7 +7518,13 @@ export interface operations {
     acceptInvitation: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -7149,6 +7543,7 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7180,7 +7575,13 @@ export interface operations {
     checkReferralKey: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -7194,6 +7595,7 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7227,7 +7629,13 @@ export interface operations {
                 /** @description Cursor from a previous page's `next_cursor` (`u<position>`, a positive integer after the letter; any other value is 400 `invalid_request`); omit it for the newest accounts. */
                 cursor?: string;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -7237,6 +7645,7 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7253,7 +7662,13 @@ export interface operations {
     adminGetUser: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path: {
                 /** @description User id. */
                 id: string;
@@ -7266,12 +7681,14 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["AdminUser"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["NotAdmin"];
             404: components["responses"]["NotFound"];
@@ -7282,7 +7699,13 @@ export interface operations {
     adminUserDeactivate: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path: {
                 /** @description User id. */
                 id: string;
@@ -7295,12 +7718,14 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["AdminUser"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["NotAdmin"];
             404: components["responses"]["NotFound"];
@@ -7312,7 +7737,13 @@ export interface operations {
     adminUserActivate: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path: {
                 /** @description User id. */
                 id: string;
@@ -7325,12 +7756,14 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["AdminUser"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["NotAdmin"];
             404: components["responses"]["NotFound"];
@@ -7342,7 +7775,13 @@ export interface operations {
     adminUserUnlock: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path: {
                 /** @description User id. */
                 id: string;
@@ -7355,12 +7794,14 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["AdminUser"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["NotAdmin"];
             404: components["responses"]["NotFound"];
@@ -7371,7 +7812,13 @@ export interface operations {
     adminUserPromote: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path: {
                 /** @description User id. */
                 id: string;
@@ -7384,12 +7831,14 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["AdminUser"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["NotAdmin"];
             404: components["responses"]["NotFound"];
@@ -7400,7 +7849,13 @@ export interface operations {
     adminUserDemote: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path: {
                 /** @description User id. */
                 id: string;
@@ -7413,12 +7868,14 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["AdminUser"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["NotAdmin"];
             404: components["responses"]["NotFound"];
@@ -7430,7 +7887,13 @@ export interface operations {
     adminListUserSessions: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path: {
                 /** @description User id. */
                 id: string;
@@ -7443,12 +7906,14 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["SessionList"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["NotAdmin"];
             404: components["responses"]["NotFound"];
@@ -7459,7 +7924,13 @@ export interface operations {
     adminRevokeUserSessions: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path: {
                 /** @description User id. */
                 id: string;
@@ -7472,6 +7943,7 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7483,6 +7955,7 @@ export interface operations {
                     "application/json": components["schemas"]["RevokedSessions"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["NotAdmin"];
             404: components["responses"]["NotFound"];
@@ -7498,7 +7971,13 @@ export interface operations {
                 /** @description `next_cursor` of the previous page. */
                 cursor?: string;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path: {
                 /** @description User id. */
                 id: string;
@@ -7511,6 +7990,7 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7528,7 +8008,13 @@ export interface operations {
     adminStats: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -7538,12 +8024,14 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["AdminStats"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["NotAdmin"];
             429: components["responses"]["RateLimited"];
@@ -7553,7 +8041,13 @@ export interface operations {
     adminRotateKeys: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -7563,12 +8057,14 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["KeyRotation"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["NotAdmin"];
             409: components["responses"]["RotationNotConfigured"];
@@ -7579,7 +8075,13 @@ export interface operations {
     adminListApiKeys: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -7589,12 +8091,14 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ApiKeyList"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["NotAdmin"];
             429: components["responses"]["RateLimited"];
@@ -7604,7 +8108,13 @@ export interface operations {
     adminCreateApiKey: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -7618,6 +8128,7 @@ export interface operations {
             201: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7636,7 +8147,13 @@ export interface operations {
     adminRevokeApiKey: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path: {
                 id: string;
             };
@@ -7645,6 +8162,7 @@ export interface operations {
         requestBody?: never;
         responses: {
             204: components["responses"]["NoContent"];
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["NotAdmin"];
             404: components["responses"]["NotFound"];
@@ -7660,7 +8178,13 @@ export interface operations {
                 /** @description Cursor from a previous page's `next_cursor` (`r<position>`, a positive integer after the letter; any other value is 400 `invalid_request`); omit it for the newest keys. */
                 cursor?: string;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -7670,6 +8194,7 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7686,7 +8211,13 @@ export interface operations {
     adminCreateReferralKeys: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -7700,6 +8231,7 @@ export interface operations {
             201: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7718,7 +8250,13 @@ export interface operations {
     listAuthProviders: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -7728,12 +8266,14 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["AuthProviderList"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             500: components["responses"]["InternalError"];
         };
     };
@@ -7751,7 +8291,13 @@ export interface operations {
                 /** @description `true`: link the identity to the signed-in caller. */
                 link?: "true" | "false";
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path: {
                 /** @description Provider id (key of `AUTH_PROVIDERS`). */
                 provider: string;
@@ -7768,6 +8314,7 @@ export interface operations {
                     Location?: string;
                     /** @description `ew_oauth` (the browser binding of the state, `Path=/v1/auth/oauth; Secure; HttpOnly; SameSite=Lax`), and in cookie mode at the callback the two session cookies (see `SetCookie`). */
                     "Set-Cookie"?: string;
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -7788,7 +8335,13 @@ export interface operations {
                 code?: string;
                 error?: string;
             };
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path: {
                 /** @description Provider id (key of `AUTH_PROVIDERS`). */
                 provider: string;
@@ -7805,6 +8358,7 @@ export interface operations {
                     Location?: string;
                     /** @description `ew_oauth` (the browser binding of the state, `Path=/v1/auth/oauth; Secure; HttpOnly; SameSite=Lax`), and in cookie mode at the callback the two session cookies (see `SetCookie`). */
                     "Set-Cookie"?: string;
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -7818,7 +8372,13 @@ export interface operations {
     redeemOAuthCode: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -7832,6 +8392,7 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7850,7 +8411,13 @@ export interface operations {
     listIdentities: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -7860,12 +8427,14 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["IdentityList"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
@@ -7878,6 +8447,11 @@ export interface operations {
             header?: {
                 /** @description Cookie mode: the session's `csrf_token` (required when authenticated by the access cookie). */
                 "X-CSRF-Token"?: string;
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
             };
             path: {
                 /** @description Identity id. */
@@ -7888,6 +8462,7 @@ export interface operations {
         requestBody?: never;
         responses: {
             204: components["responses"]["NoContent"];
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["CsrfFailed"];
             404: components["responses"]["NotFound"];
@@ -7900,7 +8475,13 @@ export interface operations {
     exchangeToken: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -7915,6 +8496,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
                     "Set-Cookie": components["headers"]["SetCookie"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7934,7 +8516,13 @@ export interface operations {
     verifyMfa: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -7955,6 +8543,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
                     "Set-Cookie": components["headers"]["SetCookie"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7977,6 +8566,11 @@ export interface operations {
             header?: {
                 /** @description Cookie mode: the session's `csrf_token` (required when authenticated by the access cookie). */
                 "X-CSRF-Token"?: string;
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
             };
             path?: never;
             cookie?: never;
@@ -7987,6 +8581,7 @@ export interface operations {
             201: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7999,6 +8594,7 @@ export interface operations {
                     "application/json": components["schemas"]["TotpEnrolment"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["ReauthenticationRequired"];
             403: components["responses"]["CsrfFailed"];
             409: components["responses"]["MfaAlreadyEnabled"];
@@ -8015,6 +8611,11 @@ export interface operations {
             header?: {
                 /** @description Cookie mode: the session's `csrf_token` (required when authenticated by the access cookie). */
                 "X-CSRF-Token"?: string;
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
             };
             path?: never;
             cookie?: never;
@@ -8048,6 +8649,11 @@ export interface operations {
             header?: {
                 /** @description Cookie mode: the session's `csrf_token` (required when authenticated by the access cookie). */
                 "X-CSRF-Token"?: string;
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
             };
             path?: never;
             cookie?: never;
@@ -8067,6 +8673,7 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8090,6 +8697,11 @@ export interface operations {
             header?: {
                 /** @description Cookie mode: the session's `csrf_token` (required when authenticated by the access cookie). */
                 "X-CSRF-Token"?: string;
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
             };
             path?: never;
             cookie?: never;
@@ -8119,7 +8731,13 @@ export interface operations {
     adminResetSecondFactors: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path: {
                 /** @description User id. */
                 id: string;
@@ -8129,6 +8747,7 @@ export interface operations {
         requestBody?: never;
         responses: {
             204: components["responses"]["NoContent"];
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["NotAdmin"];
             404: components["responses"]["NotFound"];
@@ -8139,7 +8758,13 @@ export interface operations {
     siweNonce: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -8149,12 +8774,14 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["SiweNonce"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
@@ -8163,7 +8790,13 @@ export interface operations {
     siweVerify: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -8178,6 +8811,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
                     "Set-Cookie": components["headers"]["SetCookie"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8197,7 +8831,13 @@ export interface operations {
     listWallets: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -8207,12 +8847,14 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["WalletList"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
@@ -8225,6 +8867,11 @@ export interface operations {
             header?: {
                 /** @description Cookie mode: the session's `csrf_token` (required when authenticated by the access cookie). */
                 "X-CSRF-Token"?: string;
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
             };
             path?: never;
             cookie?: never;
@@ -8239,6 +8886,7 @@ export interface operations {
             201: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8262,6 +8910,11 @@ export interface operations {
             header?: {
                 /** @description Cookie mode: the session's `csrf_token` (required when authenticated by the access cookie). */
                 "X-CSRF-Token"?: string;
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
             };
             path: {
                 /** @description The wallet's address (`0x` and 40 hex digits, any case). Anything else, or a wallet not linked to the caller: 404. */
@@ -8272,6 +8925,7 @@ export interface operations {
         requestBody?: never;
         responses: {
             204: components["responses"]["NoContent"];
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["CsrfFailed"];
             404: components["responses"]["NotFound"];
@@ -8287,6 +8941,11 @@ export interface operations {
             header?: {
                 /** @description Cookie mode: the session's `csrf_token` (required when authenticated by the access cookie). */
                 "X-CSRF-Token"?: string;
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
             };
             path?: never;
             cookie?: never;
@@ -8297,12 +8956,14 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["PasskeyCreationOptions"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["ReauthenticationRequired"];
             403: components["responses"]["CsrfFailed"];
             429: components["responses"]["RateLimited"];
@@ -8313,7 +8974,13 @@ export interface operations {
     listPasskeys: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -8323,12 +8990,14 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["PasskeyList"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
@@ -8341,6 +9010,11 @@ export interface operations {
             header?: {
                 /** @description Cookie mode: the session's `csrf_token` (required when authenticated by the access cookie). */
                 "X-CSRF-Token"?: string;
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
             };
             path?: never;
             cookie?: never;
@@ -8355,6 +9029,7 @@ export interface operations {
             201: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8378,6 +9053,11 @@ export interface operations {
             header?: {
                 /** @description Cookie mode: the session's `csrf_token` (required when authenticated by the access cookie). */
                 "X-CSRF-Token"?: string;
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
             };
             path: {
                 /** @description Passkey id. */
@@ -8388,6 +9068,7 @@ export interface operations {
         requestBody?: never;
         responses: {
             204: components["responses"]["NoContent"];
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["ReauthenticationRequired"];
             403: components["responses"]["CsrfFailed"];
             404: components["responses"]["NotFound"];
@@ -8403,6 +9084,11 @@ export interface operations {
             header?: {
                 /** @description Cookie mode: the session's `csrf_token` (required when authenticated by the access cookie). */
                 "X-CSRF-Token"?: string;
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
             };
             path: {
                 /** @description Passkey id. */
@@ -8431,7 +9117,13 @@ export interface operations {
     passkeyAuthenticationOptions: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -8441,12 +9133,14 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["PasskeyRequestOptions"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
@@ -8455,7 +9149,13 @@ export interface operations {
     passkeySignIn: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description With `D1_READ_REPLICATION=on` only (ignored when off): the `X-D1-Bookmark` of the latest response this client received. The read-only listings (`GET /v1/me`, `/v1/auth/sessions`, `/v1/me/audit`, `/v1/credits`, `/v1/tips`, `/v1/streams`, `/v1/streams/{id}`) then read from a D1 replica at least as new as it, so they show the client's own earlier writes (read-your-writes); without it they may read any replica. Other routes read the primary. At most 256 characters of letters, digits and `-_.:+/=~`; anything else (a comma-joined pair included) is 400 `invalid_request`.
+                 * @example 00000001-00000002-00004e3c-8ef1b2d0c27b3f4c3f7bfcdb2f1d6b8e
+                 */
+                "X-D1-Bookmark"?: components["parameters"]["D1Bookmark"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -8470,6 +9170,7 @@ export interface operations {
                 headers: {
                     "X-Request-Id": components["headers"]["XRequestId"];
                     "Set-Cookie": components["headers"]["SetCookie"];
+                    "X-D1-Bookmark": components["headers"]["D1Bookmark"];
                     [name: string]: unknown;
                 };
                 content: {
