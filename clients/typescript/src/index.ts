@@ -444,20 +444,39 @@ export class EdgewardClient {
     return Math.min(this.refreshAheadMs, state.lifetimeMs / 3);
   }
 
-  private send(method: string, path: string, options: RequestOptions): Promise<Response> {
+  /** The newest D1 bookmark this API answered with (`X-D1-Bookmark`, sent only when the server
+   * runs with `D1_READ_REPLICATION=on`), kept in storage so every tab reads at least what any
+   * tab wrote: sent back on every request, a read from a replica then sees this client's own
+   * writes. */
+  get bookmark(): string | null {
+    return this.storage.getItem(`${this.key}:d1-bookmark`);
+  }
+
+  private noteBookmark(resp: Response): void {
+    const next = resp.headers.get("x-d1-bookmark");
+    const current = this.bookmark;
+    // D1 bookmarks order as strings; an older one (a slower answer) never replaces a newer one.
+    if (next && (current === null || next > current)) this.storage.setItem(`${this.key}:d1-bookmark`, next);
+  }
+
+  private async send(method: string, path: string, options: RequestOptions): Promise<Response> {
     const headers: Record<string, string> = { ...options.headers };
     const state = this.session;
+    const bookmark = this.bookmark;
+    if (bookmark !== null) headers["x-d1-bookmark"] = bookmark;
     if (options.body !== undefined) headers["content-type"] = "application/json";
     if (options.auth !== false && this.mode === "bearer" && state?.access) {
       headers.authorization = `Bearer ${state.access}`;
     }
     if (this.mode === "cookie" && UNSAFE.has(method) && state?.csrf) headers["x-csrf-token"] = state.csrf;
-    return this.fetcher(`${this.base}${path}`, {
+    const resp = await this.fetcher(`${this.base}${path}`, {
       method,
       headers,
       body: options.body === undefined ? undefined : JSON.stringify(options.body),
       credentials: this.mode === "cookie" ? "include" : "same-origin",
     });
+    this.noteBookmark(resp);
+    return resp;
   }
 
   /** One API call: refreshed ahead of expiry, retried once after a refresh on 401, and after

@@ -308,3 +308,28 @@ test("Sign in with Ethereum, token exchange and the OAuth code answer a session 
   assert.equal(cookie.oauthStartUrl("gh", "https://app.example.test/done"),
     "https://api.example.test/v1/auth/oauth/gh/start?redirect_uri=https%3A%2F%2Fapp.example.test%2Fdone&mode=cookie");
 });
+
+test("the newest D1 bookmark is kept, shared by the tabs and sent back on every request", async () => {
+  const server = fakeServer();
+  const storage = memory();
+  const bookmarks = ["00000001-00000002", "00000001-00000005", "00000001-00000003"];
+  const base = server.fetch;
+  server.fetch = async (url, init) => {
+    const resp = await base(url, init);
+    const next = bookmarks.shift();
+    if (next) resp.headers.set("x-d1-bookmark", next);
+    return resp;
+  };
+  const tab = new EdgewardClient({ baseUrl: "https://api.test", fetch: server.fetch, storage, locks: null, channel: null, name: "t" });
+  assert.equal(tab.bookmark, null);
+  await tab.login(USER.email, "pw");
+  assert.equal(server.calls[0].headers["x-d1-bookmark"], undefined, "nothing to send before the first answer");
+  await tab.me();
+  assert.equal(server.calls[1].headers["x-d1-bookmark"], "00000001-00000002");
+  await tab.me(); // answers with an older bookmark than the one kept
+  assert.equal(tab.bookmark, "00000001-00000005");
+  const other = new EdgewardClient({ baseUrl: "https://api.test", fetch: server.fetch, storage, locks: null, channel: null, name: "t" });
+  await other.me(); // no header on this answer: the kept one stays
+  assert.equal(server.calls[3].headers["x-d1-bookmark"], "00000001-00000005");
+  assert.equal(other.bookmark, "00000001-00000005");
+});
