@@ -57,7 +57,7 @@ impl Plan {
                 .and_then(|slot| slot.borrow().get_bookmark().ok().flatten()),
             // A refused write (4xx, 429 included) costs D1 nothing more.
             D1Access::PrimaryWrite if succeeded => {
-                match d1::primary_bookmark(&ctx.db().ok()?).await {
+                match primary_bookmark(ctx).await {
                     Ok(b) => b,
                     Err(e) => {
                         // The write succeeded; only read-your-writes of the next read is lost.
@@ -76,4 +76,8 @@ impl Plan {
             .filter(|b| parse_bookmark(Some(b)).is_ok_and(|v| v.is_some()))
             .or(self.sent)
     }
+}
+
+async fn primary_bookmark(ctx: &Ctx) -> Result<Option<String>, AppError> {
+    d1::primary_bookmark(&ctx.db()?).await
 }
