@@ -47,6 +47,13 @@ pub enum D1Access {
     /// May write (or acts on what it reads): primary; a successful answer carries the
     /// primary's bookmark taken after its writes.
     PrimaryWrite,
+    /// Anonymous, writes on the primary, but its answer hands back only the bookmark it was
+    /// sent: register, resend and forgot answer alike for known and unknown addresses, and
+    /// the primary's position read after them would tell a caller on a quiet database
+    /// whether they wrote (an account exists); the others (a referral-key check, a SIWE
+    /// nonce, passkey sign-in options) write nothing a replica route shows. None of them
+    /// then costs a second primary read per anonymous request.
+    PrimaryWriteUndisclosed,
 }
 
 /// The class of each route. Exhaustive on purpose: a new route does not compile until
@@ -92,11 +99,15 @@ pub fn access(route: Route) -> D1Access {
         | Route::AdminStats
         | Route::AdminListApiKeys
         | Route::AdminListReferralKeys => PrimaryRead,
+        Route::Register
+        | Route::ResendVerification
+        | Route::ForgotPassword
+        | Route::CheckReferralKey
+        | Route::SiweNonce
+        | Route::PasskeyAuthenticationOptions => PrimaryWriteUndisclosed,
         // Everything else writes, redeems or spends: the WebSocket upgrade of a stream's chat
         // and the OAuth start/callback included (GETs that write).
-        Route::Register
-        | Route::VerifyEmail
-        | Route::ResendVerification
+        Route::VerifyEmail
         | Route::Login
         | Route::Refresh
         | Route::Logout
@@ -104,7 +115,6 @@ pub fn access(route: Route) -> D1Access {
         | Route::RevokeSessions
         | Route::RenameSession
         | Route::ChangeEmail
-        | Route::ForgotPassword
         | Route::ResetPassword
         | Route::ChangePassword
         | Route::PatchMe
@@ -133,7 +143,6 @@ pub fn access(route: Route) -> D1Access {
         | Route::CreateInvitation
         | Route::RevokeInvitation
         | Route::AcceptInvitation
-        | Route::CheckReferralKey
         | Route::AdminDeactivate
         | Route::AdminActivate
         | Route::AdminUnlock
@@ -150,7 +159,6 @@ pub fn access(route: Route) -> D1Access {
         | Route::OAuthToken
         | Route::UnlinkIdentity
         | Route::Exchange
-        | Route::SiweNonce
         | Route::SiweVerify
         | Route::LinkWallet
         | Route::UnlinkWallet
@@ -159,7 +167,6 @@ pub fn access(route: Route) -> D1Access {
         | Route::RegisterPasskey
         | Route::RenamePasskey
         | Route::RemovePasskey
-        | Route::PasskeyAuthenticationOptions
         | Route::PasskeySignIn
         | Route::Reauthenticate
         | Route::StartTotp
@@ -224,10 +231,16 @@ mod tests {
                 D1Access::Replica | D1Access::PrimaryRead => {
                     assert_eq!(*method, Method::Get, "{template} reads, so it is a GET")
                 }
-                D1Access::PrimaryWrite => {}
+                D1Access::PrimaryWrite | D1Access::PrimaryWriteUndisclosed => {}
             }
             if *method != Method::Get {
-                assert_eq!(access(*route), D1Access::PrimaryWrite, "{template}");
+                assert!(
+                    matches!(
+                        access(*route),
+                        D1Access::PrimaryWrite | D1Access::PrimaryWriteUndisclosed
+                    ),
+                    "{template}"
+                );
             }
         }
     }
@@ -266,6 +279,19 @@ mod tests {
         ] {
             assert_ne!(access(r), D1Access::Replica, "{r:?}");
         }
+    }
+
+    #[test]
+    fn the_anonymous_routes_that_must_not_tell_what_they_found_hand_out_no_new_bookmark() {
+        for r in [
+            Route::Register,
+            Route::ResendVerification,
+            Route::ForgotPassword,
+        ] {
+            assert_eq!(access(r), D1Access::PrimaryWriteUndisclosed, "{r:?}");
+        }
+        // A sign-in tells its caller the outcome anyway: its bookmark tells nothing more.
+        assert_eq!(access(Route::Login), D1Access::PrimaryWrite);
     }
 
     #[test]

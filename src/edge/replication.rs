@@ -69,7 +69,9 @@ impl Plan {
                     }
                 }
             }
-            D1Access::PrimaryWrite | D1Access::PrimaryRead => None,
+            D1Access::PrimaryWrite | D1Access::PrimaryWriteUndisclosed | D1Access::PrimaryRead => {
+                None
+            }
         };
         // Only a value the next request may send back (D1's format is opaque to us).
         newest

@@ -12,7 +12,7 @@ import re
 import pytest
 import requests
 
-from e2e_support import assert_json, assert_problem, client_ip
+from e2e_support import assert_json, assert_problem, client_ip, new_password, unique_email
 
 BOOKMARK = re.compile(r"^[A-Za-z0-9._:+/=~-]{1,256}$")
 LISTED = "http://127.0.0.1:8787"  # on the development ALLOWED_ORIGINS
@@ -98,6 +98,20 @@ def test_a_refused_write_and_a_primary_read_hand_back_the_bookmark_the_client_se
     assert bookmark_of(passkeys) == sent
     # A primary read sent no bookmark has none to hand back.
     assert "X-D1-Bookmark" not in replica_app.get("/v1/me/passkeys", access=access).headers
+
+
+def test_register_and_forgot_hand_back_only_the_bookmark_sent_known_address_or_not(replica_app):
+    """Their answers must not tell whether the address has an account: the primary's position
+    read after them would, on a quiet database."""
+    known, _password, login = replica_app.verified_user()
+    sent = bookmark_of(replica_app.me(login["access_token"]))
+    for email in (known, unique_email("nobody")):
+        for call in (lambda h: replica_app.forgot(email, headers=h),
+                     lambda h: replica_app.register(email, new_password(), headers=h)):
+            assert call(None).headers.get("X-D1-Bookmark") is None, email
+            answer = call(with_bookmark(sent))
+            assert answer.status_code < 300, (email, answer.status_code, answer.text[:200])
+            assert answer.headers.get("X-D1-Bookmark") == sent, email
 
 
 @pytest.mark.parametrize("bad", [

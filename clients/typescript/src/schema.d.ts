@@ -4343,7 +4343,7 @@ export interface components {
          * @example __Host-ew_access=; Max-Age=0; Path=/; Secure; HttpOnly; SameSite=Lax
          */
         ClearCookie: string;
-        /** @description With `D1_READ_REPLICATION=on` only: the D1 bookmark to send back in the next request's `X-D1-Bookmark` (opaque). A replica-read route answers with its D1 session's newest bookmark, a successful write with the primary's after its writes, any other route with the one the request sent. Absent with the mode off, and on `/health`, `/ready` and `/openapi.json`. */
+        /** @description With `D1_READ_REPLICATION=on` only: the D1 bookmark to send back in the next request's `X-D1-Bookmark` (opaque). A replica-read route answers with its D1 session's newest bookmark, a successful write with the primary's after its writes, any other route (and register, resend verification, forgot password, the referral-key check, the SIWE nonce and passkey sign-in options, whose answers must not tell what they found) with the one the request sent. Absent with the mode off, and on `/health`, `/ready` and `/openapi.json`. */
         D1Bookmark: string;
     };
     pathItems: never;
