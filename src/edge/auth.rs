@@ -79,11 +79,17 @@ pub async fn authenticate(req: &Request, ctx: &Ctx) -> Result<Authed, AppError> 
         .and_then(|s| SessionId::parse(s).ok())
         .ok_or(AppError::InvalidToken)?;
     let mut found = d1::sessions::auth_lookup(&ctx.reads()?, &sid).await?;
-    if found.is_none() && ctx.replica.is_some() {
+    if ctx.replica.is_some() {
+        // Development fault: the replica answers as one still behind the sign-in would.
+        if ctx.cfg.dev_fault("replica_behind") {
+            found = None;
+        }
         // A replica may not have a session signed in a moment ago (its client sent no
         // bookmark): only the primary can say the row is gone. A row the replica has is
         // trusted as it is, revoked or not (README, "Read replication").
-        found = d1::sessions::auth_lookup(&ctx.pin_primary()?, &sid).await?;
+        if found.is_none() {
+            found = d1::sessions::auth_lookup(&ctx.pin_primary()?, &sid).await?;
+        }
     }
     // A validly signed token whose session row is gone was revoked and purged.
     let found = found.ok_or(AppError::SessionRevoked)?;

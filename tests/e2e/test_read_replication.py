@@ -160,6 +160,26 @@ def test_a_revoked_session_is_refused_at_once_on_the_replica_routes_bookmark_or_
     assert "no primary bookmark" not in replica_app.log_text()
 
 
+def test_a_session_the_replica_does_not_have_yet_is_looked_up_on_the_primary(app_factory):
+    """`DEV_FAULTS=replica_behind`: every replica session lookup finds no row, as on a replica
+    still behind a sign-in. The primary then decides: the live session is served, the revoked
+    one refused."""
+    behind = app_factory(D1_READ_REPLICATION="on", DEV_FAULTS="replica_behind")
+    email, password, first = behind.create_verified_user(name="Fresh")
+    signed_in = bookmark_of(behind.login(email, password))
+    second = assert_json(behind.login(email, password), 200)
+
+    me = behind.me(first["access_token"])
+    assert assert_json(me, 200)["name"] == "Fresh"
+    assert bookmark_of(me) >= signed_in  # the rest of the request read the primary
+    listed = assert_json(behind.sessions(first["access_token"]), 200)
+    assert {first["session_id"], second["session_id"]} <= {s["id"] for s in listed["sessions"]}
+
+    assert behind.revoke_session(first["access_token"], second["session_id"]).status_code == 204
+    assert_problem(behind.me(second["access_token"]), 401)
+    assert_problem(behind.get("/v1/credits", access=second["access_token"]), 401)
+
+
 def test_browsers_may_send_and_read_the_bookmark_header(replica_app):
     preflight = requests.options(replica_app.base_url + "/v1/me", headers={
         "CF-Connecting-IP": client_ip(), "Origin": LISTED, "Access-Control-Request-Method": "GET",
