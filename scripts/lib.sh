@@ -10,7 +10,13 @@ export PATH="$ROOT/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 export WRANGLER_SEND_METRICS=false WRANGLER_SEND_ERROR_REPORTS=false CLOUDFLARE_CF_FETCH_ENABLED=false
 export CI="${CI:-true}"
 
-step() { printf '\n==> %s\n' "$*"; }
+# Each step line says how long the one before it took (bash's SECONDS: whole seconds since the
+# script started), so a CI log shows where its time goes.
+_STEP_STARTED=$SECONDS
+step() {
+  printf '\n==> %s  (previous step %ss, %ss in all)\n' "$*" "$((SECONDS - _STEP_STARTED))" "$SECONDS"
+  _STEP_STARTED=$SECONDS
+}
 die() { printf '\nerror: %s\n' "$*" >&2; exit 1; }
 
 setup_node() {

@@ -18,6 +18,7 @@ from __future__ import annotations
 import atexit
 import collections
 import contextlib
+import fcntl
 import itertools
 import json
 import os
@@ -741,6 +742,52 @@ def _apply_migrations(state_dir: Path, env: dict[str, str]) -> None:
         raise AppStartError(f"wrangler d1 migrations apply exited {result.returncode}:\n{out}")
 
 
+# `wrangler d1 migrations apply` starts a local runtime of its own and takes 5-20 s on 2 cores:
+# it runs once per run, into a template, and every server starts from a copy of it (the same
+# files the command would have written, its d1_migrations table included). The run's main
+# process names the template's directory in MIGRATED_DIR_ENV (`pytest_configure`), so that
+# pytest-xdist's workers, which inherit it, share one template, made by whichever asks first
+# (a file lock); the main process removes it at the end.
+MIGRATED_DIR_ENV = "EDGEWARD_E2E_MIGRATED_DIR"
+_MIGRATED_TEMPLATE: Path | None = None
+_MIGRATED_TEMPLATE_LOCK = threading.Lock()
+
+
+def pytest_configure(config):
+    if not hasattr(config, "workerinput"):
+        work_dir = tempfile.mkdtemp(prefix="edgeward-e2e-migrated-")
+        config.add_cleanup(lambda: shutil.rmtree(work_dir, ignore_errors=True))
+        os.environ[MIGRATED_DIR_ENV] = work_dir
+
+
+def _migrated_state_template(env: dict[str, str]) -> Path:
+    global _MIGRATED_TEMPLATE
+    with _MIGRATED_TEMPLATE_LOCK:
+        if _MIGRATED_TEMPLATE is None:
+            named = os.environ.get(MIGRATED_DIR_ENV)
+            if named:
+                work_dir = Path(named)
+            else:  # spawn_app outside pytest
+                work_dir = Path(tempfile.mkdtemp(prefix="edgeward-e2e-migrated-"))
+                atexit.register(shutil.rmtree, work_dir, True)
+            template = work_dir / "state"
+            with open(work_dir / "lock", "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                if not (work_dir / "done").exists():
+                    shutil.rmtree(template, ignore_errors=True)
+                    template.mkdir()
+                    _apply_migrations(template, env)
+                    (work_dir / "done").touch()
+            _MIGRATED_TEMPLATE = template
+        return _MIGRATED_TEMPLATE
+
+
+def _fresh_migrated_state(state_dir: Path, env: dict[str, str]) -> None:
+    """`state_dir` as `wrangler d1 migrations apply` leaves a new one: a copy of the template
+    (the database with its write-ahead log; nothing holds them open)."""
+    shutil.copytree(_migrated_state_template(env), state_dir, dirs_exist_ok=True)
+
+
 def _wait_until_healthy(base_url: str, proc: subprocess.Popen, tail: collections.deque) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     last = "no answer"
@@ -798,7 +845,7 @@ def _spawn_once(**overrides) -> App:
     try:
         _write_env_file(env_file, file_vars)
         env = _wrangler_env(file_vars, work_dir)
-        _apply_migrations(state_dir, env)
+        _fresh_migrated_state(state_dir, env)
         proc = subprocess.Popen(
             [str(WRANGLER), "dev", "--ip", "127.0.0.1", "--port", str(port),
              "--inspector-port", str(inspector_port), "--persist-to", str(state_dir),
@@ -927,6 +974,39 @@ def range_api(fake_range_api_server) -> FakeRangeApi:
     """The fake range API behind `breach_app`, emptied and answering normally again for this test."""
     fake_range_api_server.reset()
     return fake_range_api_server
+
+
+# The files that take longest (schemathesis alone is a fifth of the suite), run first: under
+# pytest-xdist's `--dist loadfile` (scripts/test) each worker takes the next whole file in this
+# order, so no worker is left with a long file at the end while the others idle. The other
+# files keep their order, as does every file's own tests.
+SLOW_FILES_FIRST = (
+    "test_contract_fuzz.py", "test_admin.py", "test_passkeys.py", "test_revocation_everywhere.py",
+    "test_browser_chromium.py", "test_session_controls.py", "test_deploy_config.py",
+    "test_workspaces.py", "test_lockout.py", "test_jobs_retries.py", "test_account_enumeration.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(SLOW_FILES_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
+_FIGURES: list[tuple[str, str]] = []
+
+
+def pytest_runtest_logreport(report):
+    """Collect the figures a test recorded (`record_property("figures", text)`). Under
+    pytest-xdist this runs in the controlling process too, which alone prints the summary."""
+    if report.when == "call":
+        _FIGURES.extend((report.nodeid, value) for name, value in report.user_properties
+                        if name == "figures")
+
+
+def pytest_terminal_summary(terminalreporter):
+    for nodeid, text in _FIGURES:
+        terminalreporter.write_sep("-", f"figures: {nodeid}")
+        terminalreporter.write_line(text)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -51,7 +51,7 @@ EXCLUDED_ARGS = [arg for label in EXCLUDED for arg in (
     "--exclude-operation-id", _DOCUMENT["paths"][label.split()[1]][label.split()[0].lower()]["operationId"])]
 
 
-def test_every_operation_conforms_to_the_document_under_generated_input(app_factory, tmp_path, capsys):
+def test_every_operation_conforms_to_the_document_under_generated_input(app_factory, tmp_path, record_property):
     admin_email = unique_email()
     # The main user is an admin, so the admin operations are exercised past their 403; password
     # checks that fail (wrong passwords are generated) count towards the lockout: give room.
@@ -84,8 +84,8 @@ def test_every_operation_conforms_to_the_document_under_generated_input(app_fact
                             text=True, timeout=RUN_TIMEOUT_S)
     output = result.stdout + result.stderr
     figures = _figures(report, census)
-    with capsys.disabled():
-        print(f"\n$ {shlex.join(cmd)}\n{figures}")
+    # Shown at the end of the run (conftest.py), whichever process ran the test.
+    record_property("figures", f"$ {shlex.join(cmd)}\n{figures}")
     assert result.returncode == 0, (f"schemathesis found failures (exit {result.returncode}):\n"
                                     f"{output[-20000:]}\n{figures}")
     operations = json.loads(report.read_text())["operations"]
