@@ -2,7 +2,8 @@
 fresh state directory, the real migrations and a fresh Ed25519 signing key, and returns an `App`
 with one method per endpoint.
 
-Servers cost about 5 s each to start, so ordinary tests share the session-scoped `app` (unique
+Servers cost about 5 s each to start (their D1 state is a copy of one migrated once per run:
+`_migrated_state_template`), so ordinary tests share the session-scoped `app` (unique
 e-mails keep them independent) and only tests that need other settings get a dedicated one:
 `short_reuse_window_app`, `lockout_app`, `reauth_app`, `rate_limited_app`, `capped_app`, `purge_app` and
 `breach_app` (eight in all, each started only when a selected test asks for it; the contract
