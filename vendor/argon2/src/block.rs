@@ -10,6 +10,11 @@ use core::{
 #[cfg(feature = "zeroize")]
 use zeroize::Zeroize;
 
+// Edgeward: unused where the simd128 block function (simd128.rs) replaces `compress`.
+#[cfg_attr(
+    all(target_arch = "wasm32", target_feature = "simd128"),
+    allow(dead_code)
+)]
 const TRUNC: u64 = u32::MAX as u64;
 
 #[rustfmt::skip]
@@ -76,6 +81,10 @@ impl Block {
     /// NOTE: do not call this directly. It should only be called via
     /// `Argon2::compress`.
     #[inline(always)]
+    #[cfg_attr(
+        all(target_arch = "wasm32", target_feature = "simd128"),
+        allow(dead_code)
+    )]
     pub(crate) fn compress(rhs: &Self, lhs: &Self) -> Self {
         let r = *rhs ^ lhs;
 

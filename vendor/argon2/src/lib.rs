@@ -98,6 +98,10 @@ mod error;
 mod params;
 mod version;
 
+// Edgeward: the block function with WebAssembly SIMD (README.edgeward.md).
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod simd128;
+
 pub use crate::{
     algorithm::Algorithm,
     block::Block,
@@ -437,14 +441,27 @@ impl<'key> Argon2<'key> {
                         let ref_index = ref_lane * lane_length + lane_index;
 
                         // Calculate new block
-                        let result =
-                            self.compress(&memory_blocks[prev_index], &memory_blocks[ref_index]);
+                        // Edgeward: in wasm with simd128, computed into its place (simd128.rs).
+                        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+                        simd128::fill_block(
+                            memory_blocks,
+                            prev_index,
+                            ref_index,
+                            cur_index,
+                            !(self.version == Version::V0x10 || pass == 0),
+                        );
 
-                        if self.version == Version::V0x10 || pass == 0 {
-                            memory_blocks[cur_index] = result;
-                        } else {
-                            memory_blocks[cur_index] ^= &result;
-                        };
+                        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+                        {
+                            let result = self
+                                .compress(&memory_blocks[prev_index], &memory_blocks[ref_index]);
+
+                            if self.version == Version::V0x10 || pass == 0 {
+                                memory_blocks[cur_index] = result;
+                            } else {
+                                memory_blocks[cur_index] ^= &result;
+                            };
+                        }
 
                         prev_index = cur_index;
                         cur_index += 1;
@@ -470,6 +487,11 @@ impl<'key> Argon2<'key> {
             }
         }
 
+        // Edgeward: WebAssembly SIMD (simd128.rs).
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        return simd128::compress(rhs, lhs);
+
+        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
         Block::compress(rhs, lhs)
     }
 
