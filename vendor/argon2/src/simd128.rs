@@ -54,84 +54,80 @@ fn rotr63(x: v128) -> v128 {
     v128_xor(u64x2_shr(x, 63), i64x2_add(x, x))
 }
 
-/// BLAKE2b's G with BlaMka (`permute_step!` in block.rs) on four vectors of column pairs
-/// at once, step by step across the four.
+/// BLAKE2b's G with BlaMka (`permute_step!` in block.rs) on N vectors of column pairs at
+/// once, one step at a time across all of them.
 #[inline(always)]
-fn g4(a: [&mut v128; 4], b: [&mut v128; 4], c: [&mut v128; 4], d: [&mut v128; 4], lo: v128) {
-    let [a0, a1, a2, a3] = a;
-    let [b0, b1, b2, b3] = b;
-    let [c0, c1, c2, c3] = c;
-    let [d0, d1, d2, d3] = d;
-    // x = fBlaMka(x, y); z = (z ^ x) >>> n, for the four.
-    macro_rules! step {
-        ($x:ident, $y:ident, $z:ident, $rot:ident) => {
-            *$x[0] = fblamka(*$x[0], *$y[0], lo);
-            *$x[1] = fblamka(*$x[1], *$y[1], lo);
-            *$x[2] = fblamka(*$x[2], *$y[2], lo);
-            *$x[3] = fblamka(*$x[3], *$y[3], lo);
-            *$z[0] = $rot(v128_xor(*$z[0], *$x[0]));
-            *$z[1] = $rot(v128_xor(*$z[1], *$x[1]));
-            *$z[2] = $rot(v128_xor(*$z[2], *$x[2]));
-            *$z[3] = $rot(v128_xor(*$z[3], *$x[3]));
-        };
+fn g<const N: usize>(
+    a: &mut [v128; N],
+    b: &mut [v128; N],
+    c: &mut [v128; N],
+    d: &mut [v128; N],
+    lo: v128,
+) {
+    for k in 0..N {
+        a[k] = fblamka(a[k], b[k], lo);
     }
-    let (a, b) = ([a0, a1, a2, a3], [b0, b1, b2, b3]);
-    let (c, d) = ([c0, c1, c2, c3], [d0, d1, d2, d3]);
-    step!(a, b, d, rotr32);
-    step!(c, d, b, rotr24);
-    step!(a, b, d, rotr16);
-    step!(c, d, b, rotr63);
+    for k in 0..N {
+        d[k] = rotr32(v128_xor(d[k], a[k]));
+    }
+    for k in 0..N {
+        c[k] = fblamka(c[k], d[k], lo);
+    }
+    for k in 0..N {
+        b[k] = rotr24(v128_xor(b[k], c[k]));
+    }
+    for k in 0..N {
+        a[k] = fblamka(a[k], b[k], lo);
+    }
+    for k in 0..N {
+        d[k] = rotr16(v128_xor(d[k], a[k]));
+    }
+    for k in 0..N {
+        c[k] = fblamka(c[k], d[k], lo);
+    }
+    for k in 0..N {
+        b[k] = rotr63(v128_xor(b[k], c[k]));
+    }
 }
 
-/// Two independent rounds (`permute!` in block.rs), on the 16 words in vectors `i` of `q` and
-/// those in vectors `j`: words (v0, v1) = q[i[0]], (v2, v3) = q[i[1]], ..., (v14, v15) = q[i[7]].
+/// R independent rounds (`permute!` in block.rs), side by side; round r on the 16 words in
+/// vectors `idx[r]` of `q`: words (v0, v1) = q[idx[r][0]], ..., (v14, v15) = q[idx[r][7]].
+/// N = 2R (two vectors per row of the 4x4 matrix of words).
 #[inline(always)]
-fn round2(q: &mut [v128; 64], i: [usize; 8], j: [usize; 8], lo: v128) {
-    let (mut a0, mut a1, mut b0, mut b1) = (q[i[0]], q[i[1]], q[i[2]], q[i[3]]);
-    let (mut c0, mut c1, mut d0, mut d1) = (q[i[4]], q[i[5]], q[i[6]], q[i[7]]);
-    let (mut a2, mut a3, mut b2, mut b3) = (q[j[0]], q[j[1]], q[j[2]], q[j[3]]);
-    let (mut c2, mut c3, mut d2, mut d3) = (q[j[4]], q[j[5]], q[j[6]], q[j[7]]);
-
+fn rounds<const R: usize, const N: usize>(q: &mut [v128; 64], idx: [[usize; 8]; R], lo: v128) {
+    let mut a = [u64x2_splat(0); N];
+    let (mut b, mut c, mut d) = (a, a, a);
+    for r in 0..R {
+        let i = idx[r];
+        (a[2 * r], a[2 * r + 1]) = (q[i[0]], q[i[1]]);
+        (b[2 * r], b[2 * r + 1]) = (q[i[2]], q[i[3]]);
+        (c[2 * r], c[2 * r + 1]) = (q[i[4]], q[i[5]]);
+        (d[2 * r], d[2 * r + 1]) = (q[i[6]], q[i[7]]);
+    }
     // Columns: G(v0, v4, v8, v12), G(v1, v5, v9, v13) | G(v2, v6, v10, v14), G(v3, v7, v11, v15).
-    g4(
-        [&mut a0, &mut a1, &mut a2, &mut a3],
-        [&mut b0, &mut b1, &mut b2, &mut b3],
-        [&mut c0, &mut c1, &mut c2, &mut c3],
-        [&mut d0, &mut d1, &mut d2, &mut d3],
-        lo,
-    );
-
+    g(&mut a, &mut b, &mut c, &mut d, lo);
     // Diagonals: G(v0, v5, v10, v15), G(v1, v6, v11, v12) | G(v2, v7, v8, v13),
     // G(v3, v4, v9, v14): b as (v5, v6) | (v7, v4), c swapped, d as (v15, v12) | (v13, v14).
-    let (mut e0, mut e1) = (i64x2_shuffle::<1, 2>(b0, b1), i64x2_shuffle::<1, 2>(b1, b0));
-    let (mut f0, mut f1) = (i64x2_shuffle::<1, 2>(d1, d0), i64x2_shuffle::<1, 2>(d0, d1));
-    let (mut e2, mut e3) = (i64x2_shuffle::<1, 2>(b2, b3), i64x2_shuffle::<1, 2>(b3, b2));
-    let (mut f2, mut f3) = (i64x2_shuffle::<1, 2>(d3, d2), i64x2_shuffle::<1, 2>(d2, d3));
-    g4(
-        [&mut a0, &mut a1, &mut a2, &mut a3],
-        [&mut e0, &mut e1, &mut e2, &mut e3],
-        [&mut c1, &mut c0, &mut c3, &mut c2],
-        [&mut f0, &mut f1, &mut f2, &mut f3],
-        lo,
-    );
-
+    for r in 0..R {
+        let (b0, b1, d0, d1) = (b[2 * r], b[2 * r + 1], d[2 * r], d[2 * r + 1]);
+        b[2 * r] = i64x2_shuffle::<1, 2>(b0, b1);
+        b[2 * r + 1] = i64x2_shuffle::<1, 2>(b1, b0);
+        c.swap(2 * r, 2 * r + 1);
+        d[2 * r] = i64x2_shuffle::<1, 2>(d1, d0);
+        d[2 * r + 1] = i64x2_shuffle::<1, 2>(d0, d1);
+    }
+    g(&mut a, &mut b, &mut c, &mut d, lo);
     // Back from the diagonals.
-    q[i[0]] = a0;
-    q[i[1]] = a1;
-    q[i[2]] = i64x2_shuffle::<1, 2>(e1, e0);
-    q[i[3]] = i64x2_shuffle::<1, 2>(e0, e1);
-    q[i[4]] = c0;
-    q[i[5]] = c1;
-    q[i[6]] = i64x2_shuffle::<1, 2>(f0, f1);
-    q[i[7]] = i64x2_shuffle::<1, 2>(f1, f0);
-    q[j[0]] = a2;
-    q[j[1]] = a3;
-    q[j[2]] = i64x2_shuffle::<1, 2>(e3, e2);
-    q[j[3]] = i64x2_shuffle::<1, 2>(e2, e3);
-    q[j[4]] = c2;
-    q[j[5]] = c3;
-    q[j[6]] = i64x2_shuffle::<1, 2>(f2, f3);
-    q[j[7]] = i64x2_shuffle::<1, 2>(f3, f2);
+    for r in 0..R {
+        let (e0, e1, f0, f1) = (b[2 * r], b[2 * r + 1], d[2 * r], d[2 * r + 1]);
+        let i = idx[r];
+        (q[i[0]], q[i[1]]) = (a[2 * r], a[2 * r + 1]);
+        q[i[2]] = i64x2_shuffle::<1, 2>(e1, e0);
+        q[i[3]] = i64x2_shuffle::<1, 2>(e0, e1);
+        (q[i[4]], q[i[5]]) = (c[2 * r + 1], c[2 * r]);
+        q[i[6]] = i64x2_shuffle::<1, 2>(f0, f1);
+        q[i[7]] = i64x2_shuffle::<1, 2>(f1, f0);
+    }
 }
 
 /// `Block::compress(x, y)` (block.rs) with simd128, written straight to `dst`: stored, or
@@ -144,14 +140,16 @@ unsafe fn compress_raw(x: *const v128, y: *const v128, dst: *mut v128, xor_into:
     let lo = low_halves();
     let mut q: [v128; 64] =
         core::array::from_fn(|k| v128_xor(v128_load(x.add(k)), v128_load(y.add(k))));
-    for k in (0..8).step_by(2) {
-        let (r, s) = (8 * k, 8 * k + 8);
-        let row = |r: usize| [r, r + 1, r + 2, r + 3, r + 4, r + 5, r + 6, r + 7];
-        round2(&mut q, row(r), row(s), lo);
+    let row = |r: usize| [0, 1, 2, 3, 4, 5, 6, 7].map(|k| 8 * r + k);
+    let column = |c: usize| [c, c + 8, c + 16, c + 24, c + 32, c + 40, c + 48, c + 56];
+    // Two rounds side by side: four dependency chains instead of two. (One round at a time
+    // measured no faster in workerd; four at a time slower everywhere: the vectors no longer
+    // fit in registers.)
+    for k in [0, 2, 4, 6] {
+        rounds::<2, 4>(&mut q, [row(k), row(k + 1)], lo);
     }
-    for k in (0..8).step_by(2) {
-        let column = |c: usize| [c, c + 8, c + 16, c + 24, c + 32, c + 40, c + 48, c + 56];
-        round2(&mut q, column(k), column(k + 1), lo);
+    for k in [0, 2, 4, 6] {
+        rounds::<2, 4>(&mut q, [column(k), column(k + 1)], lo);
     }
     // The result is q ^ x ^ y: x ^ y is read again rather than kept (no second array).
     for (k, q) in q.iter().enumerate() {
