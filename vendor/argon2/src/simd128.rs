@@ -15,15 +15,15 @@ use core::arch::wasm32::*;
 
 /// Swizzle indices that put the low 32 bits of a vector's two 64-bit lanes in its 32-bit lanes
 /// 0 and 1 (and again in 2 and 3), for `u64x2_extmul_low_u32x4`.
-static LOW_HALVES: [u8; 16] = [0, 1, 2, 3, 8, 9, 10, 11, 0, 1, 2, 3, 8, 9, 10, 11];
+static LOW_HALVES: v128 = u8x16(0, 1, 2, 3, 8, 9, 10, 11, 0, 1, 2, 3, 8, 9, 10, 11);
 
 /// `LOW_HALVES` read at run time, on purpose. With constant indices LLVM sees the swizzle plus
 /// extmul as "zero-extend the low halves, multiply", turns that into `v128.and` and
 /// `i64x2.mul`, and the multiply costs as much as upstream's. Measured in V8 (bench/README.md).
 #[inline(always)]
 fn low_halves() -> v128 {
-    // SAFETY: 16 readable bytes; any bit pattern is a valid v128 (unaligned loads are fine).
-    unsafe { core::ptr::read_volatile(LOW_HALVES.as_ptr() as *const v128) }
+    // SAFETY: a valid, aligned, initialized static.
+    unsafe { core::ptr::read_volatile(&LOW_HALVES) }
 }
 
 /// BlaMka's multiply-add, per 64-bit lane: x + y + 2 * lo32(x) * lo32(y) (wrapping).
