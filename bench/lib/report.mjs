@@ -55,7 +55,7 @@ p(`# Edgeward benchmark results`);
 p();
 p(`${meta.date}; ${meta.cores} cores (${meta.cpu}); source ${meta.git}; bench/run took ${Math.round(meta.elapsed_s / 60)} min.`);
 p(`Tools: wrk ${meta.wrk} (Debian) with bench/wrk/edgeward.lua for every HTTP row; wrangler ${meta.wrangler}, ` +
-  `miniflare ${meta.miniflare}, workerd ${meta.workerd}, Node ${meta.node}, rustc ${meta.rustc}, argon2 crate ${meta.argon2_crate}. ` +
+  `miniflare ${meta.miniflare}, workerd ${meta.workerd}, Node ${meta.node}, rustc ${meta.rustc}, argon2 crate ${meta.argon2_crate} (vendor/argon2: upstream with a simd128 block function for wasm). ` +
   `Realtime rows: bench/lib/chat-fanout.mjs (WebSocket chat fan-out) and bench/lib/tips.mjs (tips), both Node scripts.`);
 p(`Rows: ${meta.duration_s} s each (login ${meta.login_duration_s} s, /health ${meta.health_duration_s} s), ` +
   `one wrk thread, c = concurrent connections, ${meta.users} users per server. ` +
@@ -113,7 +113,7 @@ p();
       "found and reported", Boolean(past), steps);
   }
   const cold = optional("direct-cold-start.json");
-  if (cold) {
+  if (cold && cold.runs > 0 && cold.median_ms !== undefined) {
     goal("Cold start: fresh workerd → first 200 GET /v1/me", `${cold.median_ms} ms median (best ${cold.best_ms} ms; runs ${cold.first_me_ms.join(", ")} ms)`,
       "reported", true, `${cold.runs} runs of bench/lib/cold-start.mjs: Node + Miniflare + workerd start, wasm compile, first request`);
   }
