@@ -4,9 +4,10 @@
 //! alarm is set after), so concurrent requests of one key are counted exactly, across every
 //! isolate and location.
 //!
-//! State expires: each allowed request sets the object's alarm to the moment the key is back to
-//! a fresh one (`core::ratelimit::forget_at_ms`), and the alarm deletes the object's storage, so
-//! the millions of addresses seen once leave nothing behind.
+//! State expires: each allowed request sets the object's alarm to a period (at most a minute)
+//! after the moment the key is back to a fresh one (`core::ratelimit::forget_at_ms`), and the
+//! alarm deletes the object's storage, so the millions of addresses seen once leave nothing
+//! behind.
 
 mod storage;
 
@@ -94,7 +95,7 @@ impl DurableObject for RateLimiter {
                 storage.set_tat(tat_ms)?;
                 self.state
                     .storage()
-                    .set_alarm(at(forget_at_ms(tat_ms)))
+                    .set_alarm(at(forget_at_ms(tat_ms, rule)))
                     .await?;
                 CheckResp {
                     allowed: true,
@@ -109,14 +110,15 @@ impl DurableObject for RateLimiter {
         rpc::reply::<CheckReq>(&resp)
     }
 
-    /// Forgets the key once it is as good as fresh; a later request re-armed it otherwise.
+    /// Forgets the key (a period after it is as good as fresh); a later request moved it otherwise.
     async fn alarm(&self) -> Result<Response> {
         let now_ms = worker::Date::now().as_millis() as i64;
         let storage = self.state.storage();
         match self.storage().tat()? {
-            Some(tat) if now_ms < forget_at_ms(tat) => {
-                storage.set_alarm(at(forget_at_ms(tat))).await?
-            }
+            // Every allowed request moves the alarm to its own forget time, so an alarm that
+            // finds the key still limiting raced one; the rule is not stored, so it comes
+            // back at the arrival time and forgets then.
+            Some(tat) if now_ms < tat => storage.set_alarm(at(tat)).await?,
             _ => storage.delete_all().await?,
         }
         Response::ok("")
