@@ -63,8 +63,8 @@ pub enum Reads {
 impl Database for Reads {
     fn statement(&self, sql: &str) -> D1PreparedStatement {
         match self {
-            Self::Primary(db) => db.prepare(sql),
-            Self::Replica(session) => session.prepare(sql),
+            Self::Primary(db) => db.statement(sql),
+            Self::Replica(session) => session.statement(sql),
         }
     }
 }
