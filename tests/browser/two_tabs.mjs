@@ -2,12 +2,17 @@
 // page server at /client/) in cookie mode: after the access token has expired, both tabs call
 // the API at the same moment. Prints, per scenario, how many refresh requests the server was sent
 // and what each call returned. Scenarios: with Web Locks, and with navigator.locks removed (the
-// BroadcastChannel fallback). Input as for cookie_flow.mjs, plus TTL_S (the access token's life).
+// BroadcastChannel fallback), both calls at once; and a busy browser: Web Locks, the other tab's
+// storage writes and channel messages reach a tab LAG_MS late, and the second tab calls the moment
+// the first tab's refresh is answered. Input as for cookie_flow.mjs, plus TTL_S (the access token's
+// life).
 import { chromium } from "playwright-core";
 
 const { EDGEWARD_CHROMIUM, API, PAGE, EMAIL, PASSWORD, TTL_S } = process.env;
 
-async function scenario(browser, { locks }) {
+const LAG_MS = 500;
+
+async function scenario(browser, { locks, busy = false }) {
   const context = await browser.newContext();
   if (!locks) {
     await context.addInitScript(() => {
@@ -21,10 +26,31 @@ async function scenario(browser, { locks }) {
   const open = async () => {
     const tab = await context.newPage();
     await tab.goto(`${PAGE}/app`);
-    await tab.evaluate(async (api) => {
+    await tab.evaluate(async ([api, lag]) => {
       const { EdgewardClient } = await import("/client/index.js");
-      window.edgeward = new EdgewardClient({ baseUrl: api, mode: "cookie", name: "two-tabs" });
-    }, API);
+      const options = { baseUrl: api, mode: "cookie", name: "two-tabs" };
+      if (lag > 0) {
+        // This tab sees its own writes at once, the other tab's `lag` ms late.
+        const view = new Map(Object.entries(localStorage));
+        window.addEventListener("storage", (e) => setTimeout(() => {
+          if (e.key !== null) e.newValue === null ? view.delete(e.key) : view.set(e.key, e.newValue);
+        }, lag));
+        options.storage = {
+          getItem: (k) => view.get(k) ?? null,
+          setItem: (k, v) => { view.set(k, v); localStorage.setItem(k, v); },
+          removeItem: (k) => { view.delete(k); localStorage.removeItem(k); },
+        };
+        options.channel = (name) => {
+          const real = new BroadcastChannel(name);
+          return {
+            postMessage: (m) => real.postMessage(m),
+            addEventListener: (type, listener) => real.addEventListener(type, (e) => setTimeout(() => listener(e), lag)),
+            close: () => real.close(),
+          };
+        };
+      }
+      window.edgeward = new EdgewardClient(options);
+    }, [API, busy ? LAG_MS : 0]);
     return tab;
   };
   const [tab1, tab2] = [await open(), await open()];
@@ -34,7 +60,15 @@ async function scenario(browser, { locks }) {
   // Past the access token's life: the browser has dropped the access cookie.
   await new Promise((r) => setTimeout(r, Number(TTL_S) * 1000 + 1000));
   const call = (tab) => tab.evaluate(() => window.edgeward.me().then((u) => u.email, (e) => `error: ${e}`));
-  const results = await Promise.all([call(tab1), call(tab2)]);
+  let results;
+  if (busy) {
+    const answered = context.waitForEvent("response", (r) => r.url() === `${API}/v1/auth/refresh`);
+    const first = call(tab1);
+    await answered;
+    results = await Promise.all([first, call(tab2)]);
+  } else {
+    results = await Promise.all([call(tab1), call(tab2)]);
+  }
   await context.close();
   return { usesLocks, login, results, refreshes };
 }
@@ -44,6 +78,7 @@ const out = {};
 try {
   out.webLocks = await scenario(browser, { locks: true });
   out.broadcastChannel = await scenario(browser, { locks: false });
+  out.webLocksBusyBrowser = await scenario(browser, { locks: true, busy: true });
 } finally {
   await browser.close();
 }

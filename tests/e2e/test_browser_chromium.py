@@ -183,11 +183,14 @@ def test_the_docs_page_renders_every_operation_of_the_openapi_document(flow):
     assert flow["docs"]["problems"] == []
 
 
-@pytest.mark.parametrize("how", ["webLocks", "broadcastChannel"])
+@pytest.mark.parametrize("how", ["webLocks", "broadcastChannel", "webLocksBusyBrowser"])
 def test_two_tabs_with_expired_tokens_make_one_refresh_request_and_both_calls_succeed(two_tabs, how):
+    """Both tabs call at once; or, in a busy browser (each tab sees the other's storage writes and
+    channel messages 500 ms late), the second calls the moment the first tab's refresh is
+    answered: the lock then reaches it before the new session does."""
     seen = two_tabs[how]
 
-    assert seen["usesLocks"] is (how == "webLocks")
+    assert seen["usesLocks"] is how.startswith("webLocks")
     assert seen["login"] == two_tabs["email"]
     assert seen["results"] == [two_tabs["email"], two_tabs["email"]], seen
     assert seen["refreshes"] == 1, seen

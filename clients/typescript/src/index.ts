@@ -188,9 +188,13 @@ export interface SessionState {
 
 export type KeyValueStorage = Pick<Storage, "getItem" | "setItem" | "removeItem">;
 
-/** The parts of the Web Locks API used here. */
+/** The parts of the Web Locks API used here. `query` and shared locks let a tab tell, exactly,
+ * that another tab has refreshed before that tab's result has reached it; without them the
+ * client falls back to a timing rule (see `newerElsewhere`). */
 export interface Locks {
   request<T>(name: string, callback: () => Promise<T>): Promise<T>;
+  request<T>(name: string, options: { mode: "shared" }, callback: () => Promise<T>): Promise<T>;
+  query?(): Promise<{ held?: { name?: string }[] }>;
 }
 
 /** The parts of BroadcastChannel used here. */
@@ -248,6 +252,8 @@ const CLAIM_TIMEOUT_MS = 10_000;
  * machine, hundreds of milliseconds later). Only a failed refresh elsewhere makes a tab wait
  * this long; otherwise the result wakes it as soon as it arrives. */
 const HANDOVER_MS = 2_000;
+/** While waiting for that result, how often storage is looked at again. */
+const HANDOVER_POLL_MS = 25;
 
 function memoryStorage(): KeyValueStorage {
   const map = new Map<string, string>();
@@ -280,6 +286,8 @@ export class EdgewardClient {
   private sessionWaiters: (() => void)[] = [];
   /** The newest session another tab announced, until storage shows it here too. */
   private latest: SessionState | null = null;
+  /** Releases the shared Web Lock naming the generation this tab made last (see `mark`). */
+  private marked: (() => void) | null = null;
 
   constructor(options: ClientOptions) {
     const g = globalThis as unknown as {
@@ -325,7 +333,7 @@ export class EdgewardClient {
     return stored;
   }
 
-  private save(body: TokenResponse | CookieSessionResponse): void {
+  private save(body: TokenResponse | CookieSessionResponse): SessionState {
     const previous = this.session;
     const state: SessionState = {
       sessionId: body.session_id,
@@ -341,10 +349,12 @@ export class EdgewardClient {
     this.storage.setItem(this.key, JSON.stringify(state));
     this.latest = state;
     this.channel?.postMessage({ type: "session", state } satisfies Message);
+    return state;
   }
 
   /** Forgets the session here and in every other tab. */
   private signedOut(): void {
+    this.unmark();
     this.latest = null;
     this.storage.removeItem(this.key);
     this.channel?.postMessage({ type: "logout" } satisfies Message);
@@ -353,6 +363,7 @@ export class EdgewardClient {
 
   private onMessage(message: Message): void {
     if (message.type === "logout") {
+      this.unmark();
       this.latest = null;
       this.onLogout?.();
     } else if (message.type === "session") {
@@ -372,7 +383,9 @@ export class EdgewardClient {
    * `seen` is the generation the caller found stale: if another tab has refreshed since, its
    * result is used instead of refreshing again. */
   refresh(seen?: number): Promise<void> {
-    const stale = seen ?? this.session?.generation;
+    const current = this.session;
+    const stale = seen ?? current?.generation;
+    const sessionId = current?.sessionId;
     const asked = this.now();
     const refreshedElsewhere = () => {
       const now = this.session;
@@ -380,9 +393,12 @@ export class EdgewardClient {
     };
     this.inflight ??= this.acrossTabs(async () => {
       if (refreshedElsewhere()) return;
-      // Waited for the lock: another tab was refreshing; let its result arrive.
-      if (this.channel && this.now() - asked > CLAIM_WINDOW_MS + 20) {
-        await Promise.race([new Promise<void>((wake) => this.sessionWaiters.push(wake)), this.sleep(HANDOVER_MS)]);
+      if (await this.newerElsewhere(sessionId, stale, asked)) {
+        // Another tab has refreshed; its result reaches this tab through storage and the
+        // channel, asynchronously (not necessarily before the lock did).
+        for (let waited = 0; waited < HANDOVER_MS && !refreshedElsewhere(); waited += HANDOVER_POLL_MS) {
+          await Promise.race([new Promise<void>((wake) => this.sessionWaiters.push(wake)), this.sleep(HANDOVER_POLL_MS)]);
+        }
         if (refreshedElsewhere()) return;
       }
       await this.rotate();
@@ -390,6 +406,52 @@ export class EdgewardClient {
       this.inflight = null;
     });
     return this.inflight;
+  }
+
+  /** Whether another tab has made a newer generation of the session than `stale`, although
+   * this tab has not received it yet. With Web Locks this is exact: a tab that refreshes takes a
+   * shared lock naming the generation it made before it lets go of the refresh lock (`mark`),
+   * and the lock manager orders the two, so the next holder of the refresh lock finds that
+   * lock. Otherwise it is a timing rule: a tab that had to wait for the lock or the election
+   * assumes the tab it waited for refreshed. Either way a tab whose answer is yes waits up to
+   * HANDOVER_MS for the result, and refreshes itself only if it never comes. */
+  private async newerElsewhere(sessionId: string | undefined, stale: number | undefined, asked: number): Promise<boolean> {
+    if (this.locks?.query) {
+      if (sessionId === undefined || stale === undefined) return false;
+      const prefix = this.markPrefix(sessionId);
+      const { held = [] } = await this.locks.query();
+      return held.some((lock) => lock.name?.startsWith(prefix) === true && Number(lock.name.slice(prefix.length)) > stale);
+    }
+    return (this.locks !== null || this.channel !== null) && this.now() - asked > CLAIM_WINDOW_MS + 20;
+  }
+
+  private markPrefix(sessionId: string): string {
+    return `${this.key}:generation:${sessionId}:`;
+  }
+
+  /** Web Locks: holds a shared lock named after the generation this tab just made, until it
+   * makes the next one or the session ends here (or the tab closes). Taken while the refresh
+   * lock is still held, so that whoever holds the refresh lock next sees it (`newerElsewhere`). */
+  private async mark(state: SessionState): Promise<void> {
+    const locks = this.locks;
+    if (!locks?.query) return;
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    await new Promise<void>((granted) => {
+      locks.request(`${this.markPrefix(state.sessionId)}${state.generation}`, { mode: "shared" }, () => {
+        granted();
+        return held;
+      }).then(undefined, () => granted());
+    });
+    this.unmark();
+    this.marked = release;
+  }
+
+  private unmark(): void {
+    this.marked?.();
+    this.marked = null;
   }
 
   private acrossTabs(run: () => Promise<void>): Promise<void> {
@@ -433,7 +495,7 @@ export class EdgewardClient {
       throw error;
     }
     if (!resp.ok) throw await EdgewardError.from(resp);
-    this.save((await resp.json()) as TokenResponse | CookieSessionResponse);
+    await this.mark(this.save((await resp.json()) as TokenResponse | CookieSessionResponse));
   }
 
   // ------------------------------------------------------------------ requests

@@ -57,16 +57,55 @@ function memory() {
   return { getItem: (k) => map.get(k) ?? null, setItem: (k, v) => void map.set(k, v), removeItem: (k) => void map.delete(k) };
 }
 
-/** Web Locks with one queue per name. */
-function fakeLocks() {
-  const tails = new Map();
-  return {
-    request(name, callback) {
-      const run = (tails.get(name) ?? Promise.resolve()).then(() => callback());
-      tails.set(name, run.catch(() => {}));
-      return run;
+/** Storage shared by tabs the way a browser shares localStorage: each tab (each call) gets a view
+ * that sees its own writes at once and the other tabs' `delayMs` later. */
+function sharedStorage(delayMs) {
+  const maps = [];
+  return () => {
+    const map = new Map();
+    maps.push(map);
+    const elsewhere = (change) => maps.filter((m) => m !== map).forEach((m) => setTimeout(() => change(m), delayMs));
+    return {
+      getItem: (k) => map.get(k) ?? null,
+      setItem: (k, v) => { map.set(k, v); elsewhere((m) => m.set(k, v)); },
+      removeItem: (k) => { map.delete(k); elsewhere((m) => m.delete(k)); },
+    };
+  };
+}
+
+/** Web Locks: exclusive and shared locks granted in request order per name, and `query` (left
+ * out with `{ query: false }`, as a minimal implementation might). */
+function fakeLocks({ query = true } = {}) {
+  const held = [];
+  const waiting = [];
+  const pump = () => {
+    for (const w of [...waiting]) {
+      const ahead = waiting.slice(0, waiting.indexOf(w));
+      const blocked = ahead.some((o) => o.name === w.name)
+        || held.some((h) => h.name === w.name && (w.mode === "exclusive" || h.mode === "exclusive"));
+      if (!blocked) {
+        waiting.splice(waiting.indexOf(w), 1);
+        held.push(w);
+        w.grant();
+      }
+    }
+  };
+  const locks = {
+    request(name, options, callback) {
+      if (typeof options === "function") [options, callback] = [{}, options];
+      return new Promise((resolve, reject) => {
+        const entry = { name, mode: options.mode ?? "exclusive" };
+        entry.grant = () => Promise.resolve().then(callback).then(resolve, reject).finally(() => {
+          held.splice(held.indexOf(entry), 1);
+          pump();
+        });
+        waiting.push(entry);
+        pump();
+      });
     },
   };
+  if (query) locks.query = async () => ({ held: held.map(({ name, mode }) => ({ name, mode })) });
+  return locks;
 }
 
 /** BroadcastChannel: every open channel of a name hears the others' messages, asynchronously. */
@@ -154,12 +193,16 @@ test("tokens close to expiry are refreshed before the call", async () => {
   assert.deepEqual(server.calls.map((x) => x.path), ["/v1/auth/login", "/v1/auth/refresh", "/v1/me"]);
 });
 
-for (const how of ["Web Locks", "the BroadcastChannel fallback"]) {
+const COORDINATIONS = {
+  "Web Locks": () => { const locks = fakeLocks(); return () => ({ locks }); },
+  "Web Locks without query": () => { const locks = fakeLocks({ query: false }); return () => ({ locks }); },
+  "the BroadcastChannel fallback": () => { const bus = fakeBus(); return () => ({ locks: null, channel: bus }); },
+};
+
+for (const [how, coordinated] of Object.entries(COORDINATIONS)) {
   test(`two tabs whose tokens expired refresh once, with ${how}`, async () => {
     // Tabs share storage, and the lock manager or the channel bus; each has its own client.
-    const locks = fakeLocks();
-    const bus = fakeBus();
-    const coordination = () => (how === "Web Locks" ? { locks } : { channel: bus });
+    const coordination = coordinated();
     const server = fakeServer();
     const storage = memory();
     const tab1 = client(server, { storage, ...coordination() });
@@ -171,6 +214,45 @@ for (const how of ["Web Locks", "the BroadcastChannel fallback"]) {
     assert.equal(server.refreshes, 1);
   });
 }
+
+for (const how of ["Web Locks", "the BroadcastChannel fallback"]) {
+  test(`a tab that asks just after another tab refreshed, before its storage shows it, uses that refresh, with ${how}`, async () => {
+    // The refresh in tab 1 is over (its lock released, its election done) when tab 2 asks, and
+    // tab 2's storage shows it only 300 ms later, as a busy browser may.
+    const coordination = COORDINATIONS[how]();
+    const server = fakeServer();
+    const view = sharedStorage(300);
+    const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+    const tab1 = client(server, { storage: view(), sleep, ...coordination() });
+    const tab2 = client(server, { storage: view(), sleep, ...coordination() });
+    await tab1.login("ada@example.test", "pw");
+    await sleep(350);
+    server.access = "expired";
+    assert.deepEqual(await tab1.me(), USER);
+    assert.deepEqual(await tab2.me(), USER);
+    assert.equal(server.refreshes, 1);
+    assert.equal(tab2.session.generation, 2);
+  });
+}
+
+test("with Web Locks, a tab does not wait for another tab's refresh that failed", async () => {
+  const locks = fakeLocks();
+  const server = fakeServer();
+  const view = sharedStorage(1);
+  const waits = [];
+  const sleep = (ms) => { waits.push(ms); return new Promise((r) => setTimeout(r, ms)); };
+  const tab1 = client(server, { storage: view(), locks, sleep });
+  const tab2 = client(server, { storage: view(), locks, sleep });
+  await tab1.login("ada@example.test", "pw");
+  await new Promise((r) => setTimeout(r, 10));
+  server.access = "expired";
+  server.script.push(() => problem(401, "invalid_token"), () => problem(500, "internal"));
+  await assert.rejects(tab1.me(), (e) => e.status === 500);
+  server.access = "expired";
+  assert.deepEqual(await tab2.me(), USER);
+  assert.equal(server.refreshes, 1);
+  assert.deepEqual(waits, []);
+});
 
 test("cookie mode sends credentials and the CSRF token on unsafe methods only", async () => {
   const server = fakeServer({ mode: "cookie" });
