@@ -2,7 +2,9 @@
 import statistics
 import time
 
-from e2e_support import (assert_json, assert_rate_limited, assert_user, from_ip, media_type,
+import pytest
+
+from e2e_support import (assert_json, assert_problem, assert_rate_limited, assert_user, from_ip, media_type,
                          new_password, shape, unique_email, without_request_id)
 
 EMAIL_LIMIT = 2  # forgot and resend per e-mail on `rate_limited_app`
@@ -155,3 +157,23 @@ def test_a_wrong_password_and_an_unknown_address_take_the_same_time(app):
           f"{unknown_median * 1000:.1f} ms ({ratio:.1%} apart)")
     assert ratio < 0.10, (f"median login time: known address {known_median * 1000:.1f} ms, unknown "
                           f"{unknown_median * 1000:.1f} ms ({ratio:.1%} apart)")
+
+
+@pytest.fixture(scope="module")
+def hinted_app(app_factory):
+    return app_factory(SESSION_OBJECTS_LOCATION_HINT="enam")
+
+
+def test_with_a_location_hint_for_session_objects_every_kind_of_login_and_refresh_works(hinted_app):
+    """SESSION_OBJECTS_LOCATION_HINT goes to the runtime with every user object and probe (local
+    workerd takes it and places nothing): the logins it touches answer as without it."""
+    app = hinted_app
+    email, password, login = app.create_verified_user()
+
+    assert_problem(app.login(email, new_password()), 401, "invalid_credentials")
+    assert_problem(app.login(unique_email("nobody"), new_password()), 401, "invalid_credentials")
+    again = assert_json(app.login(email, password), 200)
+    rotated = assert_json(app.refresh(again["refresh_token"]), 200)
+    assert rotated["session_id"] == again["session_id"]
+    assert_json(app.me(rotated["access_token"]), 200)
+    assert login["user"]["id"] == again["user"]["id"]

@@ -33,13 +33,27 @@ pub struct Stub {
 
 impl Stub {
     pub fn named(env: &Env, binding: &'static str, name: &str) -> Result<Self, AppError> {
+        Self::named_near(env, binding, name, None)
+    }
+
+    /// `named`, with a location hint for where the object is created if it does not exist yet
+    /// (an existing object stays where it is).
+    pub fn named_near(
+        env: &Env,
+        binding: &'static str,
+        name: &str,
+        location_hint: Option<&str>,
+    ) -> Result<Self, AppError> {
         let ns = env
             .durable_object(binding)
             .fault("objects.stub")
             .within(binding)?;
         let stub = ns
             .id_from_name(name)
-            .and_then(|id| id.get_stub())
+            .and_then(|id| match location_hint {
+                Some(hint) => id.get_stub_with_location_hint(hint),
+                None => id.get_stub(),
+            })
             .fault("objects.stub")
             .within(binding)?;
         Ok(Self {
