@@ -126,9 +126,10 @@ pub struct Config {
     /// `D1_READ_REPLICATION`: whether the read-only listings read from D1 replicas (with
     /// bookmarks for read-your-writes) or everything stays on the primary.
     pub read_replication: crate::core::replication::ReadReplication,
-    /// `SESSION_OBJECTS_LOCATION_HINT`: where new `UserSessions` objects (and the probes an
-    /// unknown address's login meets instead) are created; `None` = near their first request.
-    pub session_objects_location_hint: Option<&'static str>,
+    /// `ACCOUNT_OBJECTS_LOCATION_HINT`: where new `UserSessions` objects (and the probes an
+    /// unknown address's login meets instead) and the rate limiters keyed by an e-mail address
+    /// are created; `None` = near their first request.
+    pub account_objects_location_hint: Option<&'static str>,
 }
 
 /// Durable Objects' location hints (Cloudflare's list).
@@ -304,7 +305,7 @@ pub mod vars {
     pub const WEBAUTHN_RP_ID: &str = "WEBAUTHN_RP_ID";
     pub const WEBAUTHN_ORIGINS: &str = "WEBAUTHN_ORIGINS";
     pub const D1_READ_REPLICATION: &str = "D1_READ_REPLICATION";
-    pub const SESSION_OBJECTS_LOCATION_HINT: &str = "SESSION_OBJECTS_LOCATION_HINT";
+    pub const ACCOUNT_OBJECTS_LOCATION_HINT: &str = "ACCOUNT_OBJECTS_LOCATION_HINT";
 
     /// Every name the Worker reads, for documentation tests.
     #[cfg(test)]
@@ -362,7 +363,7 @@ pub mod vars {
         WEBAUTHN_RP_ID,
         WEBAUTHN_ORIGINS,
         D1_READ_REPLICATION,
-        SESSION_OBJECTS_LOCATION_HINT,
+        ACCOUNT_OBJECTS_LOCATION_HINT,
     ];
 }
 
@@ -633,17 +634,17 @@ impl Config {
                 var: D1_READ_REPLICATION,
                 why,
             })?;
-        let session_objects_location_hint = match get(SESSION_OBJECTS_LOCATION_HINT) {
+        let account_objects_location_hint = match get(ACCOUNT_OBJECTS_LOCATION_HINT) {
             None => None,
             Some(hint) => Some(LOCATION_HINTS.into_iter().find(|&h| h == hint).ok_or_else(
                 || ConfigError::Invalid {
-                    var: SESSION_OBJECTS_LOCATION_HINT,
+                    var: ACCOUNT_OBJECTS_LOCATION_HINT,
                     why: format!("one of {}, got {hint:?}", LOCATION_HINTS.join(", ")),
                 },
             )?),
         };
         Ok(Self {
-            session_objects_location_hint,
+            account_objects_location_hint,
             read_replication,
             webauthn,
             siwe_domains,
@@ -1044,17 +1045,17 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn session_objects_have_no_location_hint_by_default_and_only_cloudflares_hints_are_taken() {
+    fn account_objects_have_no_location_hint_by_default_and_only_cloudflares_hints_are_taken() {
         let c = Config::from_lookup(lookup(&[])).unwrap();
-        assert_eq!(c.session_objects_location_hint, None);
+        assert_eq!(c.account_objects_location_hint, None);
         let hinted =
-            Config::from_lookup(lookup(&[("SESSION_OBJECTS_LOCATION_HINT", " enam ")])).unwrap();
-        assert_eq!(hinted.session_objects_location_hint, Some("enam"));
+            Config::from_lookup(lookup(&[("ACCOUNT_OBJECTS_LOCATION_HINT", " enam ")])).unwrap();
+        assert_eq!(hinted.account_objects_location_hint, Some("enam"));
         for bad in ["ENAM", "us-east", "eu"] {
             let e =
-                Config::from_lookup(lookup(&[("SESSION_OBJECTS_LOCATION_HINT", bad)])).unwrap_err();
+                Config::from_lookup(lookup(&[("ACCOUNT_OBJECTS_LOCATION_HINT", bad)])).unwrap_err();
             assert!(
-                matches!(&e, ConfigError::Invalid { var: "SESSION_OBJECTS_LOCATION_HINT", why } if why.contains("wnam, enam")),
+                matches!(&e, ConfigError::Invalid { var: "ACCOUNT_OBJECTS_LOCATION_HINT", why } if why.contains("wnam, enam")),
                 "{e}"
             );
         }

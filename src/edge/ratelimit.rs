@@ -23,6 +23,13 @@ pub async fn enforce(ctx: &Ctx, limit: Limit, key: Key<'_>) -> Result<(), AppErr
         return Ok(());
     };
     let (_, _, prefix) = limit.spec();
+    // A limiter keyed by an address is created where the account objects are
+    // (ACCOUNT_OBJECTS_LOCATION_HINT): near the user otherwise, it would tell a distant caller
+    // that the address had been used, by its round trip.
+    let hint = match key {
+        Key::Email(_) => ctx.cfg.account_objects_location_hint,
+        Key::Client | Key::User(_) => None,
+    };
     let buckets: Vec<(String, Rule)> = match key {
         Key::Client => client_buckets(ctx.ip.as_deref())
             .into_iter()
@@ -34,7 +41,7 @@ pub async fn enforce(ctx: &Ctx, limit: Limit, key: Key<'_>) -> Result<(), AppErr
     // Narrowest first; a refusal stops there, so a wider bucket is not charged for it.
     for (subject, rule) in buckets {
         let name = format!("{prefix}:{subject}");
-        match ask(ctx, &name, rule.limit, rule.period_s).await {
+        match ask(ctx, &name, rule.limit, rule.period_s, hint).await {
             Ok(r) if r.allowed => {}
             Ok(r) => {
                 return Err(AppError::RateLimited {
@@ -52,8 +59,14 @@ pub async fn enforce(ctx: &Ctx, limit: Limit, key: Key<'_>) -> Result<(), AppErr
     Ok(())
 }
 
-async fn ask(ctx: &Ctx, name: &str, limit: u32, period_s: u32) -> Result<CheckResp, AppError> {
-    Client::named(&ctx.env, name)?
+async fn ask(
+    ctx: &Ctx,
+    name: &str,
+    limit: u32,
+    period_s: u32,
+    location_hint: Option<&str>,
+) -> Result<CheckResp, AppError> {
+    Client::named(&ctx.env, name, location_hint)?
         .check(&CheckReq { limit, period_s })
         .await
 }

@@ -161,12 +161,13 @@ def test_a_wrong_password_and_an_unknown_address_take_the_same_time(app):
 
 @pytest.fixture(scope="module")
 def hinted_app(app_factory):
-    return app_factory(SESSION_OBJECTS_LOCATION_HINT="enam")
+    return app_factory(ACCOUNT_OBJECTS_LOCATION_HINT="enam", RATE_LIMIT_FORGOT_EMAIL=f"{EMAIL_LIMIT}/60")
 
 
-def test_with_a_location_hint_for_session_objects_every_kind_of_login_and_refresh_works(hinted_app):
-    """SESSION_OBJECTS_LOCATION_HINT goes to the runtime with every user object and probe (local
-    workerd takes it and places nothing): the logins it touches answer as without it."""
+def test_with_a_location_hint_for_account_objects_every_kind_of_login_and_refresh_works(hinted_app):
+    """ACCOUNT_OBJECTS_LOCATION_HINT goes to the runtime with every user object, probe and
+    per-address rate limiter (local workerd takes it and places nothing): the logins and the
+    refresh it touches answer as without it, and a per-address limit still counts."""
     app = hinted_app
     email, password, login = app.create_verified_user()
 
@@ -177,3 +178,4 @@ def test_with_a_location_hint_for_session_objects_every_kind_of_login_and_refres
     assert rotated["session_id"] == again["session_id"]
     assert_json(app.me(rotated["access_token"]), 200)
     assert login["user"]["id"] == again["user"]["id"]
+    _assert_same_answers(_until_limited(app.forgot, email), _until_limited(app.forgot, unique_email()))

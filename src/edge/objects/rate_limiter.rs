@@ -43,10 +43,15 @@ pub struct Client {
 }
 
 impl Client {
-    /// The limiter of one (rule, key), e.g. `login:ip:<digest>`.
-    pub fn named(env: &Env, name: &str) -> std::result::Result<Self, AppError> {
+    /// The limiter of one (rule, key), e.g. `login:ip:<digest>`, created (when new) near
+    /// `location_hint` if there is one.
+    pub fn named(
+        env: &Env,
+        name: &str,
+        location_hint: Option<&str>,
+    ) -> std::result::Result<Self, AppError> {
         Ok(Self {
-            stub: Stub::named(env, bindings::RATE_LIMITER, name)?,
+            stub: Stub::named_near(env, bindings::RATE_LIMITER, name, location_hint)?,
         })
     }
 

@@ -230,11 +230,11 @@ pub struct Client {
 }
 
 impl Client {
-    /// The object named `user_id`, created (when new) where `SESSION_OBJECTS_LOCATION_HINT`
+    /// The object named `user_id`, created (when new) where `ACCOUNT_OBJECTS_LOCATION_HINT`
     /// says. Logins with an unknown address probe `probe-<n>` objects through here too, so that
     /// with the hint both kinds of login travel to the same region.
     pub fn for_user(env: &Env, user_id: &str) -> std::result::Result<Self, AppError> {
-        let hint = crate::edge::ctx::config(env)?.session_objects_location_hint;
+        let hint = crate::edge::ctx::config(env)?.account_objects_location_hint;
         Ok(Self {
             stub: Stub::named_near(env, bindings::USER_SESSIONS, user_id, hint)?,
         })
