@@ -249,8 +249,9 @@ const CLAIM_WINDOW_MS = 60;
 const CLAIM_TIMEOUT_MS = 10_000;
 /** A tab that waited for another's refresh gives its result this long to arrive: storage and
  * the channel reach other tabs asynchronously, not necessarily before the lock does (on a busy
- * machine, hundreds of milliseconds later). Only a failed refresh elsewhere makes a tab wait
- * this long; otherwise the result wakes it as soon as it arrives. */
+ * machine, hundreds of milliseconds later). The result ends the wait as soon as it arrives.
+ * Only under the timing rule (no `locks.query`) can a failed refresh elsewhere make a tab wait
+ * this long; with the generation marks a failed refresh leaves none, and nobody waits. */
 const HANDOVER_MS = 2_000;
 /** While waiting for that result, how often storage is looked at again. */
 const HANDOVER_POLL_MS = 25;
